@@ -1,0 +1,55 @@
+"""troupe: actors and tasks on trio, with typed, immutable messages.
+
+Everything public is importable from here::
+
+    import troupe
+
+    async with troupe.open_system() as system:
+        ref = await system.spawn(MyActor)
+"""
+
+from ._util import fixup_module_metadata as _fixup_module_metadata
+from .actors import Actor as Actor
+from .actors import ActorContext as ActorContext
+from .actors import ActorCrashed as ActorCrashed
+from .actors import ActorFailed as ActorFailed
+from .actors import ActorRef as ActorRef
+from .actors import ActorStatistics as ActorStatistics
+from .actors import ActorStopped as ActorStopped
+from .actors import ActorSystem as ActorSystem
+from .actors import AskTimeout as AskTimeout
+from .actors import Backoff as Backoff
+from .actors import DeadLetters as DeadLetters
+from .actors import EventBus as EventBus
+from .actors import Mailbox as Mailbox
+from .actors import MailboxFull as MailboxFull
+from .actors import MessageTypeError as MessageTypeError
+from .actors import NameTaken as NameTaken
+from .actors import OneForAll as OneForAll
+from .actors import OneForOne as OneForOne
+from .actors import Overflow as Overflow
+from .actors import Reply as Reply
+from .actors import Restart as Restart
+from .actors import RestForOne as RestForOne
+from .actors import SpawnError as SpawnError
+from .actors import SupervisorStrategy as SupervisorStrategy
+from .actors import SystemStatistics as SystemStatistics
+from .actors import Timers as Timers
+from .actors import current_actor as current_actor
+from .actors import current_system as current_system
+from .actors import open_system as open_system
+from .protocol import BusEvent as BusEvent
+from .protocol import DeadLetter as DeadLetter
+from .protocol import DeadLetterReason as DeadLetterReason
+from .protocol import DecodeError as DecodeError
+from .protocol import Terminated as Terminated
+from .protocol import TroupeError as TroupeError
+from .protocol import codec as codec
+from .protocol import message as message
+from .protocol import wire_name as wire_name
+from .testing import TestProbe as TestProbe
+
+__version__ = "0.1.0"
+
+_fixup_module_metadata(__name__, globals())
+del _fixup_module_metadata

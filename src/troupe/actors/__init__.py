@@ -1,0 +1,31 @@
+"""The actor runtime: actors, refs, mailboxes, supervision, the system."""
+
+from ._actor import Actor as Actor
+from ._context import ActorContext as ActorContext
+from ._current import current_actor as current_actor
+from ._current import current_system as current_system
+from ._deadletters import DeadLetters as DeadLetters
+from ._errors import ActorCrashed as ActorCrashed
+from ._errors import ActorFailed as ActorFailed
+from ._errors import ActorStopped as ActorStopped
+from ._errors import AskTimeout as AskTimeout
+from ._errors import MailboxFull as MailboxFull
+from ._errors import MessageTypeError as MessageTypeError
+from ._errors import NameTaken as NameTaken
+from ._errors import SpawnError as SpawnError
+from ._events import EventBus as EventBus
+from ._mailbox import Mailbox as Mailbox
+from ._mailbox import Overflow as Overflow
+from ._ref import ActorRef as ActorRef
+from ._ref import ActorStatistics as ActorStatistics
+from ._reply import Reply as Reply
+from ._supervision import Backoff as Backoff
+from ._supervision import OneForAll as OneForAll
+from ._supervision import OneForOne as OneForOne
+from ._supervision import Restart as Restart
+from ._supervision import RestForOne as RestForOne
+from ._supervision import SupervisorStrategy as SupervisorStrategy
+from ._system import ActorSystem as ActorSystem
+from ._system import SystemStatistics as SystemStatistics
+from ._system import open_system as open_system
+from ._timers import Timers as Timers

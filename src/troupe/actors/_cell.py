@@ -1,0 +1,712 @@
+"""The runtime behind each actor: its cell, receive loop and lifecycle.
+
+A cell outlives the actor instances it hosts: it owns the ref, the name,
+the mailbox queue, the watchers and the restart history. Each instance runs
+in a task of its own in the system's nursery; a restart starts a new task
+for the same cell. The actor tree is kept here, not in nested nurseries, so
+that an idle actor costs one parked task and a few small objects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final
+
+import trio
+from outcome import Error, Value
+from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+
+from ..protocol import DeadLetterReason, Terminated
+from ._actor import Actor
+from ._current import CURRENT_ACTOR
+from ._errors import ActorCrashed, ActorStopped, MailboxFull, SpawnError
+from ._mailbox import Overflow
+from ._reply import Reply
+from ._supervision import OneForAll, OneForOne, Restart, RestForOne, SupervisorStrategy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._context import ActorContext
+    from ._ref import ActorRef
+    from ._system import ActorSystem
+    from ._timers import Timers
+
+log = logging.getLogger("troupe")
+
+STARTING: Final = 0
+RUNNING: Final = 1
+STOPPING: Final = 2
+DOWN: Final = 3
+DEAD: Final = 4
+
+_NOTHING: Any = object()
+_FAIRNESS: Final = 1024  # messages handled back to back before yielding to others
+
+
+class _Blocked:
+    """A ``tell`` waiting for room in a full mailbox."""
+
+    __slots__ = ("item", "task")
+
+    def __init__(self, task: Task, item: object) -> None:
+        self.task: Task | None = task
+        self.item = item
+
+
+class _Starter:
+    """Someone waiting for an instance's ``on_start`` to finish."""
+
+    __slots__ = ("spawn", "task")
+
+    def __init__(self, task: Task, *, spawn: bool) -> None:
+        self.task: Task | None = task
+        self.spawn = spawn
+
+    def wake(self, result: Value[None] | Error) -> None:
+        task = self.task
+        if task is not None:
+            self.task = None
+            reschedule(task, result)
+
+    def abort(self, _: object) -> Abort:
+        self.task = None
+        return Abort.SUCCEEDED
+
+
+class _Cell:
+    __slots__ = (
+        "abort_failure",
+        "accepts",
+        "actor",
+        "capacity",
+        "child_numbers",
+        "children",
+        "context",
+        "current",
+        "deferred",
+        "done",
+        "down",
+        "factory",
+        "failures",
+        "final_reason",
+        "generation",
+        "guardian_strategy",
+        "jobs",
+        "jobs_done",
+        "name",
+        "overflow",
+        "parent",
+        "parked",
+        "path",
+        "q",
+        "ref",
+        "restart",
+        "restart_pending",
+        "restart_times",
+        "exiting",
+        "self_stop",
+        "state",
+        "stop_requested",
+        "supervising",
+        "system",
+        "task",
+        "timers",
+        "waiters",
+        "watchers",
+        "watching",
+    )
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        parent: _Cell | None,
+        name: str,
+        factory: Callable[[], Actor[Any]] | None,
+        accepts: tuple[type, ...] | None,
+        capacity: int,
+        overflow: Overflow,
+        restart: Restart,
+    ) -> None:
+        self.system = system
+        self.parent = parent
+        self.name = name
+        self.path = "/" + name if parent is None or parent.path == "" else f"{parent.path}/{name}"
+        if parent is None and name == "":
+            self.path = ""
+        self.factory = factory
+        self.accepts = accepts
+        self.capacity = capacity
+        self.overflow = overflow
+        self.restart = restart
+        self.ref: ActorRef[Any] = None  # type: ignore[assignment] # set by new_cell()
+        self.state = STARTING
+        self.q: deque[Any] | None = None
+        self.waiters: deque[Any] | None = None
+        self.parked: Task | None = None
+        self.task: Task | None = None
+        self.children: dict[str, _Cell] | None = None
+        self.child_numbers: dict[str, int] | None = None
+        self.stop_requested = False
+        self.self_stop = False
+        self.restart_pending = False
+        self.abort_failure: BaseException | None = None
+        self.exiting = False  # any reason to leave the receive loop after this message
+        self.current: Reply[Any] | None = None
+        self.deferred: set[Reply[Any]] | None = None
+        self.watchers: set[_Cell] | None = None
+        self.watching: set[_Cell] | None = None
+        self.done: trio.Event | None = None
+        self.down: trio.Event | None = None
+        self.timers: Timers | None = None
+        self.jobs: set[trio.CancelScope] | None = None
+        self.jobs_done: trio.Event | None = None
+        self.actor: Actor[Any] | None = None
+        self.context: ActorContext[Any] | None = None
+        self.restart_times: deque[float] | None = None
+        self.failures: deque[tuple[_Cell, BaseException | None, int]] | None = None
+        self.supervising = False
+        self.generation = 0
+        self.final_reason: BaseException | None = None
+        self.guardian_strategy: SupervisorStrategy | None = None
+
+    def __repr__(self) -> str:
+        return f"<cell {self.path}>"
+
+    # -- small helpers used by refs, contexts and the loop ---------------------------
+
+    def get_context(self) -> ActorContext[Any]:
+        ctx = self.context
+        if ctx is None:
+            from ._context import ActorContext  # noqa: PLC0415 - context imports this module
+
+            ctx = self.context = ActorContext._create(self)
+        return ctx
+
+    def abort_park(self, _: object) -> Abort:
+        self.parked = None
+        return Abort.SUCCEEDED
+
+    def wake(self) -> None:
+        task = self.parked
+        if task is not None:
+            self.parked = None
+            reschedule(task)
+
+    def strategy(self) -> SupervisorStrategy:
+        if self.guardian_strategy is not None:
+            return self.guardian_strategy
+        actor = self.actor
+        return actor.supervisor if actor is not None else OneForOne()
+
+    def deliver_system(self, msg: object) -> None:
+        """Queue a runtime message, ignoring capacity (``Terminated``)."""
+        if self.state == DEAD:
+            self.system._dead_letters._add(self.path, msg, DeadLetterReason.STOPPED)  # noqa: SLF001
+            return
+        q = self.q
+        if q is None:
+            q = self.q = deque()
+        q.append(msg)
+        self.wake()
+
+
+# -- sending -------------------------------------------------------------------------
+
+
+def dead_letter(cell: _Cell, item: object, reason: DeadLetterReason, error: BaseException | None = None) -> None:
+    """Dead-letter a queued item; an ask's reply fails with ``error``."""
+    if type(item) is Reply:
+        item._fail_quietly(error or ActorStopped(cell.path))  # noqa: SLF001
+        item = item._msg  # noqa: SLF001
+    elif type(item) is _Blocked:
+        task = item.task
+        if task is not None:
+            item.task = None
+            reschedule(task)
+        item = item.item
+        if type(item) is Reply:
+            dead_letter(cell, item, reason, error)
+            return
+    cell.system._dead_letters._add(cell.path, item, reason)  # noqa: SLF001
+
+
+def offer_nowait(cell: _Cell, item: object) -> None:
+    """Queue ``item`` (a message or a Reply) without waiting; apply overflow."""
+    q = cell.q
+    if q is None:
+        q = cell.q = deque()
+    if len(q) < cell.capacity and not cell.waiters:
+        q.append(item)
+        cell.wake()
+        return
+    policy = cell.overflow
+    if policy is Overflow.BLOCK:
+        raise MailboxFull(cell.path, cell.capacity)
+    if policy is Overflow.DROP_NEW:
+        dead_letter(cell, item, DeadLetterReason.DROPPED, MailboxFull(cell.path, cell.capacity))
+        return
+    # DROP_OLD
+    if q:
+        dead_letter(cell, q.popleft(), DeadLetterReason.DROPPED, MailboxFull(cell.path, cell.capacity))
+        q.append(item)
+    else:  # capacity 0, or senders already waiting for room: drop the new one
+        dead_letter(cell, item, DeadLetterReason.DROPPED, MailboxFull(cell.path, cell.capacity))
+    cell.wake()
+
+
+async def wait_for_room(cell: _Cell, item: object) -> None:
+    """Park a ``tell`` until the loop moves ``item`` into the queue."""
+    waiters = cell.waiters
+    if waiters is None:
+        waiters = cell.waiters = deque()
+    blocked = _Blocked(current_task(), item)
+    waiters.append(blocked)
+    cell.wake()  # a rendezvous (capacity 0) hands over directly
+
+    def abort(_: object) -> Abort:
+        blocked.task = None
+        try:
+            waiters.remove(blocked)
+        except ValueError:  # already taken by the actor
+            return Abort.FAILED
+        return Abort.SUCCEEDED
+
+    await wait_task_rescheduled(abort)
+
+
+def _admit(cell: _Cell) -> None:
+    """After the loop took an item: move the first waiting sender's item in."""
+    waiters = cell.waiters
+    q = cell.q
+    while waiters and q is not None and len(q) < cell.capacity:
+        entry = waiters.popleft()
+        if type(entry) is _Blocked:
+            q.append(entry.item)
+            task = entry.task
+            if task is not None:
+                entry.task = None
+                reschedule(task)
+        else:  # an ask waiting for room
+            entry._in_waiters = False  # noqa: SLF001
+            q.append(entry)
+
+
+def _take_waiter(cell: _Cell) -> object:
+    """Rendezvous: take an item straight from a waiting sender."""
+    assert cell.waiters is not None  # noqa: S101 - the loop checked
+    entry = cell.waiters.popleft()
+    if type(entry) is _Blocked:
+        task = entry.task
+        if task is not None:
+            entry.task = None
+            reschedule(task)
+        return entry.item
+    entry._in_waiters = False  # noqa: SLF001
+    return entry
+
+
+# -- one instance's life --------------------------------------------------------------
+
+
+def attach(actor: Actor[Any], cell: _Cell) -> None:
+    object.__setattr__(actor, "_troupe_cell", cell)
+    cell.actor = actor
+
+
+async def run_instance(cell: _Cell, actor: Actor[Any], starter: _Starter | None) -> None:  # noqa: C901 - the hot loop stays in one frame on purpose
+    """The task of one actor instance: on_start, the receive loop, teardown.
+
+    An instance is never interrupted in the middle of a message: a stop, a
+    restart of its group or an escalated failure takes effect once the
+    current message (or ``on_start``) is done, as in other actor runtimes.
+    """
+    CURRENT_ACTOR.set(cell.ref)
+    task = current_task()
+    cell.task = task
+    failure: BaseException | None = None
+    failed_item: object = _NOTHING
+    started = False
+    try:
+        try:
+            if actor.__troupe_on_start__:
+                await actor.on_start()
+            started = True
+            if not cell.exiting:
+                cell.state = RUNNING
+            if starter is not None:
+                starter.wake(Value(None))
+                starter = None
+            cell.system._emit("troupe.started", cell.path)  # noqa: SLF001
+            receive = actor.receive
+            abort_park = cell.abort_park
+            n = 0
+            while not cell.exiting:
+                q = cell.q
+                if q:
+                    item = q.popleft()
+                    if cell.waiters:
+                        _admit(cell)
+                elif cell.waiters:
+                    item = _take_waiter(cell)
+                else:
+                    n = 0
+                    cell.parked = task
+                    await wait_task_rescheduled(abort_park)
+                    continue
+                if type(item) is Reply:
+                    cell.current = item
+                    try:
+                        result = await receive(item._msg)  # noqa: SLF001
+                    except Exception as exc:  # noqa: BLE001 - any failure goes to the supervisor
+                        failure = exc
+                        failed_item = item
+                        break
+                    if cell.current is item:
+                        item._resolve(Value(result))  # noqa: SLF001
+                    cell.current = None
+                else:
+                    try:
+                        await receive(item)
+                    except Exception as exc:  # noqa: BLE001 - any failure goes to the supervisor
+                        failure = exc
+                        failed_item = item
+                        break
+                n += 1
+                if n >= _FAIRNESS:
+                    n = 0
+                    await trio.lowlevel.checkpoint()
+        except Exception as exc:  # noqa: BLE001 - on_start failed
+            failure = exc
+        if cell.state == DEAD:  # stopped while idle: already finalized by the stopper
+            return
+        if failure is None:
+            failure = cell.abort_failure
+        cell.current = None
+    except BaseException:
+        # Cancelled from outside (the shutdown deadline passed) or
+        # KeyboardInterrupt: no on_stop, but nothing is lost.
+        if starter is not None:
+            starter.wake(Error(ActorStopped(cell.path)))
+        cell.current = None
+        _drop_instance(cell, None)
+        finalize(cell, None)
+        raise
+    await _after_instance(cell, actor, starter, started=started, failure=failure, failed_item=failed_item)
+
+
+async def _after_instance(
+    cell: _Cell,
+    actor: Actor[Any],
+    starter: _Starter | None,
+    *,
+    started: bool,
+    failure: BaseException | None,
+    failed_item: object,
+) -> None:
+    system = cell.system
+    cell.state = STOPPING
+    crashed: ActorCrashed | None = None
+    if failure is not None:
+        crashed = ActorCrashed(cell.path, failure)
+        crashed.__cause__ = failure
+    if failed_item is not _NOTHING:
+        dead_letter(cell, failed_item, DeadLetterReason.FAILED, crashed)
+    if failure is not None:
+        system._stats_failures += 1  # noqa: SLF001
+        log.debug("%s failed", cell.path, exc_info=failure)
+        system._emit("troupe.failed", cell.path)  # noqa: SLF001
+    elif cell.restart_pending:
+        crashed = ActorCrashed(cell.path, None)
+    try:
+        await teardown(cell, actor, run_on_stop=started, reply_error=crashed)
+    except BaseException:
+        if starter is not None:
+            starter.wake(Error(ActorStopped(cell.path)))
+        finalize(cell, failure)
+        raise
+    if starter is not None and starter.spawn:
+        # on_start failed at spawn (or the actor was stopped while starting)
+        finalize(cell, failure, announce=started)
+        if failure is not None:
+            error = SpawnError(cell.path, failure)
+            error.__cause__ = failure
+            starter.wake(Error(error))
+        else:
+            starter.wake(Error(ActorStopped(cell.path)))
+        return
+    if starter is not None:
+        starter.wake(Value(None))
+    cell.state = DOWN
+    if cell.restart_pending:
+        if cell.down is not None:
+            cell.down.set()
+        return
+    parent = cell.parent
+    if cell.stop_requested or system._closing or parent is None or parent.state >= STOPPING:  # noqa: SLF001
+        finalize(cell, failure)
+        return
+    await supervise(parent, cell, failure)
+
+
+def _drop_instance(cell: _Cell, reply_error: BaseException | None) -> None:
+    """Synchronously forget the instance's timers, jobs and deferred replies."""
+    if cell.timers is not None:
+        cell.timers.cancel_all()
+    if cell.jobs:
+        for job in cell.jobs:
+            job.cancel()
+    if cell.deferred:
+        error = reply_error or ActorStopped(cell.path)
+        for reply in list(cell.deferred):
+            reply._fail_quietly(error)  # noqa: SLF001
+        cell.deferred = None
+
+
+async def teardown(cell: _Cell, actor: Actor[Any], *, run_on_stop: bool, reply_error: BaseException | None) -> None:
+    """End an instance: timers, jobs, children (last first), then on_stop."""
+    _drop_instance(cell, reply_error)
+    if cell.jobs:
+        cell.jobs_done = trio.Event()
+        await cell.jobs_done.wait()
+        cell.jobs_done = None
+    if cell.children:
+        await stop_children(cell)
+    if run_on_stop and actor.__troupe_on_stop__:
+        try:
+            await actor.on_stop()
+        except Exception as exc:  # noqa: BLE001 - reported, never raised
+            log.warning("%s: on_stop raised %s: %s", cell.path, type(exc).__name__, exc, exc_info=exc)
+            cell.system._emit("troupe.failed", cell.path)  # noqa: SLF001
+
+
+def finalize(cell: _Cell, reason: BaseException | None, *, announce: bool = True) -> None:
+    """Final termination: dead-letter what is queued, tell watchers, free the name."""
+    if cell.state == DEAD:
+        return
+    cell.state = DEAD
+    cell.final_reason = reason
+    system = cell.system
+    cell.actor = None
+    q = cell.q
+    if q:
+        cell.q = None
+        error = ActorStopped(cell.path)
+        for item in q:
+            dead_letter(cell, item, DeadLetterReason.STOPPED, error)
+    waiters = cell.waiters
+    if waiters:
+        cell.waiters = None
+        error = ActorStopped(cell.path)
+        for entry in waiters:
+            dead_letter(cell, entry, DeadLetterReason.STOPPED, error)
+    parent = cell.parent
+    if parent is not None and parent.children is not None and parent.children.get(cell.name) is cell:
+        del parent.children[cell.name]
+    if cell.watching:
+        for target in cell.watching:
+            if target.watchers:
+                target.watchers.discard(cell)
+        cell.watching = None
+    if cell.watchers:
+        msg = Terminated(cell.ref, reason)
+        for watcher in cell.watchers:
+            if watcher.watching:
+                watcher.watching.discard(cell)
+            watcher.deliver_system(msg)
+        cell.watchers = None
+    if cell.done is not None:
+        cell.done.set()
+    if cell.down is not None:
+        cell.down.set()
+    if announce:
+        system._emit("troupe.stopped", cell.path)  # noqa: SLF001
+
+
+def stop_now(cell: _Cell) -> bool:
+    """Stop ``cell`` synchronously if its stop runs no code; True if done."""
+    if cell.state == DEAD:
+        return True
+    cell.stop_requested = True
+    cell.exiting = True
+    if cell.state == DOWN or (cell.parked is not None and _trivial(cell)):
+        # Finish here; the parked task sees it is dead when it wakes.
+        _drop_instance(cell, None)
+        finalize(cell, None)
+        cell.wake()
+        return True
+    return False
+
+
+async def stop_cell(cell: _Cell) -> None:
+    """Stop for good: finish the current message, tear down, return when dead."""
+    if stop_now(cell):
+        await trio.lowlevel.checkpoint()
+        return
+    cell.wake()
+    await join_cell(cell)
+
+
+async def stop_children(cell: _Cell) -> None:
+    """Stop ``cell``'s children one at a time, last started first."""
+    while cell.children:
+        for child in reversed(list(cell.children.values())):
+            if not stop_now(child):
+                await stop_cell(child)
+
+
+def _trivial(cell: _Cell) -> bool:
+    """An idle instance whose stop runs no code: no on_stop, children or jobs."""
+    actor = cell.actor
+    return actor is not None and not actor.__troupe_on_stop__ and not cell.children and not cell.jobs
+
+
+async def join_cell(cell: _Cell) -> None:
+    if cell.state == DEAD:
+        await trio.lowlevel.checkpoint()
+        return
+    if cell.done is None:
+        cell.done = trio.Event()
+    await cell.done.wait()
+
+
+def fail_cell(cell: _Cell, exc: BaseException) -> None:
+    """Make a running instance fail with ``exc`` after its current message."""
+    if cell.state in {STARTING, RUNNING}:
+        if cell.abort_failure is None:
+            cell.abort_failure = exc
+        cell.exiting = True
+        cell.wake()
+
+
+# -- starting and supervising ---------------------------------------------------------
+
+
+async def start_instance(cell: _Cell, actor: Actor[Any], *, spawn: bool) -> None:
+    """Run ``actor`` in ``cell``; wait for its ``on_start`` if it has one."""
+    attach(actor, cell)
+    cell.state = STARTING
+    system = cell.system
+    if not actor.__troupe_on_start__:
+        system._nursery.start_soon(run_instance, cell, actor, None, name=cell.path)  # noqa: SLF001
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return
+    starter = _Starter(current_task(), spawn=spawn)
+    system._nursery.start_soon(run_instance, cell, actor, starter, name=cell.path)  # noqa: SLF001
+    await wait_task_rescheduled(starter.abort)
+
+
+async def supervise(parent: _Cell, child: _Cell, failure: BaseException | None) -> None:
+    """Hand a child's exit to its parent's strategy, one exit at a time."""
+    failures = parent.failures
+    if failures is None:
+        failures = parent.failures = deque()
+    failures.append((child, failure, child.generation))
+    if parent.supervising:
+        return
+    parent.supervising = True
+    try:
+        while failures:
+            c, exc, generation = failures.popleft()
+            if generation == c.generation and c.state == DOWN:
+                await _decide(parent, c, exc)
+    finally:
+        parent.supervising = False
+
+
+async def _decide(parent: _Cell, child: _Cell, failure: BaseException | None) -> None:
+    system = child.system
+    if child.stop_requested or system._closing or parent.state >= STOPPING:  # noqa: SLF001
+        finalize(child, failure)
+        return
+    kind = child.restart
+    if kind is Restart.TEMPORARY or (kind is Restart.TRANSIENT and failure is None):
+        finalize(child, failure)
+        return
+    strategy = parent.strategy()
+    now = trio.current_time()
+    history = child.restart_times
+    if history is None:
+        history = child.restart_times = deque()
+    while history and history[0] <= now - strategy.within:
+        history.popleft()
+    if len(history) >= strategy.max_restarts:
+        cause = failure if failure is not None else ActorStopped(child.path)
+        finalize(child, failure)
+        escalate(parent, child, cause)
+        return
+    history.append(now)
+    siblings = list(parent.children.values()) if parent.children else [child]
+    if isinstance(strategy, OneForAll):
+        group = siblings
+    elif isinstance(strategy, RestForOne):
+        group = siblings[siblings.index(child) :] if child in siblings else [child]
+    else:
+        group = [child]
+    for other in reversed(group):
+        if other is not child:
+            await _abort_for_restart(other)
+    if strategy.backoff is not None:
+        await trio.sleep(strategy.backoff.delay(len(history)))
+    for member in group:
+        if member is not child and member.restart is Restart.TEMPORARY:
+            finalize(member, None)
+            continue
+        await _restart(parent, member)
+
+
+async def _abort_for_restart(cell: _Cell) -> None:
+    if cell.state in {DEAD, DOWN}:
+        return
+    cell.restart_pending = True
+    cell.exiting = True
+    cell.wake()
+    cell.down = trio.Event()
+    await cell.down.wait()
+    cell.down = None
+
+
+async def _restart(parent: _Cell, cell: _Cell) -> None:
+    system = cell.system
+    if cell.state == DEAD:
+        return
+    if cell.stop_requested or system._closing or parent.state >= STOPPING:  # noqa: SLF001
+        finalize(cell, None)
+        return
+    cell.generation += 1
+    cell.restart_pending = False
+    cell.self_stop = False
+    cell.exiting = False
+    cell.abort_failure = None
+    try:
+        actor = make_actor(cell.factory, cell.path)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - a failing factory is a failure of the child
+        system._stats_failures += 1  # noqa: SLF001
+        system._emit("troupe.failed", cell.path)  # noqa: SLF001
+        failures = parent.failures
+        assert failures is not None  # noqa: S101 - we are inside supervise()
+        failures.append((cell, exc, cell.generation))
+        return
+    system._stats_restarts += 1  # noqa: SLF001
+    await start_instance(cell, actor, spawn=False)
+    system._emit("troupe.restarted", cell.path)  # noqa: SLF001
+
+
+def escalate(parent: _Cell, child: _Cell, cause: BaseException) -> None:
+    """The restart limit was exceeded: the parent fails with the original error."""
+    if parent.guardian_strategy is not None:
+        parent.system._fail_root(child.path, cause)  # noqa: SLF001
+        return
+    fail_cell(parent, cause)
+
+
+def make_actor(factory: Callable[[], object], path: str) -> Actor[Any]:
+    actor = factory()
+    if not isinstance(actor, Actor):
+        msg = (
+            f"the factory for {path} returned {type(actor).__qualname__} ({actor!r}), "
+            "not an Actor; pass the class, a lambda or a functools.partial that builds one"
+        )
+        raise TypeError(msg)
+    return actor

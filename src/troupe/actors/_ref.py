@@ -1,0 +1,248 @@
+"""``ActorRef``: the only way to talk to an actor."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+
+import attrs
+import trio
+from trio.lowlevel import (
+    cancel_shielded_checkpoint,
+    checkpoint_if_cancelled,
+    current_task,
+    reschedule,
+    wait_task_rescheduled,
+)
+
+from .._util import NoPublicConstructor
+from ..protocol import DeadLetterReason
+from . import _cell as cells
+from ._actor import describe_accepts
+from ._errors import ActorStopped, MessageTypeError
+from ._reply import Reply
+
+if TYPE_CHECKING:
+    from ._cell import _Cell
+
+M = TypeVar("M")
+
+_new = type.__call__  # skips NoPublicConstructor on the hot path
+
+
+@final
+@attrs.frozen
+class ActorStatistics:
+    """A snapshot of one actor, from [`ActorRef.statistics()`][troupe.ActorRef.statistics]."""
+
+    path: str
+    """The actor's path."""
+    alive: bool
+    """Whether it has not terminated for good."""
+    queued: int
+    """Messages waiting in its mailbox."""
+    capacity: int
+    """Its mailbox capacity."""
+    blocked_senders: int
+    """Senders waiting for room in its mailbox."""
+    restarts: int
+    """Restarts within its supervisor's current window."""
+    children: int
+    """How many children it has."""
+
+
+@final
+class ActorRef(Generic[M], metaclass=NoPublicConstructor):
+    """A handle to an actor: cheap, hashable, safe to pass in messages.
+
+    Refs to the same actor are equal. A ref keeps working across restarts.
+
+    Example::
+
+        counter = await system.spawn(Counter, name="counter")
+        await counter.tell(Increment(2))
+        assert await counter.ask(GetCount()) == 2
+    """
+
+    __slots__ = ("_cell",)
+
+    def __init__(self, cell: _Cell) -> None:
+        self._cell = cell
+
+    def __repr__(self) -> str:
+        return f"<ActorRef {self._cell.path}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActorRef) and other._cell is self._cell
+
+    def __hash__(self) -> int:
+        return id(self._cell)
+
+    @property
+    def path(self) -> str:
+        """The actor's path, like ``/user/jobs/worker-3``."""
+        return self._cell.path
+
+    @property
+    def name(self) -> str:
+        """The actor's name, unique among its siblings."""
+        return self._cell.name
+
+    @property
+    def alive(self) -> bool:
+        """False once the actor has terminated for good (restarts do not count)."""
+        return self._cell.state != cells.DEAD
+
+    def _reject(self, msg: object) -> MessageTypeError:
+        cell = self._cell
+        return MessageTypeError(cell.path, msg, describe_accepts(cell.accepts))
+
+    async def tell(self, msg: M) -> None:
+        """Queue ``msg``; wait while the mailbox is full (backpressure).
+
+        Order is kept per sending task. Telling a stopped actor does not
+        raise: the message becomes a dead letter.
+
+        Raises:
+            MessageTypeError: the actor does not accept ``type(msg)``;
+                nothing was queued.
+        """
+        cell = self._cell
+        accepts = cell.accepts
+        if accepts is not None and not isinstance(msg, accepts):
+            raise self._reject(msg)
+        await checkpoint_if_cancelled()
+        if cell.state == cells.DEAD:
+            cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)  # noqa: SLF001
+        else:
+            q = cell.q
+            if q is not None and len(q) < cell.capacity and not cell.waiters:
+                q.append(msg)
+                task = cell.parked
+                if task is not None:
+                    cell.parked = None
+                    reschedule(task)
+            elif q is None and cell.capacity:
+                cell.q = cells.deque((msg,))
+                cell.wake()
+            else:
+                await cells.wait_for_room(cell, msg)
+                return
+        await cancel_shielded_checkpoint()
+
+    def tell_nowait(self, msg: M) -> None:
+        """Queue ``msg`` without waiting; a full mailbox applies its overflow policy.
+
+        Raises:
+            MessageTypeError: the actor does not accept ``type(msg)``.
+            MailboxFull: the mailbox is full and its policy is ``BLOCK``.
+        """
+        cell = self._cell
+        accepts = cell.accepts
+        if accepts is not None and not isinstance(msg, accepts):
+            raise self._reject(msg)
+        if cell.state == cells.DEAD:
+            cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)  # noqa: SLF001
+            return
+        q = cell.q
+        if q is not None and len(q) < cell.capacity and not cell.waiters:
+            q.append(msg)
+            task = cell.parked
+            if task is not None:
+                cell.parked = None
+                reschedule(task)
+        else:
+            cells.offer_nowait(cell, msg)
+
+    async def ask(self, msg: M, *, timeout: float | None = 5.0) -> Any:
+        """Send ``msg`` and wait for the value ``receive`` returns for it.
+
+        Args:
+            msg: the question.
+            timeout: seconds for the whole ask, waiting for mailbox room
+                included; None waits for ever.
+
+        Returns:
+            What the actor's ``receive`` returned (or sent through a
+            deferred [`Reply`][troupe.Reply]).
+
+        Raises:
+            MessageTypeError: the actor does not accept ``type(msg)``.
+            AskTimeout: no answer within ``timeout`` seconds.
+            ActorCrashed: ``receive`` raised; ``__cause__`` is the error.
+            ActorStopped: the actor is stopped, or stopped before answering.
+            RuntimeError: an actor asked its own ref (it would wait for itself).
+        """
+        cell = self._cell
+        accepts = cell.accepts
+        if accepts is not None and not isinstance(msg, accepts):
+            raise self._reject(msg)
+        task = current_task()
+        if task is cell.task and cell.state != cells.DEAD:
+            msg_ = (
+                f"{cell.path} asked itself {type(msg).__qualname__}: it would wait for "
+                "its own answer for ever; call the handler directly or use tell()"
+            )
+            raise RuntimeError(msg_)
+        await checkpoint_if_cancelled()
+        if cell.state == cells.DEAD:
+            cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)  # noqa: SLF001
+            await cancel_shielded_checkpoint()
+            raise ActorStopped(cell.path)
+        reply = _new(Reply, cell, msg, task, timeout)
+        if timeout is not None:
+            reply._deadline = trio.current_time() + timeout  # noqa: SLF001
+            cell.system._deadlines.add(reply)  # noqa: SLF001
+        q = cell.q
+        if q is None:
+            q = cell.q = cells.deque()
+        if len(q) < cell.capacity and not cell.waiters:
+            q.append(reply)
+            waiting = cell.parked
+            if waiting is not None:
+                cell.parked = None
+                reschedule(waiting)
+        else:
+            waiters = cell.waiters
+            if waiters is None:
+                waiters = cell.waiters = cells.deque()
+            reply._in_waiters = True  # noqa: SLF001
+            waiters.append(reply)
+            cell.wake()
+        return await wait_task_rescheduled(reply._abort)  # noqa: SLF001
+
+    async def stop(self) -> None:
+        """Stop the actor for good and wait until it has.
+
+        It finishes the current message, stops its children (last started
+        first), runs ``on_stop``, and sends what is left in its mailbox to
+        dead letters. Final for every restart type.
+
+        Raises:
+            RuntimeError: an actor awaited its own ``stop()``; use
+                ``self.context.stop()``.
+        """
+        cell = self._cell
+        if current_task() is cell.task and cell.state != cells.DEAD:
+            msg = (
+                f"{cell.path} awaited its own ref.stop(), which would wait for itself; "
+                "call self.context.stop() to stop after the current message"
+            )
+            raise RuntimeError(msg)
+        await cells.stop_cell(cell)
+
+    async def join(self) -> None:
+        """Wait until the actor has terminated for good, without asking it to."""
+        await cells.join_cell(self._cell)
+
+    def statistics(self) -> ActorStatistics:
+        """A snapshot of the actor's mailbox and supervision state."""
+        cell = self._cell
+        return ActorStatistics(
+            path=cell.path,
+            alive=cell.state != cells.DEAD,
+            queued=len(cell.q) if cell.q else 0,
+            capacity=cell.capacity,
+            blocked_senders=len(cell.waiters) if cell.waiters else 0,
+            restarts=len(cell.restart_times) if cell.restart_times else 0,
+            children=len(cell.children) if cell.children else 0,
+        )

@@ -1,0 +1,92 @@
+"""Supervision settings: strategies, restart types and backoff (Erlang/OTP)."""
+
+from __future__ import annotations
+
+import enum
+from typing import final
+
+import attrs
+
+
+@final
+class Restart(enum.Enum):
+    """When a child is restarted by its supervisor."""
+
+    PERMANENT = "permanent"
+    """Always restarted: after a failure and after its own normal exit."""
+    TRANSIENT = "transient"
+    """Restarted only after a failure, not after a normal exit."""
+    TEMPORARY = "temporary"
+    """Never restarted; its failures do not count towards the limit."""
+
+
+@final
+@attrs.frozen
+class Backoff:
+    """Delay between restarts: the k-th restart within the window waits
+    ``min(initial * 2**(k-1), maximum)`` seconds while messages keep queuing.
+
+    Example::
+
+        supervisor = troupe.OneForOne(backoff=troupe.Backoff(initial=0.1, maximum=5.0))
+    """
+
+    initial: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
+    """The delay before the first restart in a window, in seconds."""
+    maximum: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
+    """The longest delay, in seconds."""
+
+    def delay(self, k: int) -> float:
+        """The delay before the ``k``-th restart in the window (``k >= 1``)."""
+        return float(min(self.initial * 2 ** (k - 1), self.maximum))
+
+
+@attrs.frozen
+class _Strategy:
+    max_restarts: int = attrs.field(default=3, validator=attrs.validators.ge(0))
+    """How many restarts are allowed within any ``within``-second window."""
+    within: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
+    """The window, in seconds of trio's clock."""
+    backoff: Backoff | None = None
+    """An optional delay between restarts."""
+
+
+@final
+@attrs.frozen
+class OneForOne(_Strategy):
+    """Restart only the child that failed (the default).
+
+    Example::
+
+        class Pool(troupe.Actor[Job]):
+            supervisor = troupe.OneForOne(max_restarts=5, within=10.0)
+    """
+
+
+@final
+@attrs.frozen
+class OneForAll(_Strategy):
+    """When one child fails, stop all siblings (reverse start order) and
+    restart them all (start order).
+
+    Example::
+
+        class Pair(troupe.Actor[Job]):
+            supervisor = troupe.OneForAll(max_restarts=1, within=60.0)
+    """
+
+
+@final
+@attrs.frozen
+class RestForOne(_Strategy):
+    """When a child fails, restart it and every sibling started after it.
+
+    Example::
+
+        class Chain(troupe.Actor[Job]):
+            supervisor = troupe.RestForOne()
+    """
+
+
+SupervisorStrategy = OneForOne | OneForAll | RestForOne
+"""Any of the three strategies."""

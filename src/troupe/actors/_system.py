@@ -1,0 +1,290 @@
+"""``ActorSystem`` and ``open_system``: the root of every actor tree."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar, final
+
+import attrs
+import trio
+
+from .._util import NoPublicConstructor
+from . import _cell as cells
+from ._current import CURRENT_SYSTEM
+from ._deadletters import DeadLetters
+from ._errors import ActorFailed
+from ._events import EventBus
+from ._mailbox import DEFAULT_MAILBOX, Mailbox
+from ._spawn import new_cell, spawn
+from ._supervision import OneForAll, OneForOne, Restart, RestForOne, SupervisorStrategy
+from ._timeouts import Deadlines
+
+if TYPE_CHECKING:
+    from ._actor import Actor
+    from ._ref import ActorRef
+
+log = logging.getLogger("troupe")
+
+M = TypeVar("M")
+
+
+@final
+@attrs.frozen
+class SystemStatistics:
+    """A snapshot of a system, from [`ActorSystem.statistics()`][troupe.ActorSystem.statistics]."""
+
+    actors_started: int
+    """Actors spawned so far (restarts not included)."""
+    alive: int
+    """Actors alive now."""
+    restarts: int
+    """Restarts so far."""
+    failures: int
+    """Failures so far (each one went to a supervisor)."""
+    dead_letters: int
+    """Dead letters so far."""
+    stuck_at_shutdown: tuple[str, ...]
+    """Paths still running when ``shutdown_timeout`` ran out (cancelled without ``on_stop``)."""
+
+
+@final
+class ActorSystem(metaclass=NoPublicConstructor):
+    """An actor tree, its dead letters and its event bus; from `open_system`.
+
+    Example::
+
+        async with troupe.open_system() as system:
+            counter = await system.spawn(Counter, name="counter")
+            assert system.lookup("/user/counter") == counter
+    """
+
+    def __init__(self, name: str, supervisor: SupervisorStrategy, shutdown_timeout: float) -> None:
+        self._name = name
+        self._shutdown_timeout = shutdown_timeout
+        self._events = EventBus._create()
+        self._dead_letters = DeadLetters._create(self._events)
+        self._deadlines = Deadlines()
+        self._closing = False
+        self._nursery: trio.Nursery = None  # type: ignore[assignment] # set by open_system
+        self._body_scope: trio.CancelScope | None = None
+        self._failure: tuple[str, BaseException] | None = None
+        self._stats_started = 0
+        self._stats_restarts = 0
+        self._stats_failures = 0
+        self._stuck: tuple[str, ...] = ()
+        root = new_cell(self, None, "", None, None, DEFAULT_MAILBOX, Restart.PERMANENT)
+        root.children = {}
+        self._root = root
+        self._guardians = []
+        for guardian_name, strategy in (("system", OneForOne()), ("user", supervisor)):
+            guardian = new_cell(self, root, guardian_name, None, None, DEFAULT_MAILBOX, Restart.PERMANENT)
+            guardian.state = cells.RUNNING
+            guardian.guardian_strategy = strategy
+            root.children[guardian_name] = guardian
+            self._guardians.append(guardian)
+        self._system_guardian, self._user = self._guardians
+        root.state = cells.RUNNING
+
+    def __repr__(self) -> str:
+        return f"<ActorSystem {self._name!r}>"
+
+    @property
+    def name(self) -> str:
+        """The system's name (from ``open_system(name=...)``)."""
+        return self._name
+
+    @property
+    def events(self) -> EventBus:
+        """The system's [`EventBus`][troupe.EventBus]."""
+        return self._events
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        """The system's [`DeadLetters`][troupe.DeadLetters]."""
+        return self._dead_letters
+
+    async def spawn(
+        self,
+        factory: Callable[[], Actor[M]],
+        *,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+        restart: Restart = Restart.PERMANENT,
+    ) -> ActorRef[M]:
+        """Start a top-level actor under ``/user``; return once ``on_start`` finished.
+
+        Args:
+            factory: a zero-argument callable returning a fresh actor (a
+                class, a lambda, a ``functools.partial``); called again on
+                every restart.
+            name: unique among siblings; default ``ClassName-N``.
+            mailbox: capacity and overflow policy; default ``Mailbox()``.
+            restart: when the supervisor restarts it.
+
+        Returns:
+            The new actor's ref.
+
+        Raises:
+            NameTaken: a live sibling has this name.
+            TypeError: the factory returned something that is not an actor.
+            SpawnError: ``on_start`` raised (``__cause__``); nothing is left running.
+            ActorStopped: the system is shutting down.
+        """
+        return await spawn(self._user, factory, name=name, mailbox=mailbox, restart=restart)
+
+    async def _spawn_system(self, factory: Callable[[], Actor[M]], *, name: str) -> ActorRef[M]:
+        """Start a runtime actor under ``/system`` (for troupe's own layers)."""
+        return await spawn(self._system_guardian, factory, name=name, mailbox=None, restart=Restart.PERMANENT)
+
+    def lookup(self, path: str) -> ActorRef[Any] | None:
+        """The ref of the live actor at ``path`` (like ``/user/jobs/worker-3``), or None."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            return None
+        cell = self._root
+        for part in path[1:].split("/"):
+            children = cell.children
+            found = children.get(part) if children else None
+            if found is None:
+                return None
+            cell = found
+        if cell.guardian_strategy is not None or cell.state == cells.DEAD:
+            return None
+        return cell.ref
+
+    def statistics(self) -> SystemStatistics:
+        """A snapshot of the system's counters."""
+        return SystemStatistics(
+            actors_started=self._stats_started,
+            alive=sum(1 for _ in self._walk()),
+            restarts=self._stats_restarts,
+            failures=self._stats_failures,
+            dead_letters=self._dead_letters.count,
+            stuck_at_shutdown=self._stuck,
+        )
+
+    def _walk(self) -> list[cells._Cell]:
+        out: list[cells._Cell] = []
+        stack = list(self._guardians)
+        while stack:
+            cell = stack.pop()
+            if cell.children:
+                for child in cell.children.values():
+                    if child.state != cells.DEAD:
+                        out.append(child)
+                        stack.append(child)
+        return out
+
+    def _emit(self, topic: str, data: object) -> None:
+        if self._events._subs:  # noqa: SLF001 - one package
+            self._events._emit(topic, data)  # noqa: SLF001
+
+    def _fail_root(self, path: str, cause: BaseException) -> None:
+        if self._failure is None and not self._closing:
+            self._failure = (path, cause)
+            log.error("%s failed over the root supervisor's limit; shutting down", path, exc_info=cause)
+            if self._body_scope is not None:
+                self._body_scope.cancel()
+
+    async def _shutdown(self) -> None:
+        self._closing = True
+        timeout = self._shutdown_timeout
+        with trio.move_on_after(timeout if timeout is not None else math.inf, shield=True) as scope:
+            for guardian in (self._user, self._system_guardian):
+                await cells.stop_children(guardian)
+            await trio.lowlevel.checkpoint()
+        if scope.cancelled_caught:
+            self._stuck = tuple(cell.path for cell in self._walk())
+            log.warning(
+                "shutdown_timeout (%s s) ran out; cancelled without on_stop: %s",
+                timeout,
+                ", ".join(self._stuck),
+            )
+            for path in self._stuck:
+                self._emit("troupe.failed", path)
+
+
+def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    leaves: list[BaseException] = []
+
+    def collect(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for sub in exc.exceptions:
+                collect(sub)
+        else:
+            leaves.append(exc)
+
+    collect(group)
+    for leaf in leaves:
+        if isinstance(leaf, KeyboardInterrupt):
+            return leaf
+    for leaf in leaves:
+        if not isinstance(leaf, trio.Cancelled):
+            return leaf
+    return leaves[0]
+
+
+@asynccontextmanager
+async def open_system(
+    *,
+    name: str = "troupe",
+    supervisor: SupervisorStrategy | None = None,
+    shutdown_timeout: float = 10.0,
+) -> AsyncIterator[ActorSystem]:
+    """Open an actor system; leaving the block shuts it down.
+
+    Shutdown is sequential and depth-first: top-level actors one at a time
+    in reverse spawn order, each one's children before its own ``on_stop``.
+    ``shutdown_timeout`` bounds the whole of it; what still runs then is
+    cancelled without ``on_stop`` and reported.
+
+    Args:
+        name: a name for logs and the command line.
+        supervisor: the strategy for top-level actors; default
+            ``OneForOne()`` (3 restarts in 5 s).
+        shutdown_timeout: seconds the whole shutdown may take.
+
+    Raises:
+        ActorFailed: a top-level actor failed more often than ``supervisor``
+            allows; ``__cause__`` is the original exception. The body is
+            cancelled first. An exception raised by the body itself wins.
+
+    Example::
+
+        async with troupe.open_system() as system:
+            ref = await system.spawn(Counter)
+            await ref.tell(Increment())
+    """
+    if supervisor is None:
+        supervisor = OneForOne()
+    elif not isinstance(supervisor, OneForOne | OneForAll | RestForOne):
+        msg = f"supervisor must be OneForOne, OneForAll or RestForOne, got {supervisor!r}"
+        raise TypeError(msg)
+    system = ActorSystem._create(name, supervisor, shutdown_timeout)
+    token = CURRENT_SYSTEM.set(system)
+    body_error: BaseException | None = None
+    try:
+        try:
+            async with trio.open_nursery() as nursery:
+                system._nursery = nursery  # noqa: SLF001
+                system._deadlines.start(nursery)  # noqa: SLF001
+                try:
+                    with trio.CancelScope() as body:
+                        system._body_scope = body  # noqa: SLF001
+                        yield system
+                except BaseException as exc:  # noqa: BLE001 - re-raised after the shutdown
+                    body_error = exc
+                system._body_scope = None  # noqa: SLF001
+                await system._shutdown()  # noqa: SLF001
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise _unwrap(group) from None
+    finally:
+        CURRENT_SYSTEM.reset(token)
+    if body_error is not None:
+        raise body_error
+    if system._failure is not None:  # noqa: SLF001
+        path, cause = system._failure  # noqa: SLF001
+        raise ActorFailed(path, cause) from cause

@@ -1,0 +1,78 @@
+"""One deadline heap and one timer task per system, for ask timeouts.
+
+A cancel scope per ask would cost more than the ask itself; instead every
+ask with a timeout pushes its reply slot onto this heap, and one task wakes
+at the earliest deadline.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING, Any
+
+import trio
+from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+
+if TYPE_CHECKING:
+    from ._reply import Reply
+
+_COMPACT_AT = 256
+
+
+class Deadlines:
+    __slots__ = ("_compact_at", "_heap", "_parked", "_scope", "_started", "_nursery")
+
+    def __init__(self) -> None:
+        self._heap: list[Reply[Any]] = []
+        self._compact_at = _COMPACT_AT
+        self._parked: Task | None = None
+        self._scope: trio.CancelScope | None = None
+        self._started = False
+        self._nursery: trio.Nursery | None = None
+
+    def start(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+
+    def add(self, reply: Reply[Any]) -> None:
+        heap = self._heap
+        if not self._started:
+            self._started = True
+            assert self._nursery is not None  # noqa: S101 - started with the system
+            self._nursery.start_soon(self._run, name="troupe ask timeouts")
+        if len(heap) >= self._compact_at:
+            heap[:] = [r for r in heap if not r._done]  # noqa: SLF001
+            heapq.heapify(heap)
+            self._compact_at = max(_COMPACT_AT, 2 * len(heap))
+        heapq.heappush(heap, reply)
+        if heap[0] is reply:
+            task = self._parked
+            if task is not None:
+                self._parked = None
+                reschedule(task)
+            elif self._scope is not None:
+                self._scope.deadline = reply._deadline  # noqa: SLF001
+
+    def _unpark(self, _: object) -> Abort:
+        self._parked = None
+        return Abort.SUCCEEDED
+
+    async def _run(self) -> None:
+        heap = self._heap
+        while True:
+            while heap and heap[0]._done:  # noqa: SLF001
+                heapq.heappop(heap)
+            if not heap:
+                self._parked = current_task()
+                await wait_task_rescheduled(self._unpark)
+                continue
+            first = heap[0]
+            if first._deadline <= trio.current_time():  # noqa: SLF001
+                heapq.heappop(heap)
+                first._expire()  # noqa: SLF001
+                continue
+            with trio.CancelScope(deadline=first._deadline) as scope:  # noqa: SLF001
+                self._scope = scope
+                await trio.sleep_forever()
+            self._scope = None
+
+
