@@ -123,6 +123,7 @@ async def main(system: troupe.ActorSystem) -> int:
 
 
 if __name__ == "__main__":
+
     async def _standalone() -> None:
         async with troupe.open_system() as system:
             await main(system)

@@ -14,7 +14,7 @@ class NoPublicConstructor(type):
     ``Cls(...)`` raises `TypeError`; troupe itself calls ``Cls._create(...)``.
     """
 
-    def __call__(cls, *args: object, **kwargs: object) -> NoReturn:
+    def __call__(cls, *args: object, **kwargs: object) -> NoReturn:  # noqa: ARG002 - refuses any call
         msg = (
             f"{cls.__module__}.{cls.__qualname__} has no public constructor: "
             "troupe creates these objects for you"

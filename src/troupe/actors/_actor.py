@@ -127,9 +127,11 @@ class Actor(Generic[M]):
         """
 
     async def on_stop(self) -> None:
-        """Runs once after the last message, also after a failure (not if
-        ``on_start`` failed). An exception here is published as
-        ``troupe.failed`` and logged, never raised."""
+        """Run once after the last message, also after a failure.
+
+        Not run if ``on_start`` failed. An exception here is published as
+        ``troupe.failed`` and logged, never raised.
+        """
 
     @property
     def ref(self) -> ActorRef[M]:

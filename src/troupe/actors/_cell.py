@@ -88,6 +88,7 @@ class _Cell:
         "deferred",
         "done",
         "down",
+        "exiting",
         "factory",
         "failures",
         "final_reason",
@@ -105,7 +106,6 @@ class _Cell:
         "restart",
         "restart_pending",
         "restart_times",
-        "exiting",
         "self_stop",
         "state",
         "stop_requested",
@@ -132,9 +132,7 @@ class _Cell:
         self.system = system
         self.parent = parent
         self.name = name
-        self.path = "/" + name if parent is None or parent.path == "" else f"{parent.path}/{name}"
-        if parent is None and name == "":
-            self.path = ""
+        self.path: str = "" if parent is None else f"{parent.path}/{name}"
         self.factory = factory
         self.accepts = accepts
         self.capacity = capacity
@@ -159,7 +157,7 @@ class _Cell:
         self.watching: set[_Cell] | None = None
         self.done: trio.Event | None = None
         self.down: trio.Event | None = None
-        self.timers: Timers | None = None
+        self.timers: Timers[Any] | None = None
         self.jobs: set[trio.CancelScope] | None = None
         self.jobs_done: trio.Event | None = None
         self.actor: Actor[Any] | None = None
@@ -203,7 +201,7 @@ class _Cell:
     def deliver_system(self, msg: object) -> None:
         """Queue a runtime message, ignoring capacity (``Terminated``)."""
         if self.state == DEAD:
-            self.system._dead_letters._add(self.path, msg, DeadLetterReason.STOPPED)  # noqa: SLF001
+            self.system._dead_letters._add(self.path, msg, DeadLetterReason.STOPPED)
             return
         q = self.q
         if q is None:
@@ -215,11 +213,13 @@ class _Cell:
 # -- sending -------------------------------------------------------------------------
 
 
-def dead_letter(cell: _Cell, item: object, reason: DeadLetterReason, error: BaseException | None = None) -> None:
+def dead_letter(
+    cell: _Cell, item: object, reason: DeadLetterReason, error: BaseException | None = None
+) -> None:
     """Dead-letter a queued item; an ask's reply fails with ``error``."""
     if type(item) is Reply:
-        item._fail_quietly(error or ActorStopped(cell.path))  # noqa: SLF001
-        item = item._msg  # noqa: SLF001
+        item._fail_quietly(error or ActorStopped(cell.path))
+        item = item._msg
     elif type(item) is _Blocked:
         task = item.task
         if task is not None:
@@ -229,7 +229,7 @@ def dead_letter(cell: _Cell, item: object, reason: DeadLetterReason, error: Base
         if type(item) is Reply:
             dead_letter(cell, item, reason, error)
             return
-    cell.system._dead_letters._add(cell.path, item, reason)  # noqa: SLF001
+    cell.system._dead_letters._add(cell.path, item, reason)
 
 
 def offer_nowait(cell: _Cell, item: object) -> None:
@@ -289,7 +289,7 @@ def _admit(cell: _Cell) -> None:
                 entry.task = None
                 reschedule(task)
         else:  # an ask waiting for room
-            entry._in_waiters = False  # noqa: SLF001
+            entry._in_waiters = False
             q.append(entry)
 
 
@@ -303,7 +303,7 @@ def _take_waiter(cell: _Cell) -> object:
             entry.task = None
             reschedule(task)
         return entry.item
-    entry._in_waiters = False  # noqa: SLF001
+    entry._in_waiters = False
     return entry
 
 
@@ -315,7 +315,7 @@ def attach(actor: Actor[Any], cell: _Cell) -> None:
     cell.actor = actor
 
 
-async def run_instance(cell: _Cell, actor: Actor[Any], starter: _Starter | None) -> None:  # noqa: C901 - the hot loop stays in one frame on purpose
+async def run_instance(cell: _Cell, actor: Actor[Any], starter: _Starter | None) -> None:  # noqa: C901, PLR0912, PLR0915 - the hot loop stays in one frame
     """The task of one actor instance: on_start, the receive loop, teardown.
 
     An instance is never interrupted in the middle of a message: a stop, a
@@ -338,7 +338,7 @@ async def run_instance(cell: _Cell, actor: Actor[Any], starter: _Starter | None)
             if starter is not None:
                 starter.wake(Value(None))
                 starter = None
-            cell.system._emit("troupe.started", cell.path)  # noqa: SLF001
+            cell.system._emit("troupe.started", cell.path)
             receive = actor.receive
             abort_park = cell.abort_park
             n = 0
@@ -358,13 +358,13 @@ async def run_instance(cell: _Cell, actor: Actor[Any], starter: _Starter | None)
                 if type(item) is Reply:
                     cell.current = item
                     try:
-                        result = await receive(item._msg)  # noqa: SLF001
+                        result = await receive(item._msg)
                     except Exception as exc:  # noqa: BLE001 - any failure goes to the supervisor
                         failure = exc
                         failed_item = item
                         break
                     if cell.current is item:
-                        item._resolve(Value(result))  # noqa: SLF001
+                        item._resolve(Value(result))
                     cell.current = None
                 else:
                     try:
@@ -396,7 +396,7 @@ async def run_instance(cell: _Cell, actor: Actor[Any], starter: _Starter | None)
     await _after_instance(cell, actor, starter, started=started, failure=failure, failed_item=failed_item)
 
 
-async def _after_instance(
+async def _after_instance(  # noqa: C901, PLR0912 - one exit path per way an instance can end
     cell: _Cell,
     actor: Actor[Any],
     starter: _Starter | None,
@@ -414,9 +414,9 @@ async def _after_instance(
     if failed_item is not _NOTHING:
         dead_letter(cell, failed_item, DeadLetterReason.FAILED, crashed)
     if failure is not None:
-        system._stats_failures += 1  # noqa: SLF001
+        system._stats_failures += 1
         log.debug("%s failed", cell.path, exc_info=failure)
-        system._emit("troupe.failed", cell.path)  # noqa: SLF001
+        system._emit("troupe.failed", cell.path)
     elif cell.restart_pending:
         crashed = ActorCrashed(cell.path, None)
     try:
@@ -444,7 +444,7 @@ async def _after_instance(
             cell.down.set()
         return
     parent = cell.parent
-    if cell.stop_requested or system._closing or parent is None or parent.state >= STOPPING:  # noqa: SLF001
+    if cell.stop_requested or system._closing or parent is None or parent.state >= STOPPING:
         finalize(cell, failure)
         return
     await supervise(parent, cell, failure)
@@ -460,11 +460,13 @@ def _drop_instance(cell: _Cell, reply_error: BaseException | None) -> None:
     if cell.deferred:
         error = reply_error or ActorStopped(cell.path)
         for reply in list(cell.deferred):
-            reply._fail_quietly(error)  # noqa: SLF001
+            reply._fail_quietly(error)
         cell.deferred = None
 
 
-async def teardown(cell: _Cell, actor: Actor[Any], *, run_on_stop: bool, reply_error: BaseException | None) -> None:
+async def teardown(
+    cell: _Cell, actor: Actor[Any], *, run_on_stop: bool, reply_error: BaseException | None
+) -> None:
     """End an instance: timers, jobs, children (last first), then on_stop."""
     _drop_instance(cell, reply_error)
     if cell.jobs:
@@ -476,12 +478,12 @@ async def teardown(cell: _Cell, actor: Actor[Any], *, run_on_stop: bool, reply_e
     if run_on_stop and actor.__troupe_on_stop__:
         try:
             await actor.on_stop()
-        except Exception as exc:  # noqa: BLE001 - reported, never raised
+        except Exception as exc:
             log.warning("%s: on_stop raised %s: %s", cell.path, type(exc).__name__, exc, exc_info=exc)
-            cell.system._emit("troupe.failed", cell.path)  # noqa: SLF001
+            cell.system._emit("troupe.failed", cell.path)
 
 
-def finalize(cell: _Cell, reason: BaseException | None, *, announce: bool = True) -> None:
+def finalize(cell: _Cell, reason: BaseException | None, *, announce: bool = True) -> None:  # noqa: C901, PLR0912 - each branch frees one lazily made part
     """Final termination: dead-letter what is queued, tell watchers, free the name."""
     if cell.state == DEAD:
         return
@@ -521,7 +523,7 @@ def finalize(cell: _Cell, reason: BaseException | None, *, announce: bool = True
     if cell.down is not None:
         cell.down.set()
     if announce:
-        system._emit("troupe.stopped", cell.path)  # noqa: SLF001
+        system._emit("troupe.stopped", cell.path)
 
 
 def stop_now(cell: _Cell) -> bool:
@@ -589,11 +591,11 @@ async def start_instance(cell: _Cell, actor: Actor[Any], *, spawn: bool) -> None
     cell.state = STARTING
     system = cell.system
     if not actor.__troupe_on_start__:
-        system._nursery.start_soon(run_instance, cell, actor, None, name=cell.path)  # noqa: SLF001
+        system._nursery.start_soon(run_instance, cell, actor, None, name=cell.path)
         await trio.lowlevel.cancel_shielded_checkpoint()
         return
     starter = _Starter(current_task(), spawn=spawn)
-    system._nursery.start_soon(run_instance, cell, actor, starter, name=cell.path)  # noqa: SLF001
+    system._nursery.start_soon(run_instance, cell, actor, starter, name=cell.path)
     await wait_task_rescheduled(starter.abort)
 
 
@@ -615,9 +617,9 @@ async def supervise(parent: _Cell, child: _Cell, failure: BaseException | None) 
         parent.supervising = False
 
 
-async def _decide(parent: _Cell, child: _Cell, failure: BaseException | None) -> None:
+async def _decide(parent: _Cell, child: _Cell, failure: BaseException | None) -> None:  # noqa: C901, PLR0912 - the OTP rules, in order
     system = child.system
-    if child.stop_requested or system._closing or parent.state >= STOPPING:  # noqa: SLF001
+    if child.stop_requested or system._closing or parent.state >= STOPPING:
         finalize(child, failure)
         return
     kind = child.restart
@@ -671,7 +673,7 @@ async def _restart(parent: _Cell, cell: _Cell) -> None:
     system = cell.system
     if cell.state == DEAD:
         return
-    if cell.stop_requested or system._closing or parent.state >= STOPPING:  # noqa: SLF001
+    if cell.stop_requested or system._closing or parent.state >= STOPPING:
         finalize(cell, None)
         return
     cell.generation += 1
@@ -682,21 +684,21 @@ async def _restart(parent: _Cell, cell: _Cell) -> None:
     try:
         actor = make_actor(cell.factory, cell.path)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - a failing factory is a failure of the child
-        system._stats_failures += 1  # noqa: SLF001
-        system._emit("troupe.failed", cell.path)  # noqa: SLF001
+        system._stats_failures += 1
+        system._emit("troupe.failed", cell.path)
         failures = parent.failures
         assert failures is not None  # noqa: S101 - we are inside supervise()
         failures.append((cell, exc, cell.generation))
         return
-    system._stats_restarts += 1  # noqa: SLF001
+    system._stats_restarts += 1
     await start_instance(cell, actor, spawn=False)
-    system._emit("troupe.restarted", cell.path)  # noqa: SLF001
+    system._emit("troupe.restarted", cell.path)
 
 
 def escalate(parent: _Cell, child: _Cell, cause: BaseException) -> None:
     """The restart limit was exceeded: the parent fails with the original error."""
     if parent.guardian_strategy is not None:
-        parent.system._fail_root(child.path, cause)  # noqa: SLF001
+        parent.system._fail_root(child.path, cause)
         return
     fail_cell(parent, cause)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, final
 
 import trio
 from trio.lowlevel import current_task
@@ -72,8 +72,7 @@ class ActorContext(Generic[M], metaclass=NoPublicConstructor):
         cell = self._cell
         if cell.timers is None:
             cell.timers = Timers._create(cell)
-        timers: Timers[M] = cell.timers
-        return timers
+        return cast("Timers[M]", cell.timers)
 
     async def spawn(
         self,
@@ -83,8 +82,10 @@ class ActorContext(Generic[M], metaclass=NoPublicConstructor):
         mailbox: Mailbox | None = None,
         restart: Restart = Restart.PERMANENT,
     ) -> ActorRef[C]:
-        """Spawn a child supervised by this actor (see
-        [`ActorSystem.spawn()`][troupe.ActorSystem.spawn])."""
+        """Spawn a child supervised by this actor.
+
+        See [`ActorSystem.spawn()`][troupe.ActorSystem.spawn] for the arguments.
+        """
         return await spawn(self._cell, factory, name=name, mailbox=mailbox, restart=restart)
 
     def watch(self, ref: ActorRef[Any]) -> None:
@@ -100,7 +101,7 @@ class ActorContext(Generic[M], metaclass=NoPublicConstructor):
         me = self._cell
         if not accepts_type(me.accepts, Terminated):
             raise MessageTypeError(me.path, Terminated(ref), describe_accepts(me.accepts))
-        target = ref._cell  # noqa: SLF001 - one package
+        target = ref._cell
         if target is me:
             msg = f"{me.path} cannot watch itself; its parent or a sibling can"
             raise ValueError(msg)
@@ -117,7 +118,7 @@ class ActorContext(Generic[M], metaclass=NoPublicConstructor):
     def unwatch(self, ref: ActorRef[Any]) -> None:
         """Stop watching ``ref`` (a no-op if not watching it)."""
         me = self._cell
-        target = ref._cell  # noqa: SLF001 - one package
+        target = ref._cell
         if target.watchers:
             target.watchers.discard(me)
         if me.watching:
@@ -134,7 +135,9 @@ class ActorContext(Generic[M], metaclass=NoPublicConstructor):
         cell.exiting = True
         cell.wake()
 
-    def start_soon(self, async_fn: Callable[..., Awaitable[object]], *args: object, name: str | None = None) -> None:
+    def start_soon(
+        self, async_fn: Callable[..., Awaitable[object]], *args: object, name: str | None = None
+    ) -> None:
         """Run ``async_fn(*args)`` in the background, inside this actor.
 
         The job is cancelled when the actor stops or restarts; if it raises,
@@ -152,7 +155,7 @@ class ActorContext(Generic[M], metaclass=NoPublicConstructor):
         if jobs is None:
             jobs = cell.jobs = set()
         jobs.add(scope)
-        cell.system._nursery.start_soon(  # noqa: SLF001
+        cell.system._nursery.start_soon(
             _job, cell, cell.generation, scope, async_fn, args, name=name or f"{cell.path} job {async_fn!r}"
         )
 
@@ -173,7 +176,7 @@ class ActorContext(Generic[M], metaclass=NoPublicConstructor):
         if reply is None:
             return Reply._create(None, None, None, None)
         cell.current = None
-        reply._deferred = True  # noqa: SLF001
+        reply._deferred = True
         if cell.deferred is None:
             cell.deferred = set()
         cell.deferred.add(reply)

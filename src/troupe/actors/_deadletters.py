@@ -63,10 +63,10 @@ class DeadLetters(metaclass=NoPublicConstructor):
     def _add(self, recipient: str, message: object, reason: DeadLetterReason) -> None:
         self._count += 1
         events = self._events
-        if self._listeners or events._subs:  # noqa: SLF001 - one package
+        if self._listeners or events._subs:
             if isinstance(message, BusEvent) and message.topic == "troupe.dead_letter":
                 return  # a lost dead-letter notice is counted, never re-announced
             letter = DeadLetter(recipient, message, reason)
             for send in self._listeners:
                 send.send_nowait(letter)
-            events._emit("troupe.dead_letter", letter)  # noqa: SLF001
+            events._emit("troupe.dead_letter", letter)

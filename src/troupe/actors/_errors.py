@@ -52,8 +52,11 @@ class SpawnError(TroupeError):
 
 
 class MailboxFull(TroupeError):
-    """``tell_nowait`` found the mailbox full (overflow ``BLOCK``), or a queued
-    ask was dropped by ``DROP_OLD``."""
+    """A mailbox had no room.
+
+    Raised by ``tell_nowait`` under overflow ``BLOCK``, and given to an ask
+    whose queued message ``DROP_OLD`` or ``DROP_NEW`` dropped.
+    """
 
     def __init__(self, path: str, capacity: int) -> None:
         self.path = path
@@ -100,8 +103,10 @@ class ActorCrashed(TroupeError):
 
 
 class ActorStopped(TroupeError):
-    """The actor stopped, or had stopped, before it could answer (or spawn
-    under it)."""
+    """The actor stopped, or had stopped, before it could answer.
+
+    Also raised when spawning under an actor (or a system) that is stopping.
+    """
 
     def __init__(self, path: str, detail: str | None = None) -> None:
         self.path = path

@@ -17,6 +17,7 @@ from ._errors import MailboxFull, MessageTypeError
 if TYPE_CHECKING:
     from ._ref import ActorRef
 
+
 def _check_topic(topic: str, *, pattern: bool) -> tuple[str, ...]:
     if not isinstance(topic, str) or not topic:
         msg = f"a topic is a non-empty dot-separated str, got {topic!r}"
@@ -98,7 +99,7 @@ class EventBus(metaclass=NoPublicConstructor):
             ValueError: the pattern is malformed.
         """
         parts = _check_topic(topic, pattern=True)
-        cell = ref._cell  # noqa: SLF001 - one package
+        cell = ref._cell
         if not accepts_type(cell.accepts, BusEvent):
             raise MessageTypeError(cell.path, BusEvent(topic, None), describe_accepts(cell.accepts))
         await trio.lowlevel.checkpoint()
@@ -166,5 +167,5 @@ def _deliver_event(ref: ActorRef[Any], event: BusEvent) -> None:
     try:
         ref.tell_nowait(event)
     except MailboxFull:
-        cell = ref._cell  # noqa: SLF001 - one package
-        cell.system._dead_letters._add(cell.path, event, DeadLetterReason.DROPPED)  # noqa: SLF001
+        cell = ref._cell
+        cell.system._dead_letters._add(cell.path, event, DeadLetterReason.DROPPED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
 import attrs
@@ -112,7 +113,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
             raise self._reject(msg)
         await checkpoint_if_cancelled()
         if cell.state == cells.DEAD:
-            cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)  # noqa: SLF001
+            cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
         else:
             q = cell.q
             if q is not None and len(q) < cell.capacity and not cell.waiters:
@@ -122,7 +123,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
                     cell.parked = None
                     reschedule(task)
             elif q is None and cell.capacity:
-                cell.q = cells.deque((msg,))
+                cell.q = deque((msg,))
                 cell.wake()
             else:
                 await cells.wait_for_room(cell, msg)
@@ -141,7 +142,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         if accepts is not None and not isinstance(msg, accepts):
             raise self._reject(msg)
         if cell.state == cells.DEAD:
-            cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)  # noqa: SLF001
+            cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
             return
         q = cell.q
         if q is not None and len(q) < cell.capacity and not cell.waiters:
@@ -185,16 +186,16 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
             raise RuntimeError(msg_)
         await checkpoint_if_cancelled()
         if cell.state == cells.DEAD:
-            cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)  # noqa: SLF001
+            cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
             await cancel_shielded_checkpoint()
             raise ActorStopped(cell.path)
         reply = _new(Reply, cell, msg, task, timeout)
         if timeout is not None:
-            reply._deadline = trio.current_time() + timeout  # noqa: SLF001
-            cell.system._deadlines.add(reply)  # noqa: SLF001
+            reply._deadline = trio.current_time() + timeout
+            cell.system._deadlines.add(reply)
         q = cell.q
         if q is None:
-            q = cell.q = cells.deque()
+            q = cell.q = deque()
         if len(q) < cell.capacity and not cell.waiters:
             q.append(reply)
             waiting = cell.parked
@@ -204,11 +205,11 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         else:
             waiters = cell.waiters
             if waiters is None:
-                waiters = cell.waiters = cells.deque()
-            reply._in_waiters = True  # noqa: SLF001
+                waiters = cell.waiters = deque()
+            reply._in_waiters = True
             waiters.append(reply)
             cell.wake()
-        return await wait_task_rescheduled(reply._abort)  # noqa: SLF001
+        return await wait_task_rescheduled(reply._abort)
 
     async def stop(self) -> None:
         """Stop the actor for good and wait until it has.

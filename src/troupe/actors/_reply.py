@@ -19,8 +19,9 @@ T = TypeVar("T")
 
 @final
 class Reply(Generic[T], metaclass=NoPublicConstructor):
-    """A promise to answer an ask later, from
-    [`defer_reply()`][troupe.ActorContext.defer_reply].
+    """A promise to answer an ask later.
+
+    Returned by [`defer_reply()`][troupe.ActorContext.defer_reply].
 
     Answer once with [`send()`][troupe.Reply.send] or
     [`fail()`][troupe.Reply.fail]; later answers, and answers after the asker

@@ -56,7 +56,7 @@ def _auto_name(parent: cells._Cell, cls: type) -> str:
             return name
 
 
-async def spawn(
+async def spawn(  # noqa: C901 - argument checks, each with its own message
     parent: cells._Cell,
     factory: Callable[[], Actor[M]],
     *,
@@ -67,8 +67,12 @@ async def spawn(
     """Create a child of ``parent`` and return once its ``on_start`` finished."""
     await checkpoint_if_cancelled()
     system = parent.system
-    if parent.state > cells.RUNNING or parent.exiting or (parent.guardian_strategy is not None and system._closing):
-        what = "the system is shutting down" if system._closing else f"{parent.path} is stopping"  # noqa: SLF001
+    if (
+        parent.state > cells.RUNNING
+        or parent.exiting
+        or (parent.guardian_strategy is not None and system._closing)
+    ):
+        what = "the system is shutting down" if system._closing else f"{parent.path} is stopping"
         raise ActorStopped(parent.path, f"cannot spawn under {parent.path or '/'}: {what}")
     if not callable(factory):
         msg = f"spawn() takes a zero-argument callable that returns an actor, got {factory!r}"
@@ -96,8 +100,8 @@ async def spawn(
     if children is None:
         children = parent.children = {}
     children[name] = cell
-    system._stats_started += 1  # noqa: SLF001
-    system._emit("troupe.spawned", cell.path)  # noqa: SLF001
+    system._stats_started += 1
+    system._emit("troupe.spawned", cell.path)
     await cells.start_instance(cell, actor, spawn=True)
     ref: ActorRef[M] = cell.ref
     return ref

@@ -23,8 +23,10 @@ class Restart(enum.Enum):
 @final
 @attrs.frozen
 class Backoff:
-    """Delay between restarts: the k-th restart within the window waits
-    ``min(initial * 2**(k-1), maximum)`` seconds while messages keep queuing.
+    """Delay between restarts.
+
+    The k-th restart within the window waits ``min(initial * 2**(k-1),
+    maximum)`` seconds while messages keep queuing.
 
     Example::
 
@@ -66,8 +68,10 @@ class OneForOne(_Strategy):
 @final
 @attrs.frozen
 class OneForAll(_Strategy):
-    """When one child fails, stop all siblings (reverse start order) and
-    restart them all (start order).
+    """When one child fails, restart all of them.
+
+    The siblings are stopped in reverse start order, then all are restarted
+    in start order.
 
     Example::
 

@@ -178,8 +178,8 @@ class ActorSystem(metaclass=NoPublicConstructor):
         return out
 
     def _emit(self, topic: str, data: object) -> None:
-        if self._events._subs:  # noqa: SLF001 - one package
-            self._events._emit(topic, data)  # noqa: SLF001
+        if self._events._subs:
+            self._events._emit(topic, data)
 
     def _fail_root(self, path: str, cause: BaseException) -> None:
         if self._failure is None and not self._closing:
@@ -268,16 +268,16 @@ async def open_system(
     try:
         try:
             async with trio.open_nursery() as nursery:
-                system._nursery = nursery  # noqa: SLF001
-                system._deadlines.start(nursery)  # noqa: SLF001
+                system._nursery = nursery
+                system._deadlines.start(nursery)
                 try:
                     with trio.CancelScope() as body:
-                        system._body_scope = body  # noqa: SLF001
+                        system._body_scope = body
                         yield system
                 except BaseException as exc:  # noqa: BLE001 - re-raised after the shutdown
                     body_error = exc
-                system._body_scope = None  # noqa: SLF001
-                await system._shutdown()  # noqa: SLF001
+                system._body_scope = None
+                await system._shutdown()
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             raise _unwrap(group) from None
@@ -285,6 +285,6 @@ async def open_system(
         CURRENT_SYSTEM.reset(token)
     if body_error is not None:
         raise body_error
-    if system._failure is not None:  # noqa: SLF001
-        path, cause = system._failure  # noqa: SLF001
+    if system._failure is not None:
+        path, cause = system._failure
         raise ActorFailed(path, cause) from cause

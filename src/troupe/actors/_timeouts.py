@@ -20,7 +20,7 @@ _COMPACT_AT = 256
 
 
 class Deadlines:
-    __slots__ = ("_compact_at", "_heap", "_parked", "_scope", "_started", "_nursery")
+    __slots__ = ("_compact_at", "_heap", "_nursery", "_parked", "_scope", "_started")
 
     def __init__(self) -> None:
         self._heap: list[Reply[Any]] = []
@@ -40,7 +40,7 @@ class Deadlines:
             assert self._nursery is not None  # noqa: S101 - started with the system
             self._nursery.start_soon(self._run, name="troupe ask timeouts")
         if len(heap) >= self._compact_at:
-            heap[:] = [r for r in heap if not r._done]  # noqa: SLF001
+            heap[:] = [r for r in heap if not r._done]
             heapq.heapify(heap)
             self._compact_at = max(_COMPACT_AT, 2 * len(heap))
         heapq.heappush(heap, reply)
@@ -50,7 +50,7 @@ class Deadlines:
                 self._parked = None
                 reschedule(task)
             elif self._scope is not None:
-                self._scope.deadline = reply._deadline  # noqa: SLF001
+                self._scope.deadline = reply._deadline
 
     def _unpark(self, _: object) -> Abort:
         self._parked = None
@@ -59,20 +59,18 @@ class Deadlines:
     async def _run(self) -> None:
         heap = self._heap
         while True:
-            while heap and heap[0]._done:  # noqa: SLF001
+            while heap and heap[0]._done:
                 heapq.heappop(heap)
             if not heap:
                 self._parked = current_task()
                 await wait_task_rescheduled(self._unpark)
                 continue
             first = heap[0]
-            if first._deadline <= trio.current_time():  # noqa: SLF001
+            if first._deadline <= trio.current_time():
                 heapq.heappop(heap)
-                first._expire()  # noqa: SLF001
+                first._expire()
                 continue
-            with trio.CancelScope(deadline=first._deadline) as scope:  # noqa: SLF001
+            with trio.CancelScope(deadline=first._deadline) as scope:
                 self._scope = scope
                 await trio.sleep_forever()
             self._scope = None
-
-

@@ -49,7 +49,9 @@ class Timers(Generic[M], metaclass=NoPublicConstructor):
         self.cancel(key)
         scope = trio.CancelScope()
         self._scopes[key] = scope
-        cell.system._nursery.start_soon(self._run, key, scope, first, interval, msg, name=f"{cell.path} timer {key!r}")  # noqa: SLF001
+        cell.system._nursery.start_soon(
+            self._run, key, scope, first, interval, msg, name=f"{cell.path} timer {key!r}"
+        )
 
     def start_single(self, key: Hashable, delay: float, msg: M) -> None:
         """Send ``msg`` to this actor once, ``delay`` seconds from now."""
@@ -76,7 +78,9 @@ class Timers(Generic[M], metaclass=NoPublicConstructor):
         """The keys of the timers still pending."""
         return list(self._scopes)
 
-    async def _run(self, key: Hashable, scope: trio.CancelScope, first: float, interval: float | None, msg: Any) -> None:
+    async def _run(
+        self, key: Hashable, scope: trio.CancelScope, first: float, interval: float | None, msg: Any
+    ) -> None:
         cell = self._cell
         with scope:
             deadline = trio.current_time() + first

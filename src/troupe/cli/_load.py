@@ -42,7 +42,9 @@ def load_target(target: str) -> Callable[[Any], Awaitable[object]]:
     """``FILE_OR_MODULE[:FUNCTION]`` -> the async function (default ``main``)."""
     spec, _, function = target.rpartition(":") if ":" in target else (target, "", "main")
     if not spec:
-        raise TargetError(f"cannot read target {target!r}; write FILE[:FUNCTION], like examples/pipeline.py:main")
+        raise TargetError(
+            f"cannot read target {target!r}; write FILE[:FUNCTION], like examples/pipeline.py:main"
+        )
     module = _load_module(spec)
     fn = getattr(module, function, None)
     if fn is None:

@@ -53,12 +53,11 @@ async def _run(target: str, *, events: bool) -> int:
     fn = load_target(target)
     status = 0
     try:
-        async with open_system(name=target) as system:
-            async with trio.open_nursery() as nursery:
-                if events:
-                    await nursery.start(_show_events, system)
-                await fn(system)
-                nursery.cancel_scope.cancel()
+        async with open_system(name=target) as system, trio.open_nursery() as nursery:
+            if events:
+                await nursery.start(_show_events, system)
+            await fn(system)
+            nursery.cancel_scope.cancel()
     except ActorFailed as exc:
         print(f"troupe: {exc}", file=sys.stderr)
         status = 1
@@ -76,7 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Run FILE[:FUNCTION] (default function: main) with an open system, then print a summary.",
     )
     run.add_argument("target", help="a .py file or module, optionally :FUNCTION (default main)")
-    run.add_argument("--events", action="store_true", help="print the actors' lifecycle events as they happen")
+    run.add_argument(
+        "--events", action="store_true", help="print the actors' lifecycle events as they happen"
+    )
     args = parser.parse_args(argv)
     try:
         return trio.run(functools.partial(_run, args.target, events=args.events))

@@ -43,6 +43,5 @@ class DecodeError(TroupeError, ValueError):
         self.reason = reason
         """What is wrong at ``path``."""
         super().__init__(
-            f"cannot decode message: {reason} at {path}; "
-            "fix the data or the message class so they agree"
+            f"cannot decode message: {reason} at {path}; fix the data or the message class so they agree"
         )

@@ -69,7 +69,7 @@ def _is_message_union(tp: object) -> bool:
     return bool(args) and all(is_message_class(a) for a in args)
 
 
-def _make_converter() -> cattrs.Converter:
+def _make_converter() -> cattrs.Converter:  # noqa: C901 - the hooks are closures over one converter
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook(float, _strict_float)
@@ -78,7 +78,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook_func(lambda t: t is Any or t is object, _passthrough)
 
     def unstructure_factory(cls: type) -> Callable[[Any], dict[str, Any]]:
-        inner = cattrs.gen.make_dict_unstructure_fn(cls, conv)
+        inner: Callable[[Any], dict[str, Any]] = cattrs.gen.make_dict_unstructure_fn(cls, conv)
         name = wire_name(cls)
 
         def unstructure(obj: Any) -> dict[str, Any]:
@@ -87,7 +87,9 @@ def _make_converter() -> cattrs.Converter:
         return unstructure
 
     def structure_factory(cls: type) -> Callable[[Any, type], Any]:
-        inner = cattrs.gen.make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
+        inner: Callable[[Any, type], Any] = cattrs.gen.make_dict_structure_fn(
+            cls, conv, _cattrs_forbid_extra_keys=True
+        )
         name = wire_name(cls)
 
         def structure(data: Any, _: type) -> Any:
