@@ -691,8 +691,8 @@ async def _restart(parent: _Cell, cell: _Cell) -> None:
         failures.append((cell, exc, cell.generation))
         return
     system._stats_restarts += 1
-    await start_instance(cell, actor, spawn=False)
     system._emit("troupe.restarted", cell.path)
+    await start_instance(cell, actor, spawn=False)
 
 
 def escalate(parent: _Cell, child: _Cell, cause: BaseException) -> None:

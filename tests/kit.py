@@ -1,0 +1,91 @@
+"""Messages and actors shared by the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+import troupe
+
+
+@troupe.message
+class Increment:
+    by: int = 1
+
+
+@troupe.message
+class GetCount:
+    pass
+
+
+@troupe.message
+class Boom:
+    text: str = "boom"
+
+
+@troupe.message
+class Sleep:
+    seconds: float
+
+
+@troupe.message
+class Note:
+    """Something an actor reports to a probe."""
+
+    who: str
+    what: str
+
+
+CounterMsg = Increment | GetCount | Boom | Sleep
+
+
+class Counter(troupe.Actor[CounterMsg]):
+    """Counts; ``Boom`` makes it raise; ``Sleep`` makes it busy."""
+
+    def __init__(self, start: int = 0) -> None:
+        self.count = start
+
+    async def receive(self, msg: CounterMsg) -> int | None:
+        match msg:
+            case Increment(by=n):
+                self.count += n
+            case GetCount():
+                return self.count
+            case Boom(text=text):
+                raise ValueError(text)
+            case Sleep(seconds=s):
+                await trio.sleep(s)
+        return None
+
+
+class Reporter(troupe.Actor[CounterMsg]):
+    """A counter that reports its lifecycle to a probe as ``Note``s."""
+
+    def __init__(self, probe: troupe.ActorRef[Any], tag: str) -> None:
+        self.probe = probe
+        self.tag = tag
+        self.count = 0
+
+    async def on_start(self) -> None:
+        self.probe.tell_nowait(Note(self.tag, "start"))
+
+    async def on_stop(self) -> None:
+        self.probe.tell_nowait(Note(self.tag, "stop"))
+
+    async def receive(self, msg: CounterMsg) -> int | None:
+        match msg:
+            case Increment(by=n):
+                self.count += n
+            case GetCount():
+                return self.count
+            case Boom(text=text):
+                raise ValueError(text)
+            case Sleep(seconds=s):
+                await trio.sleep(s)
+        return None
+
+
+def notes(probe: troupe.TestProbe) -> list[tuple[str, str]]:
+    """The ``Note``s a probe holds, as (who, what) pairs."""
+    return [(n.who, n.what) for n in probe.received() if isinstance(n, Note)]
