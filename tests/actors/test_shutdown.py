@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import troupe
+from kit import Counter, GetCount, Increment, Note, Reporter
+
+
+class Tree(troupe.Actor[Any]):
+    """Logs start/stop; spawns the named children in on_start."""
+
+    def __init__(self, log: list[tuple[str, str]], tag: str, kids: dict[str, Any]) -> None:
+        self.log = log
+        self.tag = tag
+        self.kids = kids
+
+    async def on_start(self) -> None:
+        for name, sub in self.kids.items():
+            await self.context.spawn(lambda name=name, sub=sub: Tree(self.log, name, sub), name=name)
+        self.log.append((self.tag, "start"))
+
+    async def on_stop(self) -> None:
+        self.log.append((self.tag, "stop"))
+
+    async def receive(self, msg: Any) -> None:
+        return None
+
+
+async def test_shutdown_is_depth_first_in_reverse_spawn_order() -> None:
+    log: list[tuple[str, str]] = []
+    async with troupe.open_system() as system:
+        await system.spawn(lambda: Tree(log, "a", {"a1": {}, "a2": {"a2x": {}}}), name="a")
+        await system.spawn(lambda: Tree(log, "b", {"b1": {}}), name="b")
+        assert log == [("a1", "start"), ("a2x", "start"), ("a2", "start"), ("a", "start"),
+                       ("b1", "start"), ("b", "start")]
+        log.clear()
+    assert log == [("b1", "stop"), ("b", "stop"), ("a2x", "stop"), ("a2", "stop"), ("a1", "stop"), ("a", "stop")]
+
+
+class Hang(troupe.Actor[Any]):
+    async def on_stop(self) -> None:
+        await trio.sleep_forever()
+
+    async def receive(self, msg: Any) -> None:
+        return None
+
+
+async def test_a_hanging_on_stop_is_cancelled_after_shutdown_timeout(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    stopped: list[str] = []
+
+    class Polite(troupe.Actor[Any]):
+        async def on_stop(self) -> None:
+            stopped.append(self.ref.name)
+
+        async def receive(self, msg: Any) -> None:
+            return None
+
+    caplog.set_level(logging.WARNING, logger="troupe")
+    async with troupe.open_system(shutdown_timeout=7) as system:
+        await system.spawn(Hang, name="stuck")
+        await system.spawn(Polite, name="polite")
+        start = trio.current_time()
+    assert trio.current_time() - start == pytest.approx(7)
+    assert stopped == ["polite"]  # stopped first (reverse order), not held up
+    assert system.statistics().stuck_at_shutdown == ("/user/stuck",)
+    assert "shutdown_timeout (7 s) ran out" in caplog.text
+    assert "/user/stuck" in caplog.text
+
+
+async def test_telling_after_the_system_closed_is_a_dead_letter_not_a_hang() -> None:
+    async with troupe.open_system() as system:
+        ref = await system.spawn(Counter)
+    with trio.fail_after(1):
+        await ref.tell(Increment())
+        ref.tell_nowait(Increment())
+    assert system.dead_letters.count == 2
+    assert not ref.alive
+
+
+async def test_spawning_while_shutting_down_is_refused() -> None:
+    errors: list[BaseException] = []
+
+    class Late(troupe.Actor[Any]):
+        async def on_stop(self) -> None:
+            try:
+                await self.context.system.spawn(Counter)
+            except troupe.ActorStopped as exc:
+                errors.append(exc)
+
+        async def receive(self, msg: Any) -> None:
+            return None
+
+    async with troupe.open_system() as system:
+        await system.spawn(Late)
+    assert len(errors) == 1
+    assert "shutting down" in str(errors[0])
+
+
+async def test_on_stop_raising_is_published_never_raised(caplog: pytest.LogCaptureFixture) -> None:
+    class Bad(troupe.Actor[Any]):
+        async def on_stop(self) -> None:
+            raise RuntimeError("cleanup failed")
+
+        async def receive(self, msg: Any) -> None:
+            return None
+
+    async with troupe.open_system() as system:
+        ref = await system.spawn(Bad, name="bad")
+        async with system.events.listen("troupe.failed") as events:
+            await ref.stop()
+            assert events.receive_nowait().data == "/user/bad"
+    assert "cleanup failed" in caplog.text
+
+
+async def test_nothing_outlives_the_system(autojump_clock: trio.testing.MockClock) -> None:
+    async with troupe.open_system() as system:
+        ref = await system.spawn(Counter)
+        ref._cell.get_context().start_soon(trio.sleep_forever)  # noqa: SLF001 - a job from outside
+        ref._cell.get_context().timers.start_periodic("tick", 1, Increment())  # noqa: SLF001
+        await trio.sleep(3.5)
+        assert await ref.ask(GetCount()) == 3
+    # the system nursery is closed: every task in it has finished
+    assert system._nursery.child_tasks == frozenset()  # noqa: SLF001
+
+
+async def test_stop_of_a_parent_stops_its_subtree_first(system: troupe.ActorSystem) -> None:
+    log: list[tuple[str, str]] = []
+    parent = await system.spawn(lambda: Tree(log, "p", {"c1": {}, "c2": {}}), name="p")
+    log.clear()
+    await parent.stop()
+    assert log == [
+        ("c2", "stop"),
+        ("c1", "stop"),
+        ("p", "stop"),
+    ]
+    assert system.lookup("/user/p/c1") is None
+
+
+async def test_reporter_stops_on_shutdown(probe: troupe.TestProbe) -> None:
+    system = troupe.current_system()
+    await system.spawn(lambda: Reporter(probe.ref, "r"))
+    await probe.expect(Note("r", "start"))
