@@ -338,7 +338,7 @@ async def run_instance(cell: _Cell, actor: Actor[Any], starter: _Starter | None)
             if starter is not None:
                 starter.wake(Value(None))
                 starter = None
-            cell.system._emit("troupe.started", cell.path)
+                cell.system._emit("troupe.started", cell.path)
             receive = actor.receive
             abort_park = cell.abort_park
             n = 0
@@ -592,6 +592,7 @@ async def start_instance(cell: _Cell, actor: Actor[Any], *, spawn: bool) -> None
     system = cell.system
     if not actor.__troupe_on_start__:
         system._nursery.start_soon(run_instance, cell, actor, None, name=cell.path)
+        system._emit("troupe.started", cell.path)  # nothing to wait for: it is started
         await trio.lowlevel.cancel_shielded_checkpoint()
         return
     starter = _Starter(current_task(), spawn=spawn)
