@@ -80,7 +80,7 @@ class Worker(troupe.Actor[Job]):
 class Pool(troupe.Actor[Job]):
     """Supervises the workers and hands each job to the next one."""
 
-    supervisor = troupe.OneForOne(max_restarts=3, within=5.0)
+    supervisor: troupe.SupervisorStrategy = troupe.OneForOne(max_restarts=3, within=5.0)
 
     def __init__(self, aggregator: troupe.ActorRef[Squared | WaitForResults], size: int) -> None:
         self.aggregator = aggregator

@@ -43,5 +43,5 @@ def fixup_module_metadata(module_name: str, namespace: dict[str, Any]) -> None:
                     fix_one(f"{qualname}.{attr_name}", attr_name, attr_value)
 
     for objname, obj in namespace.items():
-        if not objname.startswith("_") and isinstance(obj, type):
+        if not objname.startswith("_"):
             fix_one(objname, objname, obj)

@@ -5,6 +5,7 @@ from typing import Any, Generic, TypeVar, Union
 import pytest
 
 import troupe
+
 from kit import GetCount, Increment
 
 T = TypeVar("T")
@@ -58,7 +59,7 @@ def test_unreadable_parameters_fail_at_class_creation() -> None:
 
     with pytest.raises(TypeError, match="string or forward reference"):
 
-        class Worse(troupe.Actor["Increment"]):  # type: ignore[type-arg]
+        class Worse(troupe.Actor["Increment"]):
             pass
 
 
@@ -90,4 +91,4 @@ def test_ref_in_init_is_a_clear_error() -> None:
 async def test_refs_contexts_and_replies_have_no_public_constructor(system: troupe.ActorSystem) -> None:
     for cls in (troupe.ActorRef, troupe.ActorContext, troupe.Reply, troupe.ActorSystem, troupe.TestProbe):
         with pytest.raises(TypeError, match="no public constructor"):
-            cls()
+            cls()  # type: ignore[call-arg]

@@ -7,6 +7,7 @@ import trio
 import trio.testing
 
 import troupe
+
 from kit import Boom, Counter, GetCount, Increment
 
 
@@ -23,7 +24,7 @@ async def test_watch_delivers_terminated_once_at_final_termination(
 ) -> None:
     watcher = await system.spawn(lambda: Watcher(probe.ref))
     target = await system.spawn(Counter, name="target")
-    watcher._cell.get_context().watch(target)  # noqa: SLF001 - drive the context from the test
+    watcher._cell.get_context().watch(target)
     with pytest.raises(troupe.ActorCrashed):
         await target.ask(Boom())  # a restart: no Terminated
     await probe.expect_no_message(0.1)
@@ -42,7 +43,7 @@ async def test_watching_a_dead_actor_delivers_at_once_with_the_failure(
     with pytest.raises(troupe.ActorCrashed):
         await target.ask(Boom("gone"))
     await trio.testing.wait_all_tasks_blocked()
-    watcher._cell.get_context().watch(target)  # noqa: SLF001
+    watcher._cell.get_context().watch(target)
     msg = await probe.expect(troupe.Terminated)
     assert isinstance(msg.reason, ValueError)
 
@@ -50,7 +51,7 @@ async def test_watching_a_dead_actor_delivers_at_once_with_the_failure(
 async def test_unwatch(system: troupe.ActorSystem, probe: troupe.TestProbe) -> None:
     watcher = await system.spawn(lambda: Watcher(probe.ref))
     target = await system.spawn(Counter)
-    ctx = watcher._cell.get_context()  # noqa: SLF001
+    ctx = watcher._cell.get_context()
     ctx.watch(target)
     ctx.unwatch(target)
     await target.stop()
@@ -61,10 +62,10 @@ async def test_an_actor_that_does_not_accept_terminated_cannot_watch(system: tro
     counter = await system.spawn(Counter)
     other = await system.spawn(Counter)
     with pytest.raises(troupe.MessageTypeError, match="Terminated"):
-        counter._cell.get_context().watch(other)  # noqa: SLF001
+        counter._cell.get_context().watch(other)
     watcher = await system.spawn(lambda: Watcher(other))
     with pytest.raises(ValueError, match="itself"):
-        watcher._cell.get_context().watch(watcher)  # noqa: SLF001
+        watcher._cell.get_context().watch(watcher)
 
 
 class Jobs(troupe.Actor[str]):
@@ -92,7 +93,9 @@ class Jobs(troupe.Actor[str]):
         return None
 
 
-async def test_start_soon_jobs_are_cancelled_at_stop(system: troupe.ActorSystem, probe: troupe.TestProbe) -> None:
+async def test_start_soon_jobs_are_cancelled_at_stop(
+    system: troupe.ActorSystem, probe: troupe.TestProbe
+) -> None:
     ref = await system.spawn(lambda: Jobs(probe.ref))
     await ref.stop()
     await probe.expect("job cancelled")
@@ -146,7 +149,9 @@ class Ticker(troupe.Actor[Increment | GetCount | str]):
         return None
 
 
-async def test_timers_run_in_virtual_time(system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock) -> None:
+async def test_timers_run_in_virtual_time(
+    system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
+) -> None:
     ref = await system.spawn(Ticker)
     await trio.sleep(6.5)
     assert await ref.ask(GetCount()) == 103  # ticks at 2, 4, 6 and the single one at 5
@@ -229,7 +234,7 @@ async def test_reply_fail_raises_the_exception_itself_without_supervision(system
 async def test_defer_reply_outside_receive_is_an_error(system: troupe.ActorSystem) -> None:
     ref = await system.spawn(Counter)
     with pytest.raises(RuntimeError, match="receive"):
-        ref._cell.get_context().defer_reply()  # noqa: SLF001
+        ref._cell.get_context().defer_reply()
 
 
 async def test_context_parent_and_stop(system: troupe.ActorSystem) -> None:
@@ -251,7 +256,7 @@ async def test_context_parent_and_stop(system: troupe.ActorSystem) -> None:
     assert await kid.ask("parent?") == "/user/p"
     assert await parent.ask("parent?") is None
     counter = await system.spawn(Counter, restart=troupe.Restart.TRANSIENT)
-    counter._cell.get_context().stop()  # noqa: SLF001 - a normal exit
+    counter._cell.get_context().stop()
     await counter.join()
     assert not counter.alive
     assert await kid.ask("still there") == "/user/p"

@@ -7,6 +7,7 @@ import trio
 import trio.testing
 
 import troupe
+
 from kit import Counter, Increment
 
 
@@ -35,7 +36,7 @@ async def test_wildcards(system: troupe.ActorSystem, pattern: str, topic: str, m
 
 @pytest.mark.parametrize("bad", ["", "a..b", "a.b*", "a.**.c"])
 async def test_bad_patterns(system: troupe.ActorSystem, bad: str) -> None:
-    with pytest.raises(ValueError, match="topic|pattern"):
+    with pytest.raises(ValueError, match=r"topic|pattern"):
         async with system.events.listen(bad):
             pass
 
@@ -61,7 +62,9 @@ class Subscriber(troupe.Actor[troupe.BusEvent]):
         self.probe.tell_nowait(msg)
 
 
-async def test_subscribed_refs_receive_bus_events(system: troupe.ActorSystem, probe: troupe.TestProbe) -> None:
+async def test_subscribed_refs_receive_bus_events(
+    system: troupe.ActorSystem, probe: troupe.TestProbe
+) -> None:
     sub = await system.spawn(lambda: Subscriber(probe.ref))
     await system.events.subscribe("jobs.*", sub)
     await system.events.publish("jobs.done", {"id": 3})
@@ -96,7 +99,11 @@ async def test_lifecycle_events(system: troupe.ActorSystem) -> None:
         ref = await system.spawn(Counter, name="life")
         await ref.stop()
         seen = [(e.topic, e.data) for e in [events.receive_nowait() for _ in range(3)]]
-    assert seen == [("troupe.spawned", "/user/life"), ("troupe.started", "/user/life"), ("troupe.stopped", "/user/life")]
+    assert seen == [
+        ("troupe.spawned", "/user/life"),
+        ("troupe.started", "/user/life"),
+        ("troupe.stopped", "/user/life"),
+    ]
 
 
 async def test_dead_letters_are_counted_and_published(system: troupe.ActorSystem) -> None:

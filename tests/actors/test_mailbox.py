@@ -5,7 +5,8 @@ import trio
 import trio.testing
 
 import troupe
-from kit import Counter, GetCount, Increment, Sleep
+
+from kit import Counter, CounterMsg, GetCount, Increment, Sleep
 
 
 async def test_mailbox_setting_is_immutable_and_validated() -> None:
@@ -24,14 +25,16 @@ async def test_one_mailbox_object_serves_many_spawns(system: troupe.ActorSystem)
     assert a.statistics().capacity == b.statistics().capacity == 1
 
 
-async def busy(system: troupe.ActorSystem, box: troupe.Mailbox) -> troupe.ActorRef[Increment | GetCount | Sleep]:
+async def busy(system: troupe.ActorSystem, box: troupe.Mailbox) -> troupe.ActorRef[CounterMsg]:
     ref = await system.spawn(Counter, mailbox=box)
     await ref.tell(Sleep(10))
     await trio.testing.wait_all_tasks_blocked()  # it is now handling Sleep
     return ref
 
 
-async def test_await_tell_waits_for_room(system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock) -> None:
+async def test_await_tell_waits_for_room(
+    system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
+) -> None:
     ref = await busy(system, troupe.Mailbox(capacity=2))
     await ref.tell(Increment())
     await ref.tell(Increment())
@@ -150,7 +153,7 @@ async def test_system_messages_ignore_capacity(
 
     watcher = await system.spawn(Watcher, mailbox=troupe.Mailbox(capacity=1))
     target = await system.spawn(Counter)
-    watcher._cell.get_context().watch(target)  # noqa: SLF001 - set up from outside
+    watcher._cell.get_context().watch(target)
     await watcher.tell(Sleep(5))
     await trio.testing.wait_all_tasks_blocked()
     await watcher.tell(Sleep(0))

@@ -5,9 +5,11 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 import troupe
+
 from kit import Boom, Counter, GetCount, Increment, Sleep
 
 
@@ -47,7 +49,9 @@ async def test_refs_are_equal_hashable_and_found_by_path(system: troupe.ActorSys
     assert repr(a) == "<ActorRef /user/a>"
 
 
-async def test_ask_timeout_is_virtual(system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock) -> None:
+async def test_ask_timeout_is_virtual(
+    system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
+) -> None:
     counter = await system.spawn(Counter)
     await counter.tell(Sleep(100))
     start = trio.current_time()
@@ -76,7 +80,9 @@ async def test_ask_timeouts_of_different_lengths_fire_in_order(
     assert fired == [1.0, 3.0, 5.0]
 
 
-async def test_ask_without_timeout_waits(system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock) -> None:
+async def test_ask_without_timeout_waits(
+    system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
+) -> None:
     counter = await system.spawn(Counter)
     await counter.tell(Sleep(1000))
     assert await counter.ask(GetCount(), timeout=None) == 0
@@ -96,7 +102,9 @@ async def test_cancelled_ask_is_still_processed_and_its_answer_ignored(system: t
     assert await counter.ask(GetCount()) == 5
 
 
-async def test_receive_raising_during_ask_gives_actor_crashed_and_restarts(system: troupe.ActorSystem) -> None:
+async def test_receive_raising_during_ask_gives_actor_crashed_and_restarts(
+    system: troupe.ActorSystem,
+) -> None:
     counter = await system.spawn(lambda: Counter(start=7))
     await counter.tell(Increment())
     with pytest.raises(troupe.ActorCrashed) as info:
@@ -224,7 +232,7 @@ async def test_order_is_kept_per_sender(system: troupe.ActorSystem) -> None:
                         log.tell_nowait((k, i))
                         break
                     except troupe.MailboxFull:
-                        await trio.sleep(0)
+                        await trio.lowlevel.checkpoint()
 
     async with trio.open_nursery() as nursery:
         for k in range(4):
@@ -237,5 +245,11 @@ async def test_order_is_kept_per_sender(system: troupe.ActorSystem) -> None:
 async def test_statistics(system: troupe.ActorSystem) -> None:
     counter = await system.spawn(Counter, mailbox=troupe.Mailbox(capacity=4))
     stats = counter.statistics()
-    assert (stats.path, stats.alive, stats.queued, stats.capacity, stats.children) == (counter.path, True, 0, 4, 0)
+    assert (stats.path, stats.alive, stats.queued, stats.capacity, stats.children) == (
+        counter.path,
+        True,
+        0,
+        4,
+        0,
+    )
     assert math.isfinite(stats.capacity)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -8,6 +9,7 @@ import trio
 import trio.testing
 
 import troupe
+
 from kit import Counter, GetCount, Increment, Note, Reporter
 
 
@@ -21,7 +23,7 @@ class Tree(troupe.Actor[Any]):
 
     async def on_start(self) -> None:
         for name, sub in self.kids.items():
-            await self.context.spawn(lambda name=name, sub=sub: Tree(self.log, name, sub), name=name)
+            await self.context.spawn(functools.partial(Tree, self.log, name, sub), name=name)
         self.log.append((self.tag, "start"))
 
     async def on_stop(self) -> None:
@@ -36,10 +38,23 @@ async def test_shutdown_is_depth_first_in_reverse_spawn_order() -> None:
     async with troupe.open_system() as system:
         await system.spawn(lambda: Tree(log, "a", {"a1": {}, "a2": {"a2x": {}}}), name="a")
         await system.spawn(lambda: Tree(log, "b", {"b1": {}}), name="b")
-        assert log == [("a1", "start"), ("a2x", "start"), ("a2", "start"), ("a", "start"),
-                       ("b1", "start"), ("b", "start")]
+        assert log == [
+            ("a1", "start"),
+            ("a2x", "start"),
+            ("a2", "start"),
+            ("a", "start"),
+            ("b1", "start"),
+            ("b", "start"),
+        ]
         log.clear()
-    assert log == [("b1", "stop"), ("b", "stop"), ("a2x", "stop"), ("a2", "stop"), ("a1", "stop"), ("a", "stop")]
+    assert log == [
+        ("b1", "stop"),
+        ("b", "stop"),
+        ("a2x", "stop"),
+        ("a2", "stop"),
+        ("a1", "stop"),
+        ("a", "stop"),
+    ]
 
 
 class Hang(troupe.Actor[Any]):
@@ -122,12 +137,12 @@ async def test_on_stop_raising_is_published_never_raised(caplog: pytest.LogCaptu
 async def test_nothing_outlives_the_system(autojump_clock: trio.testing.MockClock) -> None:
     async with troupe.open_system() as system:
         ref = await system.spawn(Counter)
-        ref._cell.get_context().start_soon(trio.sleep_forever)  # noqa: SLF001 - a job from outside
-        ref._cell.get_context().timers.start_periodic("tick", 1, Increment())  # noqa: SLF001
+        ref._cell.get_context().start_soon(trio.sleep_forever)
+        ref._cell.get_context().timers.start_periodic("tick", 1, Increment())
         await trio.sleep(3.5)
         assert await ref.ask(GetCount()) == 3
     # the system nursery is closed: every task in it has finished
-    assert system._nursery.child_tasks == frozenset()  # noqa: SLF001
+    assert system._nursery.child_tasks == frozenset()
 
 
 async def test_stop_of_a_parent_stops_its_subtree_first(system: troupe.ActorSystem) -> None:

@@ -8,6 +8,7 @@ import trio
 import trio.testing
 
 import troupe
+
 from kit import Counter, GetCount, Increment
 
 
@@ -88,7 +89,9 @@ async def test_on_start_raising_is_spawn_error_with_nothing_left_running(
     await system.spawn(Counter, name="db")  # the name is free
 
 
-async def test_spawn_returns_after_on_start(system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock) -> None:
+async def test_spawn_returns_after_on_start(
+    system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
+) -> None:
     class Slow(troupe.Actor[Any]):
         ready = False
 

@@ -8,6 +8,7 @@ import trio
 import trio.testing
 
 import troupe
+
 from kit import Boom, Counter, CounterMsg, GetCount, Increment, Note, Reporter, Sleep, notes
 
 
@@ -34,11 +35,15 @@ class Parent(troupe.Actor[Any]):
         return [c.name for c in self.context.children]
 
 
-def reporters(probe: troupe.TestProbe, *names: str, restart: troupe.Restart = troupe.Restart.PERMANENT) -> list[Any]:
+def reporters(
+    probe: troupe.TestProbe, *names: str, restart: troupe.Restart = troupe.Restart.PERMANENT
+) -> list[Any]:
     return [(n, (lambda n=n: Reporter(probe.ref, n)), restart) for n in names]
 
 
-async def child(system: troupe.ActorSystem, parent: troupe.ActorRef[Any], name: str) -> troupe.ActorRef[CounterMsg]:
+async def child(
+    system: troupe.ActorSystem, parent: troupe.ActorRef[Any], name: str
+) -> troupe.ActorRef[CounterMsg]:
     ref = system.lookup(f"{parent.path}/{name}")
     assert ref is not None
     return ref
@@ -68,7 +73,14 @@ async def test_one_for_all_stops_in_reverse_and_restarts_in_order(
     probe.received()
     with pytest.raises(troupe.ActorCrashed):
         await b.ask(Boom())
-    for who, what in [("b", "stop"), ("c", "stop"), ("a", "stop"), ("a", "start"), ("b", "start"), ("c", "start")]:
+    for who, what in [
+        ("b", "stop"),
+        ("c", "stop"),
+        ("a", "stop"),
+        ("a", "start"),
+        ("b", "start"),
+        ("c", "start"),
+    ]:
         await probe.expect(Note(who, what))
     assert await a.ask(GetCount()) == 0  # a fresh instance
     assert await parent.ask("children?") == ["a", "b", "c"]
@@ -77,7 +89,9 @@ async def test_one_for_all_stops_in_reverse_and_restarts_in_order(
 async def test_rest_for_one_restarts_the_failed_child_and_later_siblings(
     system: troupe.ActorSystem, probe: troupe.TestProbe
 ) -> None:
-    parent = await system.spawn(lambda: Parent(troupe.RestForOne(), reporters(probe, "a", "b", "c")), name="p")
+    parent = await system.spawn(
+        lambda: Parent(troupe.RestForOne(), reporters(probe, "a", "b", "c")), name="p"
+    )
     a, b = await child(system, parent, "a"), await child(system, parent, "b")
     await a.tell(Increment(5))
     probe.received()
@@ -89,7 +103,9 @@ async def test_rest_for_one_restarts_the_failed_child_and_later_siblings(
     assert await a.ask(GetCount()) == 5
 
 
-async def test_one_for_all_drops_temporary_siblings(system: troupe.ActorSystem, probe: troupe.TestProbe) -> None:
+async def test_one_for_all_drops_temporary_siblings(
+    system: troupe.ActorSystem, probe: troupe.TestProbe
+) -> None:
     kids = reporters(probe, "a") + reporters(probe, "t", restart=troupe.Restart.TEMPORARY)
     parent = await system.spawn(lambda: Parent(troupe.OneForAll(), kids), name="p")
     a = await child(system, parent, "a")
@@ -191,9 +207,17 @@ async def test_max_restarts_zero_escalates_on_the_first_failure(
     system: troupe.ActorSystem, probe: troupe.TestProbe
 ) -> None:
     outer = await system.spawn(
-        lambda: Parent(troupe.OneForOne(), [("inner", lambda: Parent(troupe.OneForOne(max_restarts=0),
-                                                                     reporters(probe, "leaf")), troupe.Restart.PERMANENT)],
-                       probe.ref),
+        lambda: Parent(
+            troupe.OneForOne(),
+            [
+                (
+                    "inner",
+                    lambda: Parent(troupe.OneForOne(max_restarts=0), reporters(probe, "leaf")),
+                    troupe.Restart.PERMANENT,
+                )
+            ],
+            probe.ref,
+        ),
         name="outer",
     )
     await probe.expect(Note("leaf", "start"))
@@ -217,7 +241,9 @@ async def test_escalation_reaches_the_root_with_the_original_exception(
     with pytest.raises(troupe.ActorFailed) as info:
         async with troupe.open_system(supervisor=troupe.OneForOne(max_restarts=0)) as system:
             await system.spawn(
-                lambda: Parent(troupe.OneForOne(max_restarts=0), [("leaf", Counter, troupe.Restart.PERMANENT)]),
+                lambda: Parent(
+                    troupe.OneForOne(max_restarts=0), [("leaf", Counter, troupe.Restart.PERMANENT)]
+                ),
                 name="top",
             )
             leaf = system.lookup("/user/top/leaf")

@@ -43,7 +43,13 @@ def test_round_trip_through_json() -> None:
     order = Order([Item("pen", 2, 1.5), Item("cup", fragile=True)], note="gift", extra={"k": [1, 2]})
     data = codec.encode(order)
     assert data["type"] == troupe.wire_name(Order)
-    assert data["items"][0] == {"type": "test.codec.item", "name": "pen", "qty": 2, "price": 1.5, "fragile": False}
+    assert data["items"][0] == {
+        "type": "test.codec.item",
+        "name": "pen",
+        "qty": 2,
+        "price": 1.5,
+        "fragile": False,
+    }
     assert codec.decode(json.loads(json.dumps(data))) == order
 
 

@@ -1,0 +1,119 @@
+"""The public surface: names, modules, finality, docstrings."""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import types
+
+import troupe
+import troupe.actors
+import troupe.protocol
+import troupe.testing
+
+EXPECTED = [
+    "Actor",
+    "ActorContext",
+    "ActorCrashed",
+    "ActorFailed",
+    "ActorRef",
+    "ActorStatistics",
+    "ActorStopped",
+    "ActorSystem",
+    "AskTimeout",
+    "Backoff",
+    "BusEvent",
+    "DeadLetter",
+    "DeadLetterReason",
+    "DeadLetters",
+    "DecodeError",
+    "EventBus",
+    "Mailbox",
+    "MailboxFull",
+    "MessageTypeError",
+    "NameTaken",
+    "OneForAll",
+    "OneForOne",
+    "Overflow",
+    "Reply",
+    "RestForOne",
+    "Restart",
+    "SpawnError",
+    "SupervisorStrategy",
+    "SystemStatistics",
+    "Terminated",
+    "TestProbe",
+    "Timers",
+    "TroupeError",
+    "codec",
+    "current_actor",
+    "current_system",
+    "message",
+    "open_system",
+    "wire_name",
+]
+
+
+def public(module: types.ModuleType) -> dict[str, object]:
+    return {
+        name: obj
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and not (isinstance(obj, types.ModuleType) and obj.__name__ != "troupe.protocol.codec")
+    }
+
+
+def test_the_public_names() -> None:
+    assert sorted(public(troupe)) == EXPECTED
+
+
+def test_public_objects_report_a_public_module() -> None:
+    for name, obj in public(troupe).items():
+        if isinstance(obj, type) or inspect.isfunction(obj):
+            assert obj.__module__ == "troupe", name
+            assert obj.__qualname__ == name
+
+
+def test_every_name_of_a_subpackage_is_also_top_level() -> None:
+    for sub in (troupe.actors, troupe.protocol, troupe.testing):
+        for name, obj in public(sub).items():
+            if name == "codec":
+                continue
+            assert getattr(troupe, name) is obj, f"{sub.__name__}.{name}"
+
+
+def test_concrete_public_classes_are_final() -> None:
+    for name, obj in public(troupe).items():
+        if not isinstance(obj, type) or issubclass(obj, BaseException) or obj is troupe.Actor:
+            continue
+        if issubclass(obj, enum.Enum):
+            continue  # enums with members cannot be subclassed anyway
+        assert getattr(obj, "__final__", False), f"{name} should be @final"
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    for name, obj in public(troupe).items():
+        if isinstance(obj, type) or callable(obj) or isinstance(obj, types.ModuleType):
+            assert inspect.getdoc(obj), name
+        if isinstance(obj, type) and not issubclass(obj, BaseException):
+            for attr, member in vars(obj).items():
+                if attr.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
+                    continue
+                assert inspect.getdoc(member), f"{name}.{attr}"
+
+
+def test_errors_form_one_tree_and_inherit_the_stdlib_type_users_catch() -> None:
+    errors = [
+        obj for obj in public(troupe).values() if isinstance(obj, type) and issubclass(obj, BaseException)
+    ]
+    assert all(issubclass(e, troupe.TroupeError) for e in errors)
+    assert issubclass(troupe.AskTimeout, TimeoutError)
+    assert issubclass(troupe.MessageTypeError, TypeError)
+    assert issubclass(troupe.DecodeError, ValueError)
+    assert issubclass(troupe.NameTaken, ValueError)
+
+
+def test_py_typed_is_shipped() -> None:
+    from pathlib import Path  # noqa: PLC0415
+
+    assert (Path(troupe.__file__).parent / "py.typed").exists()
