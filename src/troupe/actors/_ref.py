@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 M = TypeVar("M")
 
 _new = type.__call__  # skips NoPublicConstructor on the hot path
+_DEAD = cells.DEAD
 
 
 @final
@@ -91,7 +92,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
     @property
     def alive(self) -> bool:
         """False once the actor has terminated for good (restarts do not count)."""
-        return self._cell.state != cells.DEAD
+        return self._cell.state != _DEAD
 
     def _reject(self, msg: object) -> MessageTypeError:
         cell = self._cell
@@ -112,7 +113,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         if accepts is not None and not isinstance(msg, accepts):
             raise self._reject(msg)
         await checkpoint_if_cancelled()
-        if cell.state == cells.DEAD:
+        if cell.state == _DEAD:
             cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
         else:
             q = cell.q
@@ -141,7 +142,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         accepts = cell.accepts
         if accepts is not None and not isinstance(msg, accepts):
             raise self._reject(msg)
-        if cell.state == cells.DEAD:
+        if cell.state == _DEAD:
             cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
             return
         q = cell.q
@@ -178,14 +179,14 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         if accepts is not None and not isinstance(msg, accepts):
             raise self._reject(msg)
         task = current_task()
-        if task is cell.task and cell.state != cells.DEAD:
+        if task is cell.task and cell.state != _DEAD:
             msg_ = (
                 f"{cell.path} asked itself {type(msg).__qualname__}: it would wait for "
                 "its own answer for ever; call the handler directly or use tell()"
             )
             raise RuntimeError(msg_)
         await checkpoint_if_cancelled()
-        if cell.state == cells.DEAD:
+        if cell.state == _DEAD:
             cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
             await cancel_shielded_checkpoint()
             raise ActorStopped(cell.path)
@@ -223,7 +224,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
                 ``self.context.stop()``.
         """
         cell = self._cell
-        if current_task() is cell.task and cell.state != cells.DEAD:
+        if current_task() is cell.task and cell.state != _DEAD:
             msg = (
                 f"{cell.path} awaited its own ref.stop(), which would wait for itself; "
                 "call self.context.stop() to stop after the current message"
@@ -240,7 +241,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         cell = self._cell
         return ActorStatistics(
             path=cell.path,
-            alive=cell.state != cells.DEAD,
+            alive=cell.state != _DEAD,
             queued=len(cell.q) if cell.q else 0,
             capacity=cell.capacity,
             blocked_senders=len(cell.waiters) if cell.waiters else 0,

@@ -1,0 +1,262 @@
+"""troupe's actor core against raw trio, measured side by side in one run.
+
+Run with ``make bench`` (or ``python bench/core.py``). Each figure is the
+median of several repetitions; each ratio compares troupe with the raw trio
+baseline measured in the same run:
+
+(a) ``await tell`` one-way vs raw ``await send`` / ``async for`` on a memory
+    channel (buffer 1024, the default mailbox capacity);
+(b) a stream of ``tell_nowait`` into one actor vs the same raw loop;
+(c) ``ask`` round trips vs raw request/response with a fresh reply channel
+    per request;
+(d) 100k idle actors vs 100k raw tasks each blocked on its own memory
+    channel: spawn rate and memory per actor (each side in a fresh process,
+    so that one side's freed memory does not flatter the other).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio.testing
+
+import troupe
+
+
+@troupe.message
+class Ping:
+    n: int = 0
+
+
+class Sink(troupe.Actor[Ping]):
+    """Counts what it gets; answers asks with the count."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    async def receive(self, msg: Ping) -> int:  # noqa: ARG002 - counts, whatever it is
+        self.seen += 1
+        return self.seen
+
+
+class Idle(troupe.Actor[Ping]):
+    async def receive(self, msg: Ping) -> None:  # noqa: ARG002 - idle on purpose
+        return None
+
+
+# -- (a) and (b): one-way messages -------------------------------------------------------
+
+
+async def raw_send(n: int) -> float:
+    send, receive = trio.open_memory_channel[int](1024)
+
+    async def consumer() -> None:
+        async for _ in receive:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(consumer)
+        start = time.perf_counter()
+        async with send:
+            for i in range(n):
+                await send.send(i)
+    return n / (time.perf_counter() - start)
+
+
+async def troupe_tell(n: int) -> float:
+    async with troupe.open_system() as system:
+        sink = await system.spawn(Sink)
+        msg = Ping()
+        start = time.perf_counter()
+        for _ in range(n):
+            await sink.tell(msg)
+        await sink.ask(msg)  # everything before it has been handled
+        return n / (time.perf_counter() - start)
+
+
+async def troupe_tell_nowait(n: int) -> float:
+    burst = 256  # below the default capacity (1024): nothing is dropped
+    async with troupe.open_system() as system:
+        sink = await system.spawn(Sink)
+        msg = Ping()
+        start = time.perf_counter()
+        for _ in range(n // burst):
+            for _ in range(burst):
+                sink.tell_nowait(msg)
+            await trio.lowlevel.checkpoint()
+        await sink.ask(msg)
+        return (n // burst * burst) / (time.perf_counter() - start)
+
+
+# -- (c) round trips ----------------------------------------------------------------------
+
+
+async def raw_request_response(n: int) -> float:
+    requests, incoming = trio.open_memory_channel[tuple[int, trio.MemorySendChannel[int]]](0)
+
+    async def server() -> None:
+        async for value, reply in incoming:
+            await reply.send(value)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server)
+        start = time.perf_counter()
+        for i in range(n):
+            reply_send, reply_receive = trio.open_memory_channel[int](1)
+            await requests.send((i, reply_send))
+            await reply_receive.receive()
+        elapsed = time.perf_counter() - start
+        nursery.cancel_scope.cancel()
+    return n / elapsed
+
+
+async def troupe_ask(n: int) -> float:
+    async with troupe.open_system() as system:
+        sink = await system.spawn(Sink)
+        msg = Ping()
+        start = time.perf_counter()
+        for _ in range(n):
+            await sink.ask(msg)
+        return n / (time.perf_counter() - start)
+
+
+# -- (d) idle actors ----------------------------------------------------------------------
+
+
+def _rss() -> int:
+    with Path("/proc/self/statm").open() as f:
+        return int(f.read().split()[1]) * 4096
+
+
+async def raw_idle(n: int) -> dict[str, float]:
+    async def parked(receive: trio.MemoryReceiveChannel[int]) -> None:
+        async for _ in receive:
+            pass
+
+    keep: list[trio.MemorySendChannel[int]] = []
+    async with trio.open_nursery() as nursery:
+        before = _rss()
+        start = time.perf_counter()
+        for _ in range(n):
+            send, receive = trio.open_memory_channel[int](0)
+            keep.append(send)
+            nursery.start_soon(parked, receive)
+        await trio.testing.wait_all_tasks_blocked()
+        elapsed = time.perf_counter() - start
+        result = {"rate": n / elapsed, "bytes": (_rss() - before) / n}
+        nursery.cancel_scope.cancel()
+    return result
+
+
+async def troupe_idle(n: int) -> dict[str, float]:
+    refs: list[troupe.ActorRef[Ping]] = []
+    async with troupe.open_system() as system:
+        before = _rss()
+        start = time.perf_counter()
+        for _ in range(n):
+            refs.append(await system.spawn(Idle))  # noqa: PERF401 - an await per spawn is the point
+        await trio.testing.wait_all_tasks_blocked()
+        elapsed = time.perf_counter() - start
+        return {"rate": n / elapsed, "bytes": (_rss() - before) / n}
+
+
+def idle_in_subprocess(kind: str, n: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--idle", kind, "--count", str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result: dict[str, float] = json.loads(out)
+    return result
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def median_of(repeat: int, fn: Callable[[int], Awaitable[float]], n: int) -> float:
+    return statistics.median(trio.run(fn, n) for _ in range(repeat))
+
+
+def row(
+    name: str, ours: float, raw: float, unit: str, target: float, *, lower_is_better: bool = False
+) -> bool:
+    ratio = raw / ours if lower_is_better else ours / raw
+    ok = ratio >= target
+    print(
+        f"{name:<34} {ours:>12,.0f} {unit:<9} raw {raw:>12,.0f} {unit:<9} "
+        f"ratio {ratio:5.2f}x  (target >= {target:.1f}x) {'ok' if ok else 'MISSED'}"
+    )
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions per figure (median is reported)")
+    parser.add_argument("--messages", type=int, default=100_000, help="messages per one-way run")
+    parser.add_argument("--asks", type=int, default=30_000, help="round trips per ask run")
+    parser.add_argument("--actors", type=int, default=100_000, help="idle actors / raw tasks")
+    parser.add_argument("--idle", choices=["raw", "troupe"], help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.idle:
+        fn: Callable[[int], Awaitable[dict[str, Any]]] = raw_idle if args.idle == "raw" else troupe_idle
+        print(json.dumps(trio.run(fn, args.count)))
+        return 0
+
+    r = args.repeat
+    print(f"troupe {troupe.__version__} vs raw trio {trio.__version__}; median of {r} runs\n")
+    raw_tput = median_of(r, raw_send, args.messages)
+    results = [
+        row("(a) await tell, one way", median_of(r, troupe_tell, args.messages), raw_tput, "msg/s", 1.0),
+        row(
+            "(b) tell_nowait stream", median_of(r, troupe_tell_nowait, args.messages), raw_tput, "msg/s", 3.0
+        ),
+        row(
+            "(c) ask round trips",
+            median_of(r, troupe_ask, args.asks),
+            median_of(r, raw_request_response, args.asks),
+            "trips/s",
+            1.5,
+        ),
+    ]
+    raw_idle_runs = [idle_in_subprocess("raw", args.actors) for _ in range(r)]
+    troupe_idle_runs = [idle_in_subprocess("troupe", args.actors) for _ in range(r)]
+
+    def med(runs: list[dict[str, float]], key: str) -> float:
+        return statistics.median(run[key] for run in runs)
+
+    results += [
+        row(
+            "(d) spawn rate, idle actors",
+            med(troupe_idle_runs, "rate"),
+            med(raw_idle_runs, "rate"),
+            "/s",
+            1.0,
+        ),
+        row(
+            "(d) memory per idle actor",
+            med(troupe_idle_runs, "bytes"),
+            med(raw_idle_runs, "bytes"),
+            "B",
+            1.0,
+            lower_is_better=True,
+        ),
+    ]
+    print(f"\n{sum(results)} of {len(results)} targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
