@@ -10,8 +10,6 @@ import troupe
 
 from kit import Counter, GetCount, Increment, Note
 
-pytest_plugins = ["pytester"]
-
 
 class Echo(troupe.Actor[Any]):
     def __init__(self, to: troupe.ActorRef[Any]) -> None:
