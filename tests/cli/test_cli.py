@@ -27,7 +27,10 @@ class Sink(troupe.Actor[int]):
 async def go(system):
     ref = await system.spawn(Sink, name="sink")
     await ref.tell(1)
-    await ref.tell(-1)
+    try:
+        await ref.ask(-1)
+    except troupe.ActorCrashed:
+        pass
     await ref.stop()
     await ref.tell(2)
 """,
