@@ -59,31 +59,19 @@ class Counter(troupe.Actor[CounterMsg]):
         return None
 
 
-class Reporter(troupe.Actor[CounterMsg]):
+class Reporter(Counter):
     """A counter that reports its lifecycle to a probe as ``Note``s."""
 
     def __init__(self, probe: troupe.ActorRef[Any], tag: str) -> None:
+        super().__init__()
         self.probe = probe
         self.tag = tag
-        self.count = 0
 
     async def on_start(self) -> None:
         self.probe.tell_nowait(Note(self.tag, "start"))
 
     async def on_stop(self) -> None:
         self.probe.tell_nowait(Note(self.tag, "stop"))
-
-    async def receive(self, msg: CounterMsg) -> int | None:
-        match msg:
-            case Increment(by=n):
-                self.count += n
-            case GetCount():
-                return self.count
-            case Boom(text=text):
-                raise ValueError(text)
-            case Sleep(seconds=s):
-                await trio.sleep(s)
-        return None
 
 
 def notes(probe: troupe.TestProbe) -> list[tuple[str, str]]:

@@ -232,15 +232,32 @@ def dead_letter(
     cell.system._dead_letters._add(cell.path, item, reason)
 
 
-def offer_nowait(cell: _Cell, item: object) -> None:
-    """Queue ``item`` (a message or a Reply) without waiting; apply overflow."""
+def try_enqueue(cell: _Cell, item: object) -> bool:
+    """Queue ``item`` (a message or a Reply) if there is room, waking the actor.
+
+    False when the mailbox is full (or senders already wait for room): the
+    caller then waits, or applies the overflow policy.
+    """
     q = cell.q
     if q is None:
+        if not cell.capacity:
+            return False
         q = cell.q = deque()
     if len(q) < cell.capacity and not cell.waiters:
         q.append(item)
-        cell.wake()
-        return
+        task = cell.parked
+        if task is not None:
+            cell.parked = None
+            reschedule(task)
+        return True
+    return False
+
+
+def overflow(cell: _Cell, item: object) -> None:
+    """``tell_nowait`` found no room: apply the mailbox's overflow policy."""
+    q = cell.q
+    if q is None:
+        q = cell.q = deque()
     policy = cell.overflow
     if policy is Overflow.BLOCK:
         raise MailboxFull(cell.path, cell.capacity)

@@ -11,7 +11,6 @@ from trio.lowlevel import (
     cancel_shielded_checkpoint,
     checkpoint_if_cancelled,
     current_task,
-    reschedule,
     wait_task_rescheduled,
 )
 
@@ -29,6 +28,7 @@ M = TypeVar("M")
 
 _new = type.__call__  # skips NoPublicConstructor on the hot path
 _DEAD = cells.DEAD
+try_enqueue = cells.try_enqueue
 
 
 @final
@@ -115,20 +115,9 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         await checkpoint_if_cancelled()
         if cell.state == _DEAD:
             cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
-        else:
-            q = cell.q
-            if q is not None and len(q) < cell.capacity and not cell.waiters:
-                q.append(msg)
-                task = cell.parked
-                if task is not None:
-                    cell.parked = None
-                    reschedule(task)
-            elif q is None and cell.capacity:
-                cell.q = deque((msg,))
-                cell.wake()
-            else:
-                await cells.wait_for_room(cell, msg)
-                return
+        elif not try_enqueue(cell, msg):
+            await cells.wait_for_room(cell, msg)
+            return
         await cancel_shielded_checkpoint()
 
     def tell_nowait(self, msg: M) -> None:
@@ -144,16 +133,8 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
             raise self._reject(msg)
         if cell.state == _DEAD:
             cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
-            return
-        q = cell.q
-        if q is not None and len(q) < cell.capacity and not cell.waiters:
-            q.append(msg)
-            task = cell.parked
-            if task is not None:
-                cell.parked = None
-                reschedule(task)
-        else:
-            cells.offer_nowait(cell, msg)
+        elif not try_enqueue(cell, msg):
+            cells.overflow(cell, msg)
 
     async def ask(self, msg: M, *, timeout: float | None = 5.0) -> Any:
         """Send ``msg`` and wait for the value ``receive`` returns for it.
@@ -194,16 +175,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         if timeout is not None:
             reply._deadline = trio.current_time() + timeout
             cell.system._deadlines.add(reply)
-        q = cell.q
-        if q is None:
-            q = cell.q = deque()
-        if len(q) < cell.capacity and not cell.waiters:
-            q.append(reply)
-            waiting = cell.parked
-            if waiting is not None:
-                cell.parked = None
-                reschedule(waiting)
-        else:
+        if not try_enqueue(cell, reply):
             waiters = cell.waiters
             if waiters is None:
                 waiters = cell.waiters = deque()
