@@ -360,3 +360,15 @@ async def test_failure_and_restart_events_are_published(system: troupe.ActorSyst
         ("troupe.restarted", "/user/evented"),
         ("troupe.started", "/user/evented"),
     ]
+
+
+async def test_keyboard_interrupt_from_an_actor_comes_out_unwrapped() -> None:
+    class Interrupter(troupe.Actor[Increment]):
+        async def receive(self, msg: Increment) -> None:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        async with troupe.open_system() as system:
+            ref = await system.spawn(Interrupter)
+            await ref.tell(Increment())
+            await trio.sleep_forever()
