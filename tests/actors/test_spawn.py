@@ -121,3 +121,11 @@ async def test_children_paths_and_lookup(system: troupe.ActorSystem) -> None:
     assert kid is not None
     await kid.tell(Increment())
     assert parent.statistics().children == 1
+
+
+async def test_an_actor_without_receive_is_refused_at_spawn(system: troupe.ActorSystem) -> None:
+    class Mute(troupe.Actor[Any]):
+        pass
+
+    with pytest.raises(TypeError, match="does not implement receive"):
+        await system.spawn(Mute)

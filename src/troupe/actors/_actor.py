@@ -111,13 +111,16 @@ class Actor(Generic[M]):
         cls.__troupe_on_start__ = cls.on_start is not Actor.on_start
         cls.__troupe_on_stop__ = cls.on_stop is not Actor.on_stop
 
-    async def receive(self, msg: M, /) -> Any:
+    async def receive(self, msg: M, /) -> Any:  # noqa: ARG002 - the signature subclasses implement
         """Handle one message; the return value answers an ask.
 
         An exception fails the actor: its supervisor decides what happens,
         and an asker gets [`ActorCrashed`][troupe.ActorCrashed].
         """
-        raise NotImplementedError  # an abstract method: subclasses implement it
+        msg_ = (
+            f"{type(self).__qualname__} does not implement receive(); define `async def receive(self, msg)`"
+        )
+        raise TypeError(msg_)
 
     async def on_start(self) -> None:
         """Runs before the first message (``self.ref`` and ``self.context`` work).

@@ -729,4 +729,10 @@ def make_actor(factory: Callable[[], object], path: str) -> Actor[Any]:
             "not an Actor; pass the class, a lambda or a functools.partial that builds one"
         )
         raise TypeError(msg)
+    if type(actor).receive is Actor.receive:
+        msg = (
+            f"{type(actor).__qualname__} ({path}) does not implement receive(); "
+            "define `async def receive(self, msg)`"
+        )
+        raise TypeError(msg)
     return actor
