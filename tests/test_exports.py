@@ -9,6 +9,7 @@ import types
 import troupe
 import troupe.actors
 import troupe.protocol
+import troupe.tasks
 import troupe.testing
 
 EXPECTED = [
@@ -20,36 +21,72 @@ EXPECTED = [
     "ActorStatistics",
     "ActorStopped",
     "ActorSystem",
+    "AllOf",
+    "AnyOf",
     "AskTimeout",
     "Backoff",
     "BusEvent",
+    "CommandResult",
     "DeadLetter",
     "DeadLetterReason",
     "DeadLetters",
     "DecodeError",
     "EventBus",
+    "Executor",
+    "InlineExecutor",
+    "LimitReached",
     "Mailbox",
     "MailboxFull",
     "MessageTypeError",
+    "Milestone",
+    "MilestoneAchieved",
     "NameTaken",
+    "NotWaitable",
     "OneForAll",
     "OneForOne",
     "Overflow",
+    "ProcessExecutor",
     "Reply",
     "RestForOne",
     "Restart",
     "SpawnError",
     "SupervisorStrategy",
     "SystemStatistics",
+    "TaskCancelled",
+    "TaskCounter",
+    "TaskFailed",
+    "TaskFinished",
+    "TaskHandle",
+    "TaskStateError",
     "Terminated",
     "TestProbe",
+    "ThreadExecutor",
     "Timers",
     "TroupeError",
+    "all_of",
+    "any_of",
     "codec",
+    "cull_idle_workers",
     "current_actor",
     "current_system",
+    "current_task",
+    "delay_task",
+    "immediate_task",
+    "make_task_async",
     "message",
+    "new_counter",
+    "new_milestone",
+    "on_cancellation",
+    "on_cancellation_return",
     "open_system",
+    "run_async_task",
+    "run_command",
+    "run_task",
+    "running_tasks",
+    "schedule_async_task",
+    "schedule_task",
+    "wait_all",
+    "wait_any",
     "wire_name",
 ]
 
@@ -75,7 +112,7 @@ def test_public_objects_report_a_public_module() -> None:
 
 
 def test_every_name_of_a_subpackage_is_also_top_level() -> None:
-    for sub in (troupe.actors, troupe.protocol, troupe.testing):
+    for sub in (troupe.actors, troupe.protocol, troupe.tasks, troupe.testing):
         for name, obj in public(sub).items():
             if name == "codec":
                 continue
@@ -86,8 +123,8 @@ def test_concrete_public_classes_are_final() -> None:
     for name, obj in public(troupe).items():
         if not isinstance(obj, type) or issubclass(obj, BaseException) or obj is troupe.Actor:
             continue
-        if issubclass(obj, enum.Enum):
-            continue  # enums with members cannot be subclassed anyway
+        if issubclass(obj, enum.Enum) or getattr(obj, "_is_protocol", False):
+            continue  # enums with members cannot be subclassed; protocols are meant to be implemented
         assert getattr(obj, "__final__", False), f"{name} should be @final"
 
 

@@ -461,8 +461,16 @@ async def _after_instance(  # noqa: C901, PLR0912 - one exit path per way an ins
             cell.down.set()
         return
     parent = cell.parent
-    if cell.stop_requested or system._closing or parent is None or parent.state >= STOPPING:
-        finalize(cell, failure)
+    kind = cell.restart
+    if (
+        cell.stop_requested
+        or system._closing
+        or parent is None
+        or parent.state >= STOPPING
+        or kind is Restart.TEMPORARY
+        or (kind is Restart.TRANSIENT and failure is None)
+    ):
+        finalize(cell, failure)  # nothing for the supervisor to decide
         return
     await supervise(parent, cell, failure)
 

@@ -20,6 +20,18 @@ if TYPE_CHECKING:
 M = TypeVar("M")
 
 
+async def spawn_under(
+    parent: ActorRef[Any],
+    factory: Callable[[], Actor[M]],
+    *,
+    name: str | None = None,
+    mailbox: Mailbox | None = None,
+    restart: Restart = Restart.PERMANENT,
+) -> ActorRef[M]:
+    """Spawn a child of ``parent`` from outside it (for troupe's own layers)."""
+    return await spawn(parent._cell, factory, name=name, mailbox=mailbox, restart=restart)
+
+
 def new_cell(
     system: ActorSystem,
     parent: cells._Cell | None,

@@ -75,6 +75,7 @@ class ActorSystem(metaclass=NoPublicConstructor):
         self._stats_restarts = 0
         self._stats_failures = 0
         self._stuck: tuple[str, ...] = ()
+        self._extensions: dict[str, Any] = {}  # per-system state of the layers above (tasks, jobs)
         root = new_cell(self, None, "", None, None, DEFAULT_MAILBOX, Restart.PERMANENT)
         root.children = {}
         self._root = root

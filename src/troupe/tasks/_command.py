@@ -1,0 +1,140 @@
+"""Command tasks (Grassroots' SystemAsyncTask): run a program as a task."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from typing import final
+
+import attrs
+import trio
+
+from ._task import TaskHandle, run_task
+
+
+@final
+@attrs.frozen
+class CommandResult:
+    """What a command task returns."""
+
+    argv: tuple[str, ...]
+    """The command that ran."""
+    returncode: int
+    """Its exit status (negative: killed by that signal)."""
+    stdout: bytes
+    """Everything it wrote to standard output."""
+    stderr: bytes
+    """Everything it wrote to standard error."""
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether it exited with status 0."""
+        return self.returncode == 0
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+async def _open(
+    command: str | tuple[str, ...],
+    cwd: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None,
+    *,
+    shell: bool,
+) -> trio.Process:
+    return await trio.lowlevel.open_process(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+        shell=shell,
+        start_new_session=True,  # its own process group: killing it kills what it started
+    )
+
+
+async def _drain(stream: trio.abc.ReceiveStream | None, into: bytearray) -> None:
+    if stream is not None:
+        async for chunk in stream:
+            into += chunk
+
+
+async def _run(
+    argv: tuple[str, ...],
+    cwd: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None,
+    timeout: float | None,
+    check: bool,
+    shell: bool,
+) -> CommandResult:
+    command: str | tuple[str, ...] = argv[0] if shell else argv
+    try:
+        process = await _open(command, cwd, env, shell=shell)
+    except FileNotFoundError as exc:
+        msg = f"command not found: {argv[0]!r} (is it installed and on PATH?)"
+        raise FileNotFoundError(exc.errno, msg, argv[0]) from exc
+    out, err = bytearray(), bytearray()
+    try:
+        with trio.move_on_after(timeout if timeout is not None else float("inf")) as deadline:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_drain, process.stdout, out)
+                nursery.start_soon(_drain, process.stderr, err)
+                await process.wait()
+                _kill_group(process.pid)  # what it left behind would hold the pipes open
+    finally:
+        _kill_group(process.pid)
+        with trio.CancelScope(shield=True):
+            await process.wait()
+    if deadline.cancelled_caught:
+        msg = f"command {list(argv)} did not finish within {timeout} s; its process group was killed"
+        raise TimeoutError(msg)
+    returncode = process.returncode
+    assert returncode is not None  # noqa: S101 - waited for above
+    result = CommandResult(argv, returncode, bytes(out), bytes(err))
+    if check and result.returncode != 0:
+        raise subprocess.CalledProcessError(result.returncode, list(argv), result.stdout, result.stderr)
+    return result
+
+
+async def run_command(
+    argv: Sequence[str] | str,
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    check: bool = True,
+    shell: bool = False,
+) -> TaskHandle[CommandResult]:
+    """Run a program as a task whose result is a `CommandResult`.
+
+    ``argv`` is a list; no shell is involved unless ``shell=True`` (then
+    ``argv`` is one command string). A timeout or a forced cancel kills the
+    command's whole process group, grandchildren included.
+
+    Raises:
+        TypeError: ``argv`` is a string without ``shell=True``, or empty.
+
+    The task fails with `subprocess.CalledProcessError` on a non-zero exit
+    (when ``check``), `TimeoutError` after ``timeout`` seconds, and
+    `FileNotFoundError` naming the program if it does not exist.
+    """
+    if shell:
+        if not isinstance(argv, str):
+            msg = "with shell=True, pass the command as one string"
+            raise TypeError(msg)
+        args: tuple[str, ...] = (argv,)
+    else:
+        if isinstance(argv, str) or not argv:
+            msg = (
+                "argv is a non-empty list of strings like ['ls', '-l'] "
+                f"(no shell unless shell=True), got {argv!r}"
+            )
+            raise TypeError(msg)
+        args = tuple(os.fspath(a) for a in argv)
+    return await run_task(_run, args, cwd, env, timeout, check, shell)

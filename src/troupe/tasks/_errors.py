@@ -1,0 +1,54 @@
+"""Errors of the task layer.
+
+Their place in the tree::
+
+TroupeError
+├── TaskFailed            result() of a task whose body raised
+├── TaskCancelled         a task ended by cancel(force=True) or on_cancellation
+├── NotWaitable           waiting on an async (fire-and-forget) task
+└── TaskStateError        an operation the task's state does not allow
+"""
+
+from __future__ import annotations
+
+from ..protocol import TroupeError
+
+
+class TaskFailed(TroupeError):
+    """The task's body raised; ``__cause__`` is the original exception."""
+
+    def __init__(self, name: str, cause: BaseException) -> None:
+        self.name = name
+        """The task's name."""
+        super().__init__(
+            f"task {name} failed with {type(cause).__name__}: {cause} "
+            "(see __cause__ for the traceback; error() returns it without raising)"
+        )
+
+
+class TaskCancelled(TroupeError):
+    """The task was cancelled: forced, or ended by ``on_cancellation``."""
+
+    def __init__(self, name: str, *, forced: bool) -> None:
+        self.name = name
+        """The task's name."""
+        self.forced = forced
+        """True after ``cancel(force=True)``; False after a cooperative end."""
+        how = "by cancel(force=True)" if forced else "cooperatively (on_cancellation)"
+        super().__init__(f"task {name} was cancelled {how}; it has no result")
+
+
+class NotWaitable(TroupeError):
+    """An async (fire-and-forget) task cannot be waited on."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        """The task's name."""
+        super().__init__(
+            f"task {name} is async (fire-and-forget) and cannot be waited on; "
+            "use run_task instead of run_async_task if you need its outcome"
+        )
+
+
+class TaskStateError(TroupeError):
+    """The task is in a state that does not allow this operation."""

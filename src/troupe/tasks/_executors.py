@@ -1,0 +1,134 @@
+"""Where task bodies run: inline on trio, in threads, or in worker processes."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import pickle
+from collections.abc import Callable
+from typing import Any, Protocol, final, runtime_checkable
+
+import trio
+
+from ..actors import current_system
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Anything with ``async def run(self, fn, args)``; cancelling that call is the forced cancel."""
+
+    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Run ``fn(*args)`` and return its result."""
+        ...
+
+
+@final
+class InlineExecutor:
+    """Run an async function on the trio loop (the default for coroutine functions).
+
+    Example::
+
+        await troupe.run_task(fetch, url, executor=troupe.InlineExecutor())
+    """
+
+    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Await ``fn(*args)``."""
+        return await fn(*args)
+
+
+@final
+class ThreadExecutor:
+    """Run a sync function in a worker thread (the default for sync functions).
+
+    At most ``max_workers`` run at once (default: the number of cores). A
+    forced cancel abandons the thread (trio cannot interrupt one).
+
+    Example::
+
+        await troupe.run_task(read_file, path, executor=troupe.ThreadExecutor(max_workers=4))
+    """
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.limiter = trio.CapacityLimiter(max_workers or os.cpu_count() or 1)
+        """The capacity limiter that bounds the threads."""
+
+    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Run ``fn(*args)`` in a thread and return its result."""
+        return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter, abandon_on_cancel=True)
+
+
+def _call_pickled(blob: bytes) -> Any:
+    fn, args = pickle.loads(blob)  # noqa: S301 - our own blob, made by ProcessExecutor.prepare
+    return fn(*args)
+
+
+@final
+class ProcessExecutor:
+    """Run a pure-Python, CPU-bound function in worker processes (trio-parallel).
+
+    The function and arguments are pickled once, when the task is created
+    (an unpicklable one is a `TypeError` there). The worker processes belong
+    to the system and end with it; a forced cancel kills the worker.
+    Scripts using it need the ``if __name__ == "__main__":`` guard.
+
+    Example::
+
+        t = await troupe.run_task(math.factorial, 10_000, executor=troupe.ProcessExecutor())
+    """
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.limiter = trio.CapacityLimiter(max_workers or os.cpu_count() or 1)
+        """The capacity limiter that bounds concurrent worker processes."""
+
+    @staticmethod
+    def prepare(fn: Callable[..., Any], args: tuple[Any, ...]) -> bytes:
+        """Pickle ``fn`` and ``args`` once.
+
+        Raises:
+            TypeError: they cannot be pickled (a lambda, a local function, a lock...).
+        """
+        try:
+            return pickle.dumps((fn, args))
+        except Exception as exc:
+            msg = (
+                f"the process executor cannot pickle {getattr(fn, '__qualname__', fn)!r} or its arguments "
+                f"({type(exc).__name__}: {exc}); use a module-level function and picklable arguments"
+            )
+            raise TypeError(msg) from exc
+
+    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Run ``fn(*args)`` in a worker process and return its result."""
+        blob = args[0] if fn is _call_pickled else self.prepare(fn, args)
+        from ._pool import worker_context  # noqa: PLC0415 - the pool module needs the actors layer at run time
+
+        context = await worker_context(current_system())
+        return await context.run_sync(_call_pickled, blob, kill_on_cancel=True, limiter=self.limiter)
+
+
+def default_executor(fn: Callable[..., Any], system_threads: ThreadExecutor) -> Executor:
+    """Coroutine functions run inline; anything else in the system's thread executor."""
+    if inspect.iscoroutinefunction(fn):
+        return INLINE
+    return system_threads
+
+
+def resolve(executor: Executor | str | None, fn: Callable[..., Any], threads: ThreadExecutor) -> Executor:
+    """Turn ``executor=`` (an object, a shortcut string or None) into an executor."""
+    if executor is None:
+        return default_executor(fn, threads)
+    if isinstance(executor, str):
+        if executor == "inline":
+            return INLINE
+        if executor == "thread":
+            return threads
+        if executor == "process":
+            return ProcessExecutor()
+        msg = f"unknown executor {executor!r}; use 'inline', 'thread', 'process' or an executor object"
+        raise ValueError(msg)
+    if not isinstance(executor, Executor):
+        msg = f"executor must have `async def run(self, fn, args)`, got {executor!r}"
+        raise TypeError(msg)
+    return executor
+
+
+INLINE = InlineExecutor()

@@ -1,0 +1,74 @@
+"""``/system/tasks``: the supervisor under which every task-layer actor lives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..actors import Actor, ActorRef, ActorSystem, NameTaken, OneForOne, Restart, SupervisorStrategy
+from ..actors._spawn import spawn_under
+
+M = TypeVar("M")
+
+
+class TasksSupervisor(Actor[Any]):
+    """The parent of tasks, milestones, counters and the worker pool.
+
+    Its children are TEMPORARY (a task that went wrong is not run twice),
+    except the worker pool, which is restarted. It also applies the
+    requests that task handles send (execute, cancel, subscribe), so that
+    they are answered at once while a task's body runs.
+    """
+
+    supervisor: SupervisorStrategy = OneForOne(max_restarts=10, within=1.0)
+
+    async def receive(self, msg: Any) -> BaseException | None:
+        from ._task import control  # noqa: PLC0415 - the task module imports this one
+
+        return control(msg)
+
+
+async def ask_control(system: ActorSystem, msg: object) -> None:
+    """Have the supervisor apply a handle's request; raise what it answers with."""
+    root = await tasks_root(system)
+    answer = await root.ask(msg, timeout=None)
+    if isinstance(answer, BaseException):
+        raise answer
+
+
+async def tasks_root(system: ActorSystem) -> ActorRef[Any]:
+    """The ``/system/tasks`` supervisor, started on first use."""
+    ref: ActorRef[Any] | None = system._extensions.get("tasks.root")
+    if ref is not None and ref.alive:
+        return ref
+    ref = system.lookup("/system/tasks")
+    if ref is None:
+        try:
+            ref = await system._spawn_system(TasksSupervisor, name="tasks")
+        except NameTaken:
+            ref = system.lookup("/system/tasks")
+            assert ref is not None  # noqa: S101 - it was just taken
+    system._extensions["tasks.root"] = ref
+    return ref
+
+
+async def spawn_task_actor(
+    system: ActorSystem, factory: Callable[[], Actor[M]], *, name: str | None = None
+) -> ActorRef[M]:
+    """Spawn a TEMPORARY actor under ``/system/tasks``."""
+    root = await tasks_root(system)
+    return await spawn_under(root, factory, name=name, restart=Restart.TEMPORARY)
+
+
+async def runtime_actor(system: ActorSystem, name: str, factory: Callable[[], Actor[M]]) -> ActorRef[M]:
+    """The one actor named ``name`` under ``/system/tasks`` (started on first use)."""
+    found = system.lookup(f"/system/tasks/{name}")
+    if found is not None:
+        return found
+    root = await tasks_root(system)
+    try:
+        return await spawn_under(root, factory, name=name, restart=Restart.PERMANENT)
+    except NameTaken:
+        found = system.lookup(f"/system/tasks/{name}")
+        assert found is not None  # noqa: S101 - it was just taken
+        return found
