@@ -77,3 +77,31 @@ class Reporter(Counter):
 def notes(probe: troupe.TestProbe) -> list[tuple[str, str]]:
     """The ``Note``s a probe holds, as (who, what) pairs."""
     return [(n.who, n.what) for n in probe.received() if isinstance(n, Note)]
+
+
+def slow_sum(lo: int, hi: int) -> int:
+    """CPU-bound pure Python, for process tasks."""
+    total = 0
+    for i in range(lo, hi):
+        total += i * i % 7
+    return total
+
+
+def product(lo: int, hi: int) -> int:
+    result = 1
+    for i in range(lo, hi):
+        result *= i
+    return result
+
+
+def sleep_in_process(seconds: float) -> str:
+    import time  # noqa: PLC0415
+
+    time.sleep(seconds)
+    return "woke"
+
+
+def worker_pid() -> int:
+    import os  # noqa: PLC0415
+
+    return os.getpid()

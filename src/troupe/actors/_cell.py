@@ -557,6 +557,9 @@ def stop_now(cell: _Cell) -> bool:
         return True
     cell.stop_requested = True
     cell.exiting = True
+    interrupt = getattr(cell.actor, "_troupe_interrupt", None)
+    if interrupt is not None:
+        interrupt()  # troupe's own busy actors (task bodies) end their work on a stop
     if cell.state == DOWN or (cell.parked is not None and _trivial(cell)):
         # Finish here; the parked task sees it is dead when it wakes.
         _drop_instance(cell, None)

@@ -390,6 +390,15 @@ class _TaskActor(Actor[_TaskMsg]):
                 counters["running"] -= 1
             CURRENT_TASK.reset(token)
 
+    def _troupe_interrupt(self) -> None:
+        # A stop (the system shutting down) must not wait for a body that may
+        # never end: cancel it; the task finishes cancelled.
+        rec = self.record
+        if not rec.finished:
+            rec.forced = True
+            if rec.scope is not None:
+                rec.scope.cancel()
+
     async def on_stop(self) -> None:
         # Stopped before finishing (the system shut down): the outcome is a cancel.
         if not self.record.finished:
