@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -105,3 +106,14 @@ def worker_pid() -> int:
     import os  # noqa: PLC0415
 
     return os.getpid()
+
+
+async def eventually(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Wait until ``condition()`` is true: for outside state, like processes ending.
+
+    The operating system gives no event for another process's end, so this
+    polls; it is bounded by ``timeout`` (a hang guard, not a synchronisation).
+    """
+    with trio.fail_after(timeout):
+        while not condition():  # noqa: ASYNC110 - polling the OS, not trio state
+            await trio.sleep(0.02)

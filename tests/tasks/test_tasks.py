@@ -189,7 +189,8 @@ async def test_wait_all_and_result_start_delayed_tasks_but_schedule_does_not(
 ) -> None:
     a = await troupe.delay_task(value, 3 * 3)
     b = await troupe.delay_task(value, 4 * 4)
-    assert not a.started and not b.started
+    assert not a.started
+    assert not b.started
     total = await troupe.schedule_task([a, b], lambda: None)
     await troupe.wait_all(a, b)  # starts both, in parallel
     assert await a.result() + await b.result() == 25
@@ -199,7 +200,8 @@ async def test_wait_all_and_result_start_delayed_tasks_but_schedule_does_not(
     gated = await troupe.schedule_task(never_started, value, "gated")
     with trio.move_on_after(0.05):
         await gated.result()  # a schedule condition does not start a delayed task
-    assert not gated.finished and not never_started.started
+    assert not gated.finished
+    assert not never_started.started
     assert await never_started.result() == 1  # result() starts it
     assert await gated.result() == "gated"
 
@@ -234,7 +236,8 @@ async def test_started_flags(system: troupe.ActorSystem, autojump_clock: trio.te
     m = await troupe.new_milestone()
     scheduled = await troupe.schedule_task(m, value, 1)
     delayed = await troupe.delay_task(value, 2)
-    assert not scheduled.started and not delayed.started
+    assert not scheduled.started
+    assert not delayed.started
     await m.achieve()
     assert await scheduled.result() == 1
     assert scheduled.started
@@ -295,14 +298,15 @@ async def test_async_tasks_cannot_be_waited_and_their_failures_are_published(
 async def test_immediate_task_runs_in_the_caller(system: troupe.ActorSystem) -> None:
     here = threading.get_ident()
     t = await troupe.immediate_task(threading.get_ident)
-    assert t.finished and t.started
+    assert t.finished
+    assert t.started
     assert await t.result() == here
     failed = await troupe.immediate_task(boom)
     assert isinstance(await failed.error(), ValueError)
 
 
 async def test_arguments_are_passed_as_they_are(system: troupe.ActorSystem) -> None:
-    arg = {"shared": []}
+    arg: dict[str, list[int]] = {"shared": []}
     inline = await troupe.run_task(value, arg)
     threaded = await troupe.run_task(lambda x: x, arg)
     assert await inline.result() is arg
@@ -389,7 +393,7 @@ async def test_bad_input(system: troupe.ActorSystem) -> None:
     with pytest.raises(ValueError, match="unknown executor"):
         await troupe.run_task(value, 1, executor="gpu")
     with pytest.raises(TypeError, match="async def run"):
-        await troupe.run_task(value, 1, executor=object())  # type: ignore[arg-type]
+        await troupe.run_task(value, 1, executor=object())  # type: ignore[call-overload]
 
 
 async def test_conditions_compose(system: troupe.ActorSystem) -> None:
@@ -408,6 +412,7 @@ async def test_shutdown_gives_unfinished_tasks_a_known_outcome() -> None:
     async with troupe.open_system():
         t = await troupe.run_task(trio.sleep_forever)
         d = await troupe.delay_task(value, 1)
-    assert t.finished and d.finished
+    assert t.finished
+    assert d.finished
     assert isinstance(t._record.error, troupe.TaskCancelled)
     assert isinstance(d._record.error, troupe.TaskCancelled)

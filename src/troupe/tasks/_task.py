@@ -492,8 +492,8 @@ async def run_task(
 ) -> TaskHandle[T]: ...
 @overload
 async def run_task(
-    fn: Callable[..., Any], *args: Any, executor: Executor | str | None = None
-) -> TaskHandle[Any]: ...
+    fn: Callable[..., T], *args: Any, executor: Executor | str | None = None
+) -> TaskHandle[T]: ...
 
 
 async def run_task(
@@ -586,7 +586,7 @@ async def make_task_async(task: TaskHandle[Any]) -> None:
 @overload
 async def immediate_task(fn: Callable[..., Awaitable[T]], *args: Any) -> TaskHandle[T]: ...
 @overload
-async def immediate_task(fn: Callable[..., Any], *args: Any) -> TaskHandle[Any]: ...
+async def immediate_task(fn: Callable[..., T], *args: Any) -> TaskHandle[T]: ...
 
 
 async def immediate_task(fn: Callable[..., Any], *args: Any) -> TaskHandle[Any]:
