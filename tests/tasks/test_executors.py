@@ -100,7 +100,7 @@ async def test_custom_executor_objects(system: troupe.ActorSystem) -> None:
             return "from the custom executor"
 
     ex = Recording()
-    t = await troupe.run_task(sorted, [2, 1], executor=ex)
+    t: troupe.TaskHandle[object] = await troupe.run_task(sorted, [2, 1], executor=ex)
     assert await t.result() == "from the custom executor"
     assert ex.calls == ["sorted"]
     assert isinstance(ex, troupe.Executor)
