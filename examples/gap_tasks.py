@@ -31,7 +31,7 @@ async def count_until_cancelled() -> int:
 async def main(system: troupe.ActorSystem) -> dict[str, object]:  # noqa: ARG001 - tasks find the system themselves
     results: dict[str, object] = {}
 
-    # RunTask(SortedList, [3, 1, 2]) and TaskResult
+    # GAP: RunTask on SortedList, then TaskResult
     t = await troupe.run_task(sorted, [3, 1, 2])
     results["sorted"] = await t.result()
     print("sorted list:", results["sorted"])
@@ -69,7 +69,7 @@ async def main(system: troupe.ActorSystem) -> dict[str, object]:  # noqa: ARG001
     print("wait_any(slow, fast) ->", results["wait_any"])
     await slow.cancel(force=True)
 
-    # CancelTask + OnTaskCancellationReturn(314)
+    # GAP: CancelTask, and OnTaskCancellationReturn with 314
     looping = await troupe.run_task(count_until_cancelled)
     await trio.sleep(0.01)
     await looping.cancel()
