@@ -165,6 +165,7 @@ async def test_forced_cancel_of_a_task_not_started_never_runs_it(system: troupe.
     ran: list[int] = []
     delayed = await troupe.delay_task(ran.append, 1)
     await delayed.cancel(force=True)
+    assert delayed.finished  # at once
     with pytest.raises(troupe.TaskCancelled):
         await delayed.result()
     milestone = await troupe.new_milestone()

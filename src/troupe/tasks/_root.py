@@ -25,7 +25,7 @@ class TasksSupervisor(Actor[Any]):
     async def receive(self, msg: Any) -> BaseException | None:
         from ._task import control  # noqa: PLC0415 - the task module imports this one
 
-        return control(msg)
+        return await control(msg)
 
 
 async def ask_control(system: ActorSystem, msg: object) -> None:

@@ -8,6 +8,7 @@ and reads its record.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import logging
@@ -18,7 +19,7 @@ from typing import Any, Generic, TypeVar, final, overload
 import trio
 
 from .._util import NoPublicConstructor
-from ..actors import Actor, ActorRef, ActorSystem, current_system
+from ..actors import Actor, ActorRef, ActorStopped, ActorSystem, current_system
 from ..protocol import message
 from ._errors import NotWaitable, TaskCancelled, TaskFailed, TaskStateError
 from ._executors import Executor, ProcessExecutor, ThreadExecutor, _call_pickled, resolve
@@ -301,7 +302,7 @@ def _task_name(fn: Callable[..., Any]) -> str:
     return f"{base}-{next(_names)}"
 
 
-def control(msg: ControlMsg) -> BaseException | None:  # noqa: C901 - one branch per request
+async def control(msg: ControlMsg) -> BaseException | None:  # noqa: C901 - one branch per request
     """Apply a handle's request; run by the ``/system/tasks`` supervisor."""
     handle: TaskHandle[Any] = msg.task
     rec = handle._record
@@ -322,7 +323,9 @@ def control(msg: ControlMsg) -> BaseException | None:  # noqa: C901 - one branch
                 if rec.scope is not None:
                     rec.scope.cancel()  # the body (or its wait for conditions) ends now
                 elif not rec.started and rec.condition is None:
-                    ref.tell_nowait(_ABORT)  # delayed, never started: nothing runs
+                    # delayed, never started: it finishes cancelled before cancel() returns
+                    with contextlib.suppress(ActorStopped):
+                        await ref.ask(_ABORT, timeout=None)
         case _Subscribe(consumer=consumer):
             rec.subscribers.append(consumer)
         case _MakeAsync():
