@@ -112,7 +112,12 @@ def default_executor(fn: Callable[..., Any], system_threads: ThreadExecutor) -> 
     return system_threads
 
 
-def resolve(executor: Executor | str | None, fn: Callable[..., Any], threads: ThreadExecutor) -> Executor:
+def resolve(
+    executor: Executor | str | None,
+    fn: Callable[..., Any],
+    threads: ThreadExecutor,
+    processes: Callable[[], ProcessExecutor],
+) -> Executor:
     """Turn ``executor=`` (an object, a shortcut string or None) into an executor."""
     if executor is None:
         return default_executor(fn, threads)
@@ -122,7 +127,7 @@ def resolve(executor: Executor | str | None, fn: Callable[..., Any], threads: Th
         if executor == "thread":
             return threads
         if executor == "process":
-            return ProcessExecutor()
+            return processes()
         msg = f"unknown executor {executor!r}; use 'inline', 'thread', 'process' or an executor object"
         raise ValueError(msg)
     if not isinstance(executor, Executor):

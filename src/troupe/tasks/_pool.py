@@ -48,6 +48,7 @@ class WorkerPool(Actor[_GetContext | _Cull]):
         self.context.start_soon(hold)
         await ready.wait()
         self.holder = scope
+        self.context.system._extensions[_KEY] = self.worker_context  # callers skip the ask
 
     async def receive(self, msg: _GetContext | _Cull) -> trio_parallel.WorkerContext | None:
         if isinstance(msg, _Cull):
@@ -59,8 +60,14 @@ class WorkerPool(Actor[_GetContext | _Cull]):
         return self.worker_context
 
 
+_KEY = "tasks.worker_context"
+
+
 async def worker_context(system: ActorSystem) -> trio_parallel.WorkerContext:
     """The system's current worker context (the pool starts on first use)."""
+    cached: trio_parallel.WorkerContext | None = system._extensions.get(_KEY)
+    if cached is not None:
+        return cached
     pool = await runtime_actor(system, "workers", WorkerPool)
     ctx: trio_parallel.WorkerContext = await pool.ask(_GetContext(), timeout=None)
     return ctx

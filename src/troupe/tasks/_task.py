@@ -226,7 +226,8 @@ class TaskHandle(Generic[T], metaclass=NoPublicConstructor):
         if rec.is_async:
             raise NotWaitable(rec.name)
         if not rec.finished:
-            await self.execute()
+            if not rec.started:
+                await self.execute()
             if not rec.finished:
                 if rec.done is None:
                     rec.done = trio.Event()
@@ -289,6 +290,13 @@ def _threads(system: ActorSystem) -> ThreadExecutor:
     found: ThreadExecutor | None = system._extensions.get("tasks.threads")
     if found is None:
         found = system._extensions["tasks.threads"] = ThreadExecutor()
+    return found
+
+
+def _processes(system: ActorSystem) -> ProcessExecutor:
+    found: ProcessExecutor | None = system._extensions.get("tasks.processes")
+    if found is None:
+        found = system._extensions["tasks.processes"] = ProcessExecutor()
     return found
 
 
@@ -468,7 +476,7 @@ async def _new_task(
 ) -> TaskHandle[Any]:
     _check_callable(fn)
     system = current_system()
-    chosen = resolve(executor, fn, _threads(system))
+    chosen = resolve(executor, fn, _threads(system), lambda: _processes(system))
     name = _task_name(fn)
     if isinstance(chosen, ProcessExecutor):
         args = (chosen.prepare(fn, args),)
@@ -596,7 +604,9 @@ async def immediate_task(fn: Callable[..., Any], *args: Any) -> TaskHandle[Any]:
     """Run ``fn(*args)`` now, in the caller, and return a finished handle (``ImmediateTask``)."""
     _check_callable(fn)
     system = current_system()
-    record = _Record(system, _task_name(fn), fn, args, resolve("inline", fn, _threads(system)))
+    record = _Record(
+        system, _task_name(fn), fn, args, resolve("inline", fn, _threads(system), lambda: _processes(system))
+    )
     record.started = True
     handle: TaskHandle[Any] = TaskHandle._create(record, None)
     token = CURRENT_TASK.set(handle)

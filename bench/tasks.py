@@ -1,0 +1,135 @@
+"""troupe's tasks against raw trio and trio-parallel, side by side in one run.
+
+Run with ``make bench`` (or ``python bench/tasks.py``); medians of several runs:
+
+(1) fan-out of trivial async tasks: ``run_task`` + ``wait_all`` vs raw
+    ``nursery.start_soon`` of the same coroutine;
+(2) a CPU-bound pure-Python job split over 2 ``process`` tasks vs run
+    serially in this process (speedup);
+(3) the per-call overhead of a ``process`` task vs raw ``trio_parallel.run_sync``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+import trio
+import trio_parallel
+
+import troupe
+
+
+async def trivial() -> int:
+    return 1
+
+
+def cpu_job(lo: int, hi: int) -> int:
+    total = 0
+    for i in range(lo, hi):
+        total += i * i % 7
+    return total
+
+
+def nothing() -> None:
+    return None
+
+
+async def raw_fanout(n: int) -> float:
+    start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(n):
+            nursery.start_soon(trivial)
+    return n / (time.perf_counter() - start)
+
+
+async def troupe_fanout(n: int) -> float:
+    async with troupe.open_system():
+        start = time.perf_counter()
+        tasks = [await troupe.run_task(trivial) for _ in range(n)]
+        await troupe.wait_all(*tasks)
+        return n / (time.perf_counter() - start)
+
+
+async def serial_cpu(n: int) -> float:
+    start = time.perf_counter()
+    cpu_job(0, n)
+    return time.perf_counter() - start
+
+
+async def two_process_tasks(n: int) -> float:
+    async with troupe.open_system():
+        warm = [await troupe.run_task(nothing, executor="process") for _ in range(2)]
+        await troupe.wait_all(*warm)  # worker start-up is not the job
+        start = time.perf_counter()
+        halves = [
+            await troupe.run_task(cpu_job, 0, n // 2, executor="process"),
+            await troupe.run_task(cpu_job, n // 2, n, executor="process"),
+        ]
+        await troupe.wait_all(*halves)
+        return time.perf_counter() - start
+
+
+async def raw_process_calls(n: int) -> float:
+    await trio_parallel.run_sync(nothing)  # warm a worker
+    start = time.perf_counter()
+    for _ in range(n):
+        await trio_parallel.run_sync(nothing)
+    return (time.perf_counter() - start) / n
+
+
+async def troupe_process_calls(n: int) -> float:
+    async with troupe.open_system():
+        await (await troupe.run_task(nothing, executor="process")).result()
+        start = time.perf_counter()
+        for _ in range(n):
+            await (await troupe.run_task(nothing, executor="process")).result()
+        return (time.perf_counter() - start) / n
+
+
+def median(repeat: int, fn: Callable[[int], Awaitable[float]], n: int) -> float:
+    return statistics.median(trio.run(fn, n) for _ in range(repeat))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--cpu", type=int, default=6_000_000, help="loop length of the CPU-bound job")
+    parser.add_argument("--calls", type=int, default=300, help="process calls for the overhead figure")
+    args = parser.parse_args()
+    r = args.repeat
+    print(f"troupe {troupe.__version__}, trio {trio.__version__}; median of {r} runs\n")
+
+    ours, raw = median(r, troupe_fanout, args.tasks), median(r, raw_fanout, args.tasks)
+    ok1 = ours >= 20_000
+    print(
+        f"(1) fan-out of {args.tasks:,} trivial async tasks: {ours:,.0f} tasks/s "
+        f"(raw start_soon {raw:,.0f}/s, ratio {ours / raw:.2f}x)  target >= 20,000/s {'ok' if ok1 else 'MISSED'}"
+    )
+    serial, parallel = median(r, serial_cpu, args.cpu), median(r, two_process_tasks, args.cpu)
+    ok2 = serial / parallel >= 1.8
+    print(
+        f"(2) CPU job: serial {serial:.2f} s, two process tasks {parallel:.2f} s: "
+        f"speedup {serial / parallel:.2f}x  target >= 1.8x {'ok' if ok2 else 'MISSED'}"
+    )
+    ours_call, raw_call = (
+        median(r, troupe_process_calls, args.calls),
+        median(r, raw_process_calls, args.calls),
+    )
+    ok3 = ours_call / raw_call <= 1.5
+    print(
+        f"(3) per call: process task {ours_call * 1e3:.2f} ms, raw trio_parallel.run_sync "
+        f"{raw_call * 1e3:.2f} ms: {ours_call / raw_call:.2f}x  target <= 1.5x {'ok' if ok3 else 'MISSED'}"
+    )
+    print(f"\n{sum([ok1, ok2, ok3])} of 3 targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
