@@ -22,7 +22,7 @@ from .._util import NoPublicConstructor
 from ..actors import Actor, ActorRef, ActorStopped, ActorSystem, current_system
 from ..protocol import message
 from ._errors import NotWaitable, TaskCancelled, TaskFailed, TaskStateError
-from ._executors import Executor, ProcessExecutor, ThreadExecutor, _call_pickled, resolve
+from ._executors import INLINE, Executor, ProcessExecutor, ThreadExecutor, _call_pickled, resolve
 from ._root import ask_control, spawn_task_actor
 
 log = logging.getLogger("troupe.tasks")
@@ -604,9 +604,7 @@ async def immediate_task(fn: Callable[..., Any], *args: Any) -> TaskHandle[Any]:
     """Run ``fn(*args)`` now, in the caller, and return a finished handle (``ImmediateTask``)."""
     _check_callable(fn)
     system = current_system()
-    record = _Record(
-        system, _task_name(fn), fn, args, resolve("inline", fn, _threads(system), lambda: _processes(system))
-    )
+    record = _Record(system, _task_name(fn), fn, args, INLINE)
     record.started = True
     handle: TaskHandle[Any] = TaskHandle._create(record, None)
     token = CURRENT_TASK.set(handle)
