@@ -32,6 +32,7 @@ check: lint typecheck docs test
 
 bench: $(STAMP)
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/tasks.py
 
 clean:
 	rm -rf $(VENV) site build dist .mypy_cache .ruff_cache
