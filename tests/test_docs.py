@@ -52,6 +52,7 @@ def test_every_guide_has_a_runnable_example() -> None:
         "docs/guide/messages.md",
         "docs/guide/supervision.md",
         "docs/guide/testing.md",
+        "docs/guide/tasks.md",
         "README.md",
     ]:
         assert guide in covered, guide
