@@ -82,7 +82,10 @@ def leaves(condition: Any) -> list[Any]:
 
 def _watchers(leaf: Any) -> list[Callable[[], None]]:
     if isinstance(leaf, TaskHandle):
-        return leaf._record.watchers
+        rec = leaf._record
+        if rec.watchers is None:
+            rec.watchers = []
+        return rec.watchers
     watchers: list[Callable[[], None]] = leaf._watchers
     return watchers
 

@@ -139,8 +139,8 @@ class _Record:
         self.error: BaseException | None = None
         self.done: trio.Event | None = None  # made by the first waiter
         self.scope: trio.CancelScope | None = None
-        self.watchers: list[Callable[[], None]] = []  # shared empty list until someone watches
-        self.subscribers: list[ActorRef[Any]] = []
+        self.watchers: list[Callable[[], None]] | None = None  # made by the first waiter
+        self.subscribers: list[ActorRef[Any]] | None = None
 
 
 @final
@@ -335,6 +335,8 @@ async def control(msg: ControlMsg) -> BaseException | None:  # noqa: C901 - one 
                     with contextlib.suppress(ActorStopped):
                         await ref.ask(_ABORT, timeout=None)
         case _Subscribe(consumer=consumer):
+            if rec.subscribers is None:
+                rec.subscribers = []
             rec.subscribers.append(consumer)
         case _MakeAsync():
             if rec.started:
