@@ -19,7 +19,6 @@ class Executor(Protocol):
 
     async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """Run ``fn(*args)`` and return its result."""
-        ...
 
 
 @final
