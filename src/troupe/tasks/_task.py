@@ -9,6 +9,7 @@ and reads its record.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import itertools
 import logging
@@ -492,7 +493,7 @@ async def _new_task(
     handle: TaskHandle[Any] = TaskHandle._create(record, None)
     if not delayed and condition is None:
         record.started = True  # started as soon as run_task returns (HPC-GAP)
-    ref = await spawn_task_actor(system, lambda: _TaskActor(record, handle), name=name)
+    ref = await spawn_task_actor(system, functools.partial(_TaskActor, record, handle), name=name)
     handle._ref = ref
     if not delayed:
         ref.tell_nowait(_BEGIN)
