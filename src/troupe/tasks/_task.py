@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -283,7 +282,7 @@ async def _blocking_wait(wait: Callable[[], Awaitable[object]]) -> None:
 def _counters(system: ActorSystem) -> dict[str, int]:
     found: dict[str, int] | None = system._extensions.get("tasks.counters")
     if found is None:
-        found = system._extensions["tasks.counters"] = {"running": 0}
+        found = system._extensions["tasks.counters"] = {"running": 0, "names": 0}
     return found
 
 
@@ -301,14 +300,13 @@ def _processes(system: ActorSystem) -> ProcessExecutor:
     return found
 
 
-_names = itertools.count(1)
-
-
-def _task_name(fn: Callable[..., Any]) -> str:
+def _task_name(system: ActorSystem, fn: Callable[..., Any]) -> str:
     base = getattr(fn, "__name__", None) or type(fn).__name__
     if "/" in base:
         base = base.replace("/", "_")
-    return f"{base}-{next(_names)}"
+    counters = _counters(system)
+    counters["names"] += 1
+    return f"{base}-{counters['names']}"
 
 
 async def control(msg: ControlMsg) -> BaseException | None:  # noqa: C901 - one branch per request
@@ -480,7 +478,7 @@ async def _new_task(
     _check_callable(fn)
     system = current_system()
     chosen = resolve(executor, fn, _threads(system), lambda: _processes(system))
-    name = _task_name(fn)
+    name = _task_name(system, fn)
     if isinstance(chosen, ProcessExecutor):
         args = (chosen.prepare(fn, args),)
         fn = _call_pickled
@@ -607,7 +605,7 @@ async def immediate_task(fn: Callable[..., Any], *args: Any) -> TaskHandle[Any]:
     """Run ``fn(*args)`` now, in the caller, and return a finished handle (``ImmediateTask``)."""
     _check_callable(fn)
     system = current_system()
-    record = _Record(system, _task_name(fn), fn, args, INLINE)
+    record = _Record(system, _task_name(system, fn), fn, args, INLINE)
     record.started = True
     handle: TaskHandle[Any] = TaskHandle._create(record, None)
     token = CURRENT_TASK.set(handle)
