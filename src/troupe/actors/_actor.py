@@ -146,6 +146,13 @@ class Actor(Generic[M]):
         """This actor's [`ActorContext`][troupe.ActorContext] (from ``on_start`` on)."""
         return self._cell_or_raise("context").get_context()
 
+    def _troupe_stop_self(self) -> None:
+        """``self.context.stop()`` without making a context (for troupe's own actors)."""
+        cell = self._troupe_cell
+        cell.self_stop = True
+        cell.exiting = True
+        cell.wake()
+
     def _cell_or_raise(self, what: str) -> _Cell:
         try:
             return self._troupe_cell

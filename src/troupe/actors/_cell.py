@@ -613,15 +613,20 @@ def fail_cell(cell: _Cell, exc: BaseException) -> None:
 # -- starting and supervising ---------------------------------------------------------
 
 
-async def start_instance(cell: _Cell, actor: Actor[Any], *, spawn: bool) -> None:
-    """Run ``actor`` in ``cell``; wait for its ``on_start`` if it has one."""
+async def start_instance(cell: _Cell, actor: Actor[Any], *, spawn: bool, schedule: bool = True) -> None:
+    """Run ``actor`` in ``cell``; wait for its ``on_start`` if it has one.
+
+    Without ``on_start`` it yields to the scheduler once, unless ``schedule``
+    is False (the caller then provides the schedule point).
+    """
     attach(actor, cell)
     cell.state = STARTING
     system = cell.system
     if not actor.__troupe_on_start__:
         system._nursery.start_soon(run_instance, cell, actor, None, name=cell.path)
         system._emit("troupe.started", cell.path)  # nothing to wait for: it is started
-        await trio.lowlevel.cancel_shielded_checkpoint()
+        if schedule:
+            await trio.lowlevel.cancel_shielded_checkpoint()
         return
     starter = _Starter(current_task(), spawn=spawn)
     system._nursery.start_soon(run_instance, cell, actor, starter, name=cell.path)

@@ -27,9 +27,14 @@ async def spawn_under(
     name: str | None = None,
     mailbox: Mailbox | None = None,
     restart: Restart = Restart.PERMANENT,
+    schedule: bool = True,
 ) -> ActorRef[M]:
-    """Spawn a child of ``parent`` from outside it (for troupe's own layers)."""
-    return await spawn(parent._cell, factory, name=name, mailbox=mailbox, restart=restart)
+    """Spawn a child of ``parent`` from outside it (for troupe's own layers).
+
+    With ``schedule=False`` an actor without ``on_start`` is spawned without
+    a scheduler pass (it is still a cancel point): the caller yields itself.
+    """
+    return await spawn(parent._cell, factory, name=name, mailbox=mailbox, restart=restart, schedule=schedule)
 
 
 def new_cell(
@@ -75,6 +80,7 @@ async def spawn(  # noqa: C901 - argument checks, each with its own message
     name: str | None,
     mailbox: Mailbox | None,
     restart: Restart,
+    schedule: bool = True,
 ) -> ActorRef[M]:
     """Create a child of ``parent`` and return once its ``on_start`` finished."""
     await checkpoint_if_cancelled()
@@ -114,6 +120,6 @@ async def spawn(  # noqa: C901 - argument checks, each with its own message
     children[name] = cell
     system._stats_started += 1
     system._emit("troupe.spawned", cell.path)
-    await cells.start_instance(cell, actor, spawn=True)
+    await cells.start_instance(cell, actor, spawn=True, schedule=schedule)
     ref: ActorRef[M] = cell.ref
     return ref

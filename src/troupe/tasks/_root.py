@@ -52,12 +52,25 @@ async def tasks_root(system: ActorSystem) -> ActorRef[Any]:
     return ref
 
 
+_YIELD_EVERY = 32
+
+
 async def spawn_task_actor(
     system: ActorSystem, factory: Callable[[], Actor[M]], *, name: str | None = None
 ) -> ActorRef[M]:
-    """Spawn a TEMPORARY actor under ``/system/tasks``."""
+    """Spawn a TEMPORARY actor under ``/system/tasks``.
+
+    Always a cancel point; a schedule point for every 32nd spawn in a row
+    (trio lets the scheduler decide when to switch at a checkpoint). A
+    fan-out of many tasks then starts them in batches instead of paying one
+    scheduler pass each; nothing waits more than 32 spawns for its turn.
+    """
     root = await tasks_root(system)
-    return await spawn_under(root, factory, name=name, restart=Restart.TEMPORARY)
+    state = system._extensions
+    count = state.get("tasks.spawns", 0) + 1
+    schedule = count >= _YIELD_EVERY
+    state["tasks.spawns"] = 0 if schedule else count
+    return await spawn_under(root, factory, name=name, restart=Restart.TEMPORARY, schedule=schedule)
 
 
 async def runtime_actor(system: ActorSystem, name: str, factory: Callable[[], Actor[M]]) -> ActorRef[M]:

@@ -125,8 +125,8 @@ class _Record:
     ) -> None:
         self.system = system
         self.name = name
-        self.fn = fn
-        self.args = args
+        self.fn: Callable[..., Any] | None = fn
+        self.args: tuple[Any, ...] | None = args
         self.executor = executor
         self.condition: Any = None
         self.started = False
@@ -380,8 +380,11 @@ class _TaskActor(Actor[_TaskMsg]):
                 counters["running"] += 1
                 running = True
                 system._emit("troupe.task.started", rec.name)
+                fn, args = rec.fn, rec.args
+                assert fn is not None  # noqa: S101 - released only once finished
+                assert args is not None  # noqa: S101
                 try:
-                    rec.result = await rec.executor.run(rec.fn, rec.args)
+                    rec.result = await rec.executor.run(fn, args)
                 except _CancelExit as stop:
                     _cancelled(rec, stop)
                 except BaseExceptionGroup as group:
@@ -425,6 +428,8 @@ class _TaskActor(Actor[_TaskMsg]):
             rec.error = TaskCancelled(rec.name, forced=True)
             rec.result = None
         rec.finished = True
+        rec.fn = rec.args = None  # release what the body held
+        self.handle._ref = None  # the actor is ending: a finished handle answers by itself
         if rec.done is not None:
             rec.done.set()
         if rec.watchers:
@@ -443,7 +448,7 @@ class _TaskActor(Actor[_TaskMsg]):
             system._emit("troupe.task.failed", rec.name)
             if rec.is_async:
                 log.error("async task %s failed", rec.name, exc_info=rec.error)
-        self.context.stop()
+        self._troupe_stop_self()
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
