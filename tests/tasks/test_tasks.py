@@ -417,3 +417,32 @@ async def test_shutdown_gives_unfinished_tasks_a_known_outcome() -> None:
     assert d.finished
     assert isinstance(t._record.error, troupe.TaskCancelled)
     assert isinstance(d._record.error, troupe.TaskCancelled)
+
+
+async def test_a_fan_out_still_lets_other_tasks_run(system: troupe.ActorSystem) -> None:
+    passes = 0
+
+    async def count_passes() -> None:
+        nonlocal passes
+        while True:
+            await trio.lowlevel.checkpoint()
+            passes += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(count_passes)
+        await trio.lowlevel.checkpoint()
+        before = passes
+        tasks = [await troupe.run_task(value, i) for i in range(200)]
+        assert passes - before >= 200 // 32  # the scheduler got a turn at least every 32 starts
+        nursery.cancel_scope.cancel()
+    await troupe.wait_all(*tasks)
+
+
+async def test_run_task_is_a_cancel_point(system: troupe.ActorSystem) -> None:
+    reached = False
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await troupe.run_task(value, 1)
+        reached = True
+    assert scope.cancelled_caught
+    assert not reached

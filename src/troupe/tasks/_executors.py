@@ -11,6 +11,7 @@ from typing import Any, Protocol, final, runtime_checkable
 import trio
 
 from ..actors import current_system
+from ._pool import worker_context
 
 
 @runtime_checkable
@@ -98,8 +99,6 @@ class ProcessExecutor:
     async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """Run ``fn(*args)`` in a worker process and return its result."""
         blob = args[0] if fn is _call_pickled else self.prepare(fn, args)
-        from ._pool import worker_context  # noqa: PLC0415 - the pool module needs the actors layer at run time
-
         context = await worker_context(current_system())
         return await context.run_sync(_call_pickled, blob, kill_on_cancel=True, limiter=self.limiter)
 

@@ -522,6 +522,10 @@ async def run_task(
     thread executor, unless ``executor=`` says otherwise (``"inline"``,
     ``"thread"``, ``"process"`` or an executor object).
 
+    Every call is a cancel point; the scheduler switches tasks at one call in
+    32 in a row (trio leaves that policy to the scheduler), so a fan-out of
+    many tasks starts them in batches instead of one scheduler pass each.
+
     Raises:
         TypeError: ``fn`` is not callable, or cannot be pickled for ``"process"``.
     """
