@@ -1,5 +1,8 @@
 """Tasks as actors: HPC-GAP's task API, milestones, counters and command tasks."""
 
+from ._channel import ChannelEvent as ChannelEvent
+from ._channel import TaskChannel as TaskChannel
+from ._channel import TaskContext as TaskContext
 from ._command import CommandResult as CommandResult
 from ._command import run_command as run_command
 from ._conditions import AllOf as AllOf
@@ -11,6 +14,7 @@ from ._conditions import wait_any as wait_any
 from ._counter import LimitReached as LimitReached
 from ._counter import TaskCounter as TaskCounter
 from ._counter import new_counter as new_counter
+from ._errors import ChannelClosed as ChannelClosed
 from ._errors import NotWaitable as NotWaitable
 from ._errors import TaskCancelled as TaskCancelled
 from ._errors import TaskFailed as TaskFailed
@@ -19,10 +23,19 @@ from ._executors import Executor as Executor
 from ._executors import InlineExecutor as InlineExecutor
 from ._executors import ProcessExecutor as ProcessExecutor
 from ._executors import ThreadExecutor as ThreadExecutor
+from ._manager import NamedError as NamedError
+from ._manager import TaskKind as TaskKind
+from ._manager import TaskManager as TaskManager
+from ._manager import TaskManagerError as TaskManagerError
+from ._manager import open_task_manager as open_task_manager
 from ._milestone import Milestone as Milestone
 from ._milestone import MilestoneAchieved as MilestoneAchieved
 from ._milestone import new_milestone as new_milestone
 from ._pool import cull_idle_workers as cull_idle_workers
+from ._provided import ForceStop as ForceStop
+from ._provided import Interruptible as Interruptible
+from ._provided import Repeatable as Repeatable
+from ._provided import RepeatTimer as RepeatTimer
 from ._task import TaskFinished as TaskFinished
 from ._task import TaskHandle as TaskHandle
 from ._task import current_task as current_task

@@ -6,7 +6,8 @@ TroupeError
 ├── TaskFailed            result() of a task whose body raised
 ├── TaskCancelled         a task ended by cancel(force=True) or on_cancellation
 ├── NotWaitable           waiting on an async (fire-and-forget) task
-└── TaskStateError        an operation the task's state does not allow
+├── TaskStateError        an operation the task's state does not allow
+└── ChannelClosed         a task channel whose task ended (or end closed)
 """
 
 from __future__ import annotations
@@ -52,3 +53,11 @@ class NotWaitable(TroupeError):
 
 class TaskStateError(TroupeError):
     """The task is in a state that does not allow this operation."""
+
+
+class ChannelClosed(TroupeError):
+    """A task channel is closed: the task ended, or the other end closed its side.
+
+    Raised by a write after the close, and by a read once the closed
+    channel is drained (what was written before the close stays readable).
+    """

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Generic, TypeVar, final, overload
 
@@ -21,6 +21,7 @@ import trio
 from .._util import NoPublicConstructor
 from ..actors import Actor, ActorRef, ActorStopped, ActorSystem, current_system
 from ..protocol import message
+from ._channel import ChannelActor, ChannelEvent, TaskChannel, TaskContext, _Channel, channel_capacity
 from ._errors import NotWaitable, TaskCancelled, TaskFailed, TaskStateError
 from ._executors import INLINE, Executor, ProcessExecutor, ThreadExecutor, _call_pickled, resolve
 from ._root import ask_control, spawn_task_actor
@@ -98,6 +99,7 @@ class _Record:
         "args",
         "cancel_fired",
         "cancel_requested",
+        "channel",
         "condition",
         "done",
         "error",
@@ -129,6 +131,7 @@ class _Record:
         self.args: tuple[Any, ...] | None = args
         self.executor = executor
         self.condition: Any = None
+        self.channel: _Channel | None = None
         self.started = False
         self.finished = False
         self.is_async = False
@@ -189,6 +192,54 @@ class TaskHandle(Generic[T], metaclass=NoPublicConstructor):
     def cancellation_requested(self) -> bool:
         """True once ``cancel()`` was called before the task finished."""
         return self._record.cancel_requested
+
+    @property
+    def channel(self) -> TaskChannel | None:
+        """The owner's end of the task's channel; None unless started with ``channel=``."""
+        chan = self._record.channel
+        return None if chan is None else chan.owner_end
+
+    def bind_callback(self, callback: Callable[[TaskHandle[T]], object]) -> None:
+        """Call ``callback(self)`` once per message the task writes, and once when it finishes.
+
+        Bind before the task starts (`delay_task`, then `execute`) to see every
+        write; a later binding sees the writes from then on, and one after
+        completion calls ``callback`` once at once. It runs on the trio loop,
+        in the channel's actor; it may drain with ``t.channel.read_nowait()``.
+        An exception from it is logged and published
+        (``troupe.task.callback_failed``), not a task failure.
+
+        Raises:
+            TaskStateError: the task has no channel, or a callback or
+                ``events()`` is already bound.
+        """
+        self._channel_or_raise().bind(callback)
+
+    def events(self) -> AsyncIterator[ChannelEvent]:
+        """The bound request: a `ChannelEvent` per message the task writes, then one when it finished.
+
+        Exclusive with `bind_callback`; the stream ends after the finished event.
+
+        Example::
+
+            async for event in t.events():
+                if event.finished:
+                    break
+                print(t.channel.read_nowait())
+
+        Raises:
+            TaskStateError: the task has no channel, or something is already bound.
+        """
+        events = self._channel_or_raise().bind(None)
+        assert events is not None  # noqa: S101 - bind(None) makes the stream
+        return events
+
+    def _channel_or_raise(self) -> _Channel:
+        chan = self._record.channel
+        if chan is None:
+            msg = f"task {self._record.name} has no channel; start it with channel=True to bind to it"
+            raise TaskStateError(msg)
+        return chan
 
     async def _control(self, msg: ControlMsg) -> None:
         if self._ref is None or self._record.finished:
@@ -429,6 +480,8 @@ class _TaskActor(Actor[_TaskMsg]):
             rec.result = None
         rec.finished = True
         rec.fn = rec.args = None  # release what the body held
+        if rec.channel is not None:
+            rec.channel.task_ended(f"/system/tasks/{rec.name}")
         self.handle._ref = None  # the actor is ending: a finished handle answers by itself
         if rec.done is not None:
             rec.done.set()
@@ -479,12 +532,20 @@ async def _new_task(
     delayed: bool = False,
     condition: object = None,
     is_async: bool = False,
+    channel: bool | int = False,
 ) -> TaskHandle[Any]:
     _check_callable(fn)
+    capacity = channel_capacity(channel)
     system = current_system()
     chosen = resolve(executor, fn, _threads(system), lambda: _processes(system))
     name = _task_name(system, fn)
     if isinstance(chosen, ProcessExecutor):
+        if capacity is not None:
+            msg = (
+                "channel= does not work with the process executor: a worker process cannot reach "
+                "the channel; use an async function (inline) or a sync one in a thread"
+            )
+            raise TypeError(msg)
         args = (chosen.prepare(fn, args),)
         fn = _call_pickled
     record = _Record(system, name, fn, args, chosen)
@@ -494,6 +555,12 @@ async def _new_task(
 
         record.condition = normalize(condition)
     handle: TaskHandle[Any] = TaskHandle._create(record, None)
+    if capacity is not None:
+        chan = record.channel = _Channel(system, name, capacity)
+        chan.handle = handle
+        record.args = (TaskContext._create(chan.task_end, handle), *args)
+        # spawned before the task, so a shutdown stops it after the task (it delivers the end)
+        await spawn_task_actor(system, functools.partial(ChannelActor, chan), name=f"{name}-channel")
     if not delayed and condition is None:
         record.started = True  # started as soon as run_task returns (HPC-GAP)
     ref = await spawn_task_actor(system, functools.partial(_TaskActor, record, handle), name=name)
@@ -505,16 +572,19 @@ async def _new_task(
 
 @overload
 async def run_task(
-    fn: Callable[..., Awaitable[T]], *args: Any, executor: Executor | str | None = None
+    fn: Callable[..., Awaitable[T]],
+    *args: Any,
+    executor: Executor | str | None = None,
+    channel: bool | int = False,
 ) -> TaskHandle[T]: ...
 @overload
 async def run_task(
-    fn: Callable[..., T], *args: Any, executor: Executor | str | None = None
+    fn: Callable[..., T], *args: Any, executor: Executor | str | None = None, channel: bool | int = False
 ) -> TaskHandle[T]: ...
 
 
 async def run_task(
-    fn: Callable[..., Any], *args: Any, executor: Executor | str | None = None
+    fn: Callable[..., Any], *args: Any, executor: Executor | str | None = None, channel: bool | int = False
 ) -> TaskHandle[Any]:
     """Start ``fn(*args)`` as a task now (HPC-GAP ``RunTask``).
 
@@ -522,55 +592,77 @@ async def run_task(
     thread executor, unless ``executor=`` says otherwise (``"inline"``,
     ``"thread"``, ``"process"`` or an executor object).
 
+    With ``channel=True`` (or ``channel=N``, the messages each direction
+    buffers; default 64) ``fn`` gets a `TaskContext` as its first argument,
+    whose ``.channel`` talks to the handle's ``t.channel`` (Kore's task
+    channel); a sync body in a thread uses ``write_sync`` / ``read_sync``.
+
     Every call is a cancel point; the scheduler switches tasks at one call in
     32 in a row (trio leaves that policy to the scheduler), so a fan-out of
     many tasks starts them in batches instead of one scheduler pass each.
 
     Raises:
-        TypeError: ``fn`` is not callable, or cannot be pickled for ``"process"``.
+        TypeError: ``fn`` is not callable, or cannot be pickled for ``"process"``,
+            or ``channel=`` was given with the process executor.
+        ValueError: ``channel=`` is neither a bool nor a positive int.
     """
-    return await _new_task(fn, args, executor=executor)
+    return await _new_task(fn, args, executor=executor, channel=channel)
 
 
 async def run_async_task(
-    fn: Callable[..., Any], *args: Any, executor: Executor | str | None = None
+    fn: Callable[..., Any], *args: Any, executor: Executor | str | None = None, channel: bool | int = False
 ) -> TaskHandle[Any]:
     """Start a fire-and-forget task (``RunAsyncTask``): it cannot be waited on.
 
     A failure is logged and published as ``troupe.task.failed``.
     """
-    return await _new_task(fn, args, executor=executor, is_async=True)
+    return await _new_task(fn, args, executor=executor, channel=channel, is_async=True)
 
 
 @overload
 async def delay_task(
-    fn: Callable[..., Awaitable[T]], *args: Any, executor: Executor | str | None = None
+    fn: Callable[..., Awaitable[T]],
+    *args: Any,
+    executor: Executor | str | None = None,
+    channel: bool | int = False,
 ) -> TaskHandle[T]: ...
 @overload
 async def delay_task(
-    fn: Callable[..., T], *args: Any, executor: Executor | str | None = None
+    fn: Callable[..., T], *args: Any, executor: Executor | str | None = None, channel: bool | int = False
 ) -> TaskHandle[T]: ...
 
 
 async def delay_task(
-    fn: Callable[..., Any], *args: Any, executor: Executor | str | None = None
+    fn: Callable[..., Any], *args: Any, executor: Executor | str | None = None, channel: bool | int = False
 ) -> TaskHandle[Any]:
     """Create a task that starts on ``execute()`` or when waited on (``DelayTask``)."""
-    return await _new_task(fn, args, executor=executor, delayed=True)
+    return await _new_task(fn, args, executor=executor, channel=channel, delayed=True)
 
 
 @overload
 async def schedule_task(
-    condition: object, fn: Callable[..., Awaitable[T]], *args: Any, executor: Executor | str | None = None
+    condition: object,
+    fn: Callable[..., Awaitable[T]],
+    *args: Any,
+    executor: Executor | str | None = None,
+    channel: bool | int = False,
 ) -> TaskHandle[T]: ...
 @overload
 async def schedule_task(
-    condition: object, fn: Callable[..., T], *args: Any, executor: Executor | str | None = None
+    condition: object,
+    fn: Callable[..., T],
+    *args: Any,
+    executor: Executor | str | None = None,
+    channel: bool | int = False,
 ) -> TaskHandle[T]: ...
 
 
 async def schedule_task(
-    condition: object, fn: Callable[..., Any], *args: Any, executor: Executor | str | None = None
+    condition: object,
+    fn: Callable[..., Any],
+    *args: Any,
+    executor: Executor | str | None = None,
+    channel: bool | int = False,
 ) -> TaskHandle[Any]:
     """Start ``fn(*args)`` once ``condition`` holds (``ScheduleTask``).
 
@@ -581,14 +673,18 @@ async def schedule_task(
     Raises:
         TypeError: ``condition`` is none of those.
     """
-    return await _new_task(fn, args, executor=executor, condition=condition)
+    return await _new_task(fn, args, executor=executor, channel=channel, condition=condition)
 
 
 async def schedule_async_task(
-    condition: object, fn: Callable[..., Any], *args: Any, executor: Executor | str | None = None
+    condition: object,
+    fn: Callable[..., Any],
+    *args: Any,
+    executor: Executor | str | None = None,
+    channel: bool | int = False,
 ) -> TaskHandle[Any]:
     """`schedule_task` for a fire-and-forget task."""
-    return await _new_task(fn, args, executor=executor, condition=condition, is_async=True)
+    return await _new_task(fn, args, executor=executor, channel=channel, condition=condition, is_async=True)
 
 
 async def make_task_async(task: TaskHandle[Any]) -> None:
