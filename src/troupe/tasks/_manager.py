@@ -88,7 +88,7 @@ class _State(enum.Enum):
 
 
 class _Entry:
-    __slots__ = ("error", "execute_only", "kind", "name", "ref", "scope", "task")
+    __slots__ = ("error", "execute_only", "kind", "name", "ref", "scope", "started", "task")
 
     def __init__(self, name: str, task: Any, kind: TaskKind, *, execute_only: bool) -> None:
         self.name = name
@@ -98,6 +98,7 @@ class _Entry:
         self.scope: trio.CancelScope | None = None
         self.ref: ActorRef[Any] | None = None
         self.error: BaseException | None = None  # what its execute raised
+        self.started: Reply[Any] | None = None  # answers add_execute_task once it runs
 
 
 class _Core:
@@ -192,6 +193,8 @@ class _ExecuteActor(Actor[_Begin]):
         scope = entry.scope = trio.CancelScope()
         if self.core.stop_requested:
             scope.cancel()
+        if entry.started is not None:
+            entry.started.send(None)
         with scope:
             try:
                 await call(entry.task.execute)
@@ -269,6 +272,7 @@ class _ManagerActor(Actor[_Run | _Stop | _AddExecute | Terminated]):
     async def _add(self, entry: _Entry) -> object:
         state = self.core.state
         if state is _State.RUNNING:
+            entry.started = self.context.defer_reply()  # answered by its actor, once running
             await self._start(entry)
             return None
         if state is _State.STOPPING:  # answered once the shutdown is complete
