@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,13 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
 
 def test_there_are_examples() -> None:
-    assert [p.name for p in EXAMPLES] == ["gap_tasks.py", "grassroots_jobs.py", "pipeline.py"]
+    assert [p.name for p in EXAMPLES] == [
+        "gap_tasks.py",
+        "goasync_service.py",
+        "grassroots_jobs.py",
+        "kore_channel.py",
+        "pipeline.py",
+    ]
 
 
 def run_example(name: str) -> str:
@@ -51,6 +58,45 @@ def test_grassroots_jobs_signals_once_and_reports_commands() -> None:
     assert "python prints its version: succeeded: Python" in out
     assert "a command that fails: failed: CalledProcessError" in out
     assert "command not found: 'no-such-program-for-the-demo'" in out
+
+
+def test_kore_channel_follows_the_document() -> None:
+    out = run_example("kore_channel.py")
+    assert "task finished: True" in out
+    assert "the task answered: truncated: read 64 of 100 bytes" in out
+    assert "callback: finished, progress seen ['25%', '50%', '75%', '100%']" in out
+    assert out.count("callback: finished") == 1
+    assert "progress 33%\n  progress 66%\n  progress 100%\n  finished with result 6" in out
+
+
+def test_goasync_service_fails_with_every_error_named_then_stops_cleanly() -> None:
+    out = run_example("goasync_service.py")
+    first, second = out.split("2. a clean stop")
+    # initialize in add order, cleanup in reverse, the error named by task and stage
+    assert first.index("database: connecting") < first.index("server: listening")
+    assert first.index("metrics: flushed") < first.index("server: stopped") < first.index("database: closed")
+    assert "error: server (execute): ValueError: request 3 hit a bug" in first
+    assert "stopped cleanly" in second
+    assert "error:" not in second
+
+
+def test_goasync_service_stops_cleanly_on_ctrl_c() -> None:
+    path = EXAMPLES[0].parent / "goasync_service.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(path), "--forever"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:  # wait until it serves (no sleeping)
+        lines.append(line)
+        if "press Ctrl-C" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "SIGINT: stopping" in out
+    assert out.index("server: stopped") < out.index("database: closed") < out.index("stopped cleanly")
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
