@@ -53,6 +53,16 @@ def test_every_guide_has_a_runnable_example() -> None:
         "docs/guide/supervision.md",
         "docs/guide/testing.md",
         "docs/guide/tasks.md",
+        "docs/guide/channels.md",
+        "docs/guide/task-manager.md",
         "README.md",
     ]:
         assert guide in covered, guide
+
+
+def test_every_example_page_includes_its_example() -> None:
+    pages = sorted((ROOT / "docs" / "examples").glob("*.md"))
+    examples = sorted(p.stem for p in (ROOT / "examples").glob("*.py"))
+    assert sorted(p.stem for p in pages) == examples
+    for page in pages:  # the snippet line, exactly: a formatter once broke it into Python
+        assert f'--8<-- "examples/{page.stem}.py"' in page.read_text(), page.name
