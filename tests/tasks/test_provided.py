@@ -195,6 +195,29 @@ async def test_interruptible_restarts_on_a_signal(system: troupe.ActorSystem) ->
     assert manager.errors == []
 
 
+async def test_interruptible_restarts_an_execute_only_task(system: troupe.ActorSystem) -> None:
+    runs: list[int] = []
+    running = trio.Event()
+
+    class ExecuteOnly:
+        async def execute(self) -> None:
+            runs.append(1)
+            running.set()
+            await trio.sleep_forever()
+
+    async with troupe.open_task_manager() as manager:
+        manager.add("plain", troupe.Interruptible([signal.SIGUSR1], ExecuteOnly()))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(manager.run)
+            await running.wait()
+            running = trio.Event()
+            os.kill(os.getpid(), signal.SIGUSR1)
+            await running.wait()
+            manager.stop()
+    assert runs == [1, 1]
+    assert manager.errors == []
+
+
 async def test_interruptible_reports_an_unexpected_stop_and_errors(system: troupe.ActorSystem) -> None:
     class Quits:
         async def execute(self) -> None:

@@ -30,15 +30,14 @@ class _Wrapper:
 
     async def initialize(self) -> None:
         """The wrapped task's ``initialize`` (a no-op if it has none)."""
-        method = getattr(self.task, "initialize", None)
-        if method is not None:
-            await call(method)
-        else:
-            await trio.lowlevel.checkpoint()
+        await self._pass_through("initialize")
 
     async def cleanup(self) -> None:
         """The wrapped task's ``cleanup`` (a no-op if it has none)."""
-        method = getattr(self.task, "cleanup", None)
+        await self._pass_through("cleanup")
+
+    async def _pass_through(self, stage: str) -> None:
+        method = getattr(self.task, stage, None)
         if method is not None:
             await call(method)
         else:
@@ -194,8 +193,8 @@ class Interruptible(_Wrapper):
                     msg = "Interruptible task unexpectedly stopped"
                     raise RuntimeError(msg)
                 log.info("%r: signal %s: cleanup, initialize, execute again", self, signalled[0])
-                await call(self.task.cleanup)
-                await call(self.task.initialize)
+                await self.cleanup()  # pass-throughs: an execute-only task is fine
+                await self.initialize()
 
     async def _body(self, nursery: trio.Nursery, outcome: list[BaseException | None]) -> None:
         try:
