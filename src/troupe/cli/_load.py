@@ -18,7 +18,8 @@ class TargetError(TroupeError):
     """A ``troupe run`` target that cannot be loaded or run."""
 
 
-def _load_module(spec: str) -> ModuleType:
+def load_module(spec: str) -> ModuleType:
+    """A ``.py`` file or an importable module name, imported."""
     path = Path(spec)
     if spec.endswith(".py") or path.exists():
         if not path.is_file():
@@ -45,7 +46,7 @@ def load_target(target: str) -> Callable[[Any], Awaitable[object]]:
         raise TargetError(
             f"cannot read target {target!r}; write FILE[:FUNCTION], like examples/pipeline.py:main"
         )
-    module = _load_module(spec)
+    module = load_module(spec)
     fn = getattr(module, function, None)
     if fn is None:
         raise TargetError(f"{spec} has no function {function!r}; name one with {spec}:FUNCTION")

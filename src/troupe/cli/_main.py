@@ -11,7 +11,9 @@ import trio
 
 from ..actors import ActorFailed, ActorSystem, SystemStatistics, open_system
 from ..protocol import BusEvent, TroupeError
+from ..tasks import TaskListError, TaskServiceError
 from ._load import load_target
+from ._tasklists import graph, is_task_list, run_task_list
 
 _WORDS = {
     "troupe.spawned": "spawned",
@@ -65,23 +67,86 @@ async def _run(target: str, *, events: bool) -> int:
     return status
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``troupe`` command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="troupe", description="Run troupe actor topologies.")
+_EPILOG = """examples:
+  troupe run examples/pipeline.py
+  troupe run examples/pipeline.py:main --events
+  troupe run examples/hemi/page_load.xml --entry ExampleProcess \\
+      --functions examples/hemi/page_load.py --return dom_event_window_load
+  troupe graph examples/hemi/page_load.xml --format mermaid
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="troupe",
+        description="Run troupe actor topologies and task lists.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
         "run",
-        help="run an async function that receives an open actor system",
-        description="Run FILE[:FUNCTION] (default function: main) with an open system, then print a summary.",
+        help="run an async function that receives an open actor system, or a task list",
+        description=(
+            "Run FILE[:FUNCTION] (default function: main) with an open system, then print a summary; "
+            "or load a task list (.xml, .json, .toml), execute --entry and print each task's final state "
+            "(exit status 1 if it did not complete)."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("target", help="a .py file or module, optionally :FUNCTION (default main)")
+    run.add_argument(
+        "target", help="a .py file or module, optionally :FUNCTION (default main); or a task list"
+    )
     run.add_argument(
         "--events", action="store_true", help="print the actors' lifecycle events as they happen"
     )
-    args = parser.parse_args(argv)
+    run.add_argument("--entry", metavar="ID", help="task list: the task to execute after loading")
+    run.add_argument(
+        "--functions", metavar="MODULE", help="task list: a module or .py file whose functions it may name"
+    )
+    run.add_argument(
+        "--return",
+        dest="returns",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="task list: return this named dependency after executing (repeatable)",
+    )
+    run.add_argument(
+        "--trusted", action="store_true", help="task list: allow script actions (Python source you wrote)"
+    )
+    draw = commands.add_parser(
+        "graph",
+        help="draw a task list",
+        description="Print a task list (.xml, .json, .toml) as a Mermaid flowchart or a Graphviz dot graph.",
+        epilog="example:\n  troupe graph examples/hemi/page_load.xml --format dot | dot -Tpng > tasks.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    draw.add_argument("file", help="the task list")
+    draw.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``troupe`` command line; returns the exit status."""
+    args = _parser().parse_args(argv)
     try:
+        if args.command == "graph":
+            print(graph(args.file, args.format), end="")
+            return 0
+        if is_task_list(args.target):
+            run = functools.partial(
+                run_task_list,
+                args.target,
+                entry=args.entry,
+                functions=args.functions,
+                returns=args.returns,
+                trusted=args.trusted,
+            )
+            return trio.run(run)
         return trio.run(functools.partial(_run, args.target, events=args.events))
-    except TroupeError as exc:
+    except (TroupeError, TaskListError, TaskServiceError) as exc:
         print(f"troupe: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -49,3 +49,14 @@ from ._task import run_task as run_task
 from ._task import running_tasks as running_tasks
 from ._task import schedule_async_task as schedule_async_task
 from ._task import schedule_task as schedule_task
+from .service import DependencyHandle as DependencyHandle
+from .service import DependencyReturned as DependencyReturned
+from .service import ServiceTask as ServiceTask
+from .service import StuckTask as StuckTask
+from .service import TaskEvent as TaskEvent
+from .service import TaskListError as TaskListError
+from .service import TaskService as TaskService
+from .service import TaskServiceError as TaskServiceError
+from .service import TaskState as TaskState
+from .service import TaskStateChanged as TaskStateChanged
+from .service import new_task_service as new_task_service

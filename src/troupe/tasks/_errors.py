@@ -7,7 +7,9 @@ TroupeError
 ├── TaskCancelled         a task ended by cancel(force=True) or on_cancellation
 ├── NotWaitable           waiting on an async (fire-and-forget) task
 ├── TaskStateError        an operation the task's state does not allow
-└── ChannelClosed         a task channel whose task ended (or end closed)
+├── ChannelClosed         a task channel whose task ended (or end closed)
+├── TaskServiceError      a task service refused a call (unknown id, bad type...)
+└── TaskListError         a task list (XML, JSON, TOML) is malformed or unsafe
 """
 
 from __future__ import annotations
@@ -61,3 +63,25 @@ class ChannelClosed(TroupeError):
     Raised by a write after the close, and by a read once the closed
     channel is drained (what was written before the close stays readable).
     """
+
+
+class TaskServiceError(TroupeError):
+    """A task service refused a call: an unknown or removed id, a duplicate id, a bad type.
+
+    Nothing changed in the service when it is raised.
+    """
+
+
+class TaskListError(TroupeError, ValueError):
+    """A task list could not be loaded; nothing of it was added to the service.
+
+    The message names the file and line and says what to change.
+    """
+
+    def __init__(self, what: str, *, file: str = "<string>", line: int | None = None) -> None:
+        self.file = file
+        """The path of the task list, or ``"<string>"`` for a document given as text."""
+        self.line = line
+        """The line the problem is on (always known for XML and syntax errors), else None."""
+        where = file if line is None else f"{file}:{line}"
+        super().__init__(f"{where}: {what}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..actors import Actor, ActorRef, ActorSystem, NameTaken, OneForOne, Restart, SupervisorStrategy
+from ..actors import Actor, ActorRef, ActorSystem, Mailbox, NameTaken, OneForOne, Restart, SupervisorStrategy
 from ..actors._spawn import spawn_under
 
 M = TypeVar("M")
@@ -56,7 +56,11 @@ _YIELD_EVERY = 32
 
 
 async def spawn_task_actor(
-    system: ActorSystem, factory: Callable[[], Actor[M]], *, name: str | None = None
+    system: ActorSystem,
+    factory: Callable[[], Actor[M]],
+    *,
+    name: str | None = None,
+    mailbox: Mailbox | None = None,
 ) -> ActorRef[M]:
     """Spawn a TEMPORARY actor under ``/system/tasks``.
 
@@ -70,7 +74,9 @@ async def spawn_task_actor(
     count = state.get("tasks.spawns", 0) + 1
     schedule = count >= _YIELD_EVERY
     state["tasks.spawns"] = 0 if schedule else count
-    return await spawn_under(root, factory, name=name, restart=Restart.TEMPORARY, schedule=schedule)
+    return await spawn_under(
+        root, factory, name=name, mailbox=mailbox, restart=Restart.TEMPORARY, schedule=schedule
+    )
 
 
 async def runtime_actor(system: ActorSystem, name: str, factory: Callable[[], Actor[M]]) -> ActorRef[M]:

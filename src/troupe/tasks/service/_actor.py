@@ -1,0 +1,685 @@
+"""The task service actor: Hemi's state machine, one owner for every task's state.
+
+The service applies each call and serves the tasks it touched until none
+can move (Hemi's synchronous ``serveTransaction`` chain, as a work queue so
+a 10k-task chain needs no deep recursion). Each task is a child actor that
+runs its ``function``, ``component``, ``script`` and ``xml`` bodies and
+tells the service what they returned. A call is answered once nothing is
+running any more, so when an awaited ``execute`` / ``return_dependency`` /
+``advance`` / ``load`` returns, every state has moved as far as it can.
+Calls made from inside a task's body are answered as soon as they are
+applied (waiting would wait for that very body).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import defusedxml.ElementTree
+import trio
+
+from ...actors import Actor, ActorRef, Mailbox, Restart
+from ...actors._spawn import spawn_under
+from ...protocol import message
+from .._errors import TaskListError, TaskServiceError
+from ._model import DependencyReturned, Record, ServiceTask, StuckTask, TaskEvent, TaskState, TaskStateChanged
+from ._spec import normalize_type, unknown_type_message
+from ._tasklist import Registries, TaskList, check, find_cycle, parse_task_list, value_problem
+
+if TYPE_CHECKING:
+    from ._handle import TaskService
+
+log = logging.getLogger("troupe.tasks.service")
+
+UNBOUNDED = Mailbox(capacity=sys.maxsize)  # a body's report must never be refused
+_YIELD_EVERY = 64  # spawns of task actors between two scheduler passes
+_BODIES = frozenset({"function", "component", "script", "xml"})
+QUERIES = frozenset({"state", "stuck", "get", "dependency"})
+
+
+@message(name="troupe.service.Call")
+class Call:
+    """A service method call: ``op`` with ``args``; ``nested`` when made from a task body."""
+
+    op: str
+    args: tuple[Any, ...]
+    nested: bool
+
+
+@message(name="troupe.service.Run")
+class _Run:
+    task: str
+    serial: int
+    handler: bool
+    body: Callable[[], Any]
+
+
+@message(name="troupe.service.Ran")
+class _Ran:
+    task: str
+    serial: int
+    handler: bool
+    ok: bool
+    value: Any
+
+
+@message(name="troupe.service.Retire")
+class _Retire:
+    pass
+
+
+@message(name="troupe.service.Loaded")
+class _Loaded:
+    element: Any
+    source: bytes
+
+
+class _TaskActor(Actor[_Run | _Retire]):
+    """One service task: runs its bodies on the service's request."""
+
+    def __init__(self, service: ActorRef[Any]) -> None:
+        self.service = service
+
+    async def receive(self, msg: _Run | _Retire) -> None:
+        if isinstance(msg, _Retire):
+            self.context.stop()
+            return
+        try:
+            value = msg.body()
+            if inspect.isawaitable(value):
+                value = await value
+            ok = True
+        except Exception as exc:  # noqa: BLE001 - a body's error leaves its task stuck, shown by stuck()
+            value, ok = exc, False
+        self.service.tell_nowait(_Ran(msg.task, msg.serial, msg.handler, ok, value))
+
+
+@message(name="troupe.service.DependencySet")
+class _DependencySet:
+    returned: bool
+
+
+@message(name="troupe.service.Subscribe")
+class _Subscribe:
+    ref: Any
+
+
+@message(name="troupe.service.IsReturned")
+class _IsReturned:
+    pass
+
+
+class _DependencyActor(Actor[_DependencySet | _Subscribe | _IsReturned]):
+    """A named dependency that outside actors watch (spawned by ``service.dependency(name)``)."""
+
+    def __init__(self, name: str, returned: bool) -> None:
+        self.name = name
+        self.returned = returned
+        self.subscribers: list[ActorRef[Any]] = []
+
+    async def receive(self, msg: _DependencySet | _Subscribe | _IsReturned) -> bool | None:
+        if isinstance(msg, _IsReturned):
+            return self.returned
+        if isinstance(msg, _Subscribe):
+            self.subscribers.append(msg.ref)
+            if self.returned:
+                msg.ref.tell_nowait(DependencyReturned(self.name))
+            return None
+        if msg.returned and not self.returned:
+            for ref in self.subscribers:
+                if ref.alive:
+                    ref.tell_nowait(DependencyReturned(self.name))
+        self.returned = msg.returned
+        return None
+
+
+def actor_name(prefix: str, name: str) -> str:
+    """An actor name for a task id or dependency name (``%``, ``/`` and ``:`` escaped)."""
+    return prefix + name.replace("%", "%25").replace("/", "%2F").replace(":", "%3A")
+
+
+class ServiceActor(Actor[Call | _Ran]):
+    """Holds every task of one service by id, and the set of returned dependency names."""
+
+    def __init__(self, handle: TaskService, registries: Registries) -> None:
+        self.handle = handle
+        self.registries = registries
+        self.tasks: dict[str, Record] = {}
+        self.returned: set[str] = set()
+        self.waiting: dict[str, set[str]] = {}  # dependency name -> ids of tasks waiting for it
+        self.dependencies: dict[str, ActorRef[Any]] = {}
+        self.queue: deque[Record] = deque()
+        self.imports: deque[Record] = deque()
+        self.running = 0
+        self.pending: list[tuple[Any, bool, Any]] = []  # (reply, ok, value) held until nothing runs
+        self.spawns = 0
+        self.removed: set[str] = set()  # ids of cleared tasks (their names may be taken a while)
+
+    # -- the message loop -------------------------------------------------
+
+    async def receive(self, msg: Call | _Ran) -> None:
+        if isinstance(msg, _Ran):
+            self._ran(msg)
+        else:
+            reply = self.context.defer_reply()
+            try:
+                value = await getattr(self, "op_" + msg.op)(*msg.args)
+                ok = True
+            except (TaskServiceError, TaskListError, TypeError, ValueError) as exc:
+                value, ok = exc, False
+            if msg.nested or msg.op in QUERIES:
+                _answer(reply, ok=ok, value=value)
+            else:
+                self.pending.append((reply, ok, value))
+        await self._drain()
+        if not self.running and self.pending:
+            pending, self.pending = self.pending, []
+            for reply, ok, value in pending:
+                _answer(reply, ok=ok, value=value)
+
+    async def _drain(self) -> None:
+        """Serve queued tasks (and import task lists) until none can move."""
+        queue, imports = self.queue, self.imports
+        while queue or imports:
+            while queue:
+                self._serve(queue.popleft())
+            if imports:
+                await self._import(imports.popleft())
+
+    # -- Hemi's serve ------------------------------------------------------
+
+    def _serve(self, t: Record) -> None:
+        if t.removed or t.closed or t.running:
+            return
+        state = t.state
+        if state == TaskState.BUSY:
+            if not t.executed:
+                t.executed = True
+                self._act(t, handler=False)
+        elif state == TaskState.ACTIVE:
+            if not t.handled and not t.waits:
+                t.handled = True
+                self._act(t, handler=True)
+        elif state == TaskState.HANDLED:
+            if not t.waits:
+                self._set(t, TaskState.COMPLETE)
+                self.queue.append(t)
+        elif state == TaskState.COMPLETE:
+            self._complete(t)
+
+    def _complete(self, t: Record) -> None:
+        t.closed = True
+        if not t.waits and t.executed and t.handled:
+            self._return(t.id)
+        else:
+            log.info("task %s completed without an action, a handler, or with dependencies", t.id)
+        if t.auto_destroy:
+            self._set(t, TaskState.DESTROYED)
+            self._remove(t)
+
+    def _advance(self, t: Record) -> None:
+        if t.state == TaskState.ACTIVE:
+            self._set(t, TaskState.HANDLED)
+        elif t.state <= TaskState.BUSY:
+            self._set(t, TaskState.ACTIVE)
+
+    def _set(self, t: Record, state: TaskState) -> None:
+        t.state = state
+        system = self.context.system
+        if system._events._subs:
+            system._emit("troupe.service.state", TaskStateChanged(self.ref.path, t.id, state))
+
+    def _act(self, t: Record, *, handler: bool) -> None:
+        """Run the action (or the handler) of ``t`` by its type."""
+        kind = t.handler_type if handler else t.action_type
+        value = t.handler if handler else t.action
+        if kind in _BODIES:
+            self._dispatch(t, handler=handler, body=self._body(t, kind, value, handler=handler))
+            return
+        if kind == "task":
+            target = self.tasks.get(value)
+            if target is not None and target.state == TaskState.INITIALIZED:
+                self._execute(target)
+                self._advance(t)
+            else:
+                what = "does not exist" if target is None else f"was already executed ({target.state.name})"
+                t.note = f"its {_part(handler)} executes task {value!r}, which {what}"
+        elif kind == "import-task":
+            self.imports.append(t)
+            return
+        elif kind == "event":
+            self._advance(t)
+            system = self.context.system
+            system._events._emit(value, TaskEvent(t.id, t.state, handler))
+        else:
+            self._advance(t)
+        self.queue.append(t)
+
+    def _dispatch(self, t: Record, *, handler: bool, body: Callable[[], Any]) -> None:
+        assert t.ref is not None  # noqa: S101 - every task has its actor
+        t.running = True
+        t.serial += 1
+        self.running += 1
+        t.ref.tell_nowait(_Run(t.id, t.serial, handler, body))
+
+    def _body(self, t: Record, kind: str, value: Any, *, handler: bool) -> Callable[[], Any]:
+        service = self.handle
+        if kind == "function":
+            params = t.parameters
+            return (lambda: value(*params)) if params else (lambda: value(t.id, service))
+        if kind == "component":
+            params = t.parameters
+            return lambda: value(*params)
+        if kind == "script":
+            task = ServiceTask._create(t)
+            return lambda: _run_script(value, task, service, handler=handler)
+        path = Path(value) if t.base is None else t.base / value
+        return lambda: _load_xml(path)
+
+    def _ran(self, msg: _Ran) -> None:
+        t = self.tasks.get(msg.task)
+        if t is None or t.serial != msg.serial or not t.running:
+            self.running -= 1
+            return
+        t.running = False
+        self.running -= 1
+        if t.removed:
+            return
+        kind = t.handler_type if msg.handler else t.action_type
+        expected = TaskState.ACTIVE if msg.handler else TaskState.BUSY
+        if not msg.ok:
+            t.error = msg.value
+            t.note = f"its {_part(msg.handler)} raised {type(msg.value).__name__}: {msg.value}"
+            log.warning("task %s: its %s raised", t.id, _part(msg.handler), exc_info=msg.value)
+            return
+        if kind == "component":
+            t.component = msg.value
+            advanced = True
+        elif kind == "xml":
+            t.data, t.source = msg.value.element, msg.value.source
+            advanced = True
+        else:
+            advanced = bool(msg.value)
+        if not advanced:
+            t.note = f"its {_part(msg.handler)} returned {msg.value!r} (a false value)"
+        elif t.state == expected:
+            self._advance(t)
+        self.queue.append(t)
+
+    def _execute(self, t: Record) -> bool:
+        if t.state != TaskState.INITIALIZED:
+            return False
+        self._set(t, TaskState.BUSY)
+        self.queue.append(t)
+        return True
+
+    def _return(self, name: str) -> None:
+        t = self.tasks.get(name)
+        if t is not None and t.state < TaskState.HANDLED:
+            self._set(t, TaskState.HANDLED)  # forced: its handler is skipped
+            if name not in self.returned:
+                self.queue.append(t)
+        if name in self.returned:
+            return
+        self.returned.add(name)
+        for task_id in self.waiting.pop(name, ()):
+            waiter = self.tasks.get(task_id)
+            if waiter is not None:
+                waiter.waits.pop(name, None)
+                if not waiter.waits:
+                    self.queue.append(waiter)
+        dep = self.dependencies.get(name)
+        if dep is not None:
+            dep.tell_nowait(_DependencySet(returned=True))
+
+    def _remove(self, t: Record) -> None:
+        t.removed = True
+        self.removed.add(t.id)
+        if self.tasks.get(t.id) is t:
+            del self.tasks[t.id]
+        for name in t.waits:
+            waiting = self.waiting.get(name)
+            if waiting is not None:
+                waiting.discard(t.id)
+        if t.ref is not None:
+            t.ref.tell_nowait(_Retire())
+
+    # -- creating tasks ----------------------------------------------------
+
+    def _task(self, key: object) -> Record:
+        task_id = key.id if isinstance(key, ServiceTask) else key
+        if not isinstance(task_id, str):
+            msg = f"a task is given by its ServiceTask or its id (a str), got {key!r}"
+            raise TypeError(msg)
+        found = self.tasks.get(task_id)
+        if found is None:
+            msg = (
+                f"no task {task_id!r} in the task service {self.ref.path} "
+                "(never added, or cleared); add_task() or load() it first"
+            )
+            raise TaskServiceError(msg)
+        return found
+
+    def _resolve(self, kind: str, value: Any) -> Any:
+        """A registered name turned into its callable (``function``, ``component``)."""
+        if isinstance(value, str):
+            if kind == "function":
+                return self.registries.function(value)
+            if kind == "component":
+                return self.registries.component(value)
+        return value
+
+    async def _new(
+        self,
+        task_id: str,
+        kinds: tuple[str, str],
+        values: tuple[Any, Any],
+        params: tuple[Any, ...],
+        base: Path | None,
+    ) -> Record:
+        t = Record(
+            task_id,
+            kinds[0],
+            self._resolve(kinds[0], values[0]),
+            kinds[1],
+            self._resolve(kinds[1], values[1]),
+            params,
+            base,
+        )
+        self.spawns += 1
+        name = actor_name("", task_id)
+        if task_id in self.removed:  # its cleared predecessor's actor may still be stopping
+            serial = 1
+            while self.context.system.lookup(f"{self.ref.path}/{name}") is not None:
+                serial += 1
+                name = actor_name("", task_id) + f"~{serial}"
+        t.ref = await spawn_under(
+            self.ref,
+            lambda: _TaskActor(self.ref),
+            name=name,
+            restart=Restart.TEMPORARY,
+            schedule=self.spawns % _YIELD_EVERY == 0,
+        )
+        self.tasks[task_id] = t
+        self._set(t, TaskState.INITIALIZED)
+        return t
+
+    def _depend(self, t: Record, name: str) -> bool:
+        if name in self.returned:
+            return False
+        if name not in t.waits:
+            t.waits[name] = None
+            self.waiting.setdefault(name, set()).add(t.id)
+        return True
+
+    # -- operations (``op_`` + the TaskService method) ---------------------
+
+    async def op_add_task(
+        self,
+        task_id: object,
+        action_type: object,
+        action: object,
+        handler_type: object,
+        handler: object,
+        parameters: tuple[Any, ...],
+        auto_execute: bool,
+    ) -> ServiceTask:
+        if not isinstance(task_id, str) or not task_id:
+            msg = f"a task id is a non-empty str, got {task_id!r}"
+            raise TypeError(msg)
+        if task_id in self.tasks:
+            msg = (
+                f"task {task_id!r} is already in the task service {self.ref.path}; "
+                "clear_task() it or use another id"
+            )
+            raise TaskServiceError(msg)
+        kinds = []
+        for what, raw, value in (("action", action_type, action), ("handler", handler_type, handler)):
+            kind = normalize_type(raw)
+            if kind is None:
+                raise TaskServiceError(f"task {task_id!r}: {unknown_type_message(raw, what)}")
+            problem = value_problem(kind, value, handler=what == "handler", registries=self.registries)
+            if problem is not None:
+                raise TaskServiceError(f"task {task_id!r}: {problem}")
+            kinds.append(kind)
+        t = await self._new(task_id, (kinds[0], kinds[1]), (action, handler), parameters, None)
+        if auto_execute:
+            self._execute(t)
+        return ServiceTask._create(t)
+
+    async def op_add_dependency(self, task: object, name: object) -> bool:
+        t = self._task(task)
+        return self._depend(t, _name(name))
+
+    async def op_execute(self, task: object) -> bool:
+        return self._execute(self._task(task))
+
+    async def op_execute_handler(self, task: object) -> bool:
+        t = self._task(task)
+        if t.state != TaskState.BUSY or not t.executed or t.handled or t.running:
+            return False
+        self._set(t, TaskState.ACTIVE)
+        t.note = None
+        self.queue.append(t)
+        return True
+
+    async def op_advance(self, task: object) -> TaskState:
+        t = self._task(task)
+        if not t.running:
+            t.note = None
+        self._advance(t)
+        self.queue.append(t)
+        await self._drain()
+        return t.state
+
+    async def op_return_dependency(self, name: object) -> None:
+        self._return(_name(name))
+
+    async def op_clear_dependency(self, name: object) -> bool:
+        key = _name(name)
+        if key not in self.returned:
+            return False
+        self.returned.discard(key)
+        dep = self.dependencies.get(key)
+        if dep is not None:
+            dep.tell_nowait(_DependencySet(returned=False))
+        return True
+
+    async def op_clear_task(self, task: object) -> None:
+        t = self._task(task)
+        if t.state < TaskState.COMPLETE:
+            t.auto_destroy = True
+        else:
+            self._remove(t)
+
+    async def op_state(self, task: object) -> TaskState:
+        return self._task(task).state
+
+    async def op_get(self, task: object) -> ServiceTask:
+        return ServiceTask._create(self._task(task))
+
+    async def op_dependency(self, name: object) -> ActorRef[Any]:
+        key = _name(name)
+        ref = self.dependencies.get(key)
+        if ref is None:
+            ref = await self.context.spawn(
+                lambda: _DependencyActor(key, key in self.returned),
+                name=actor_name("dependency:", key),
+                restart=Restart.TEMPORARY,
+            )
+            self.dependencies[key] = ref
+        return ref
+
+    async def op_stuck(self) -> list[StuckTask]:
+        return stuck(self.tasks)
+
+    async def op_load(self, tasks: TaskList) -> tuple[str, ...]:
+        await self._add_list(tasks)
+        return tuple(spec.id for spec in tasks.tasks)
+
+    async def op_execute_task_loader(self, name: object, path: object, entry: object) -> ServiceTask:
+        if not isinstance(path, str | Path) or not isinstance(entry, str):
+            msg = f"execute_task_loader() takes a path and an entry task id, got {path!r} and {entry!r}"
+            raise TypeError(msg)
+        loader = await self.op_add_task(name, "xml", str(path), "import-task", entry, (), False)  # noqa: FBT003
+        self._execute(self._task(loader.id))
+        return loader
+
+    # -- task lists ------------------------------------------------------
+
+    async def _add_list(self, tasks: TaskList) -> None:
+        known = {task_id: [n for n in t.waits if n in self.tasks] for task_id, t in self.tasks.items()}
+        check(tasks, known=known, registries=self.registries)
+        created = {}
+        for spec in tasks.tasks:
+            kinds = (spec.action_type, spec.handler_type)
+            created[spec.id] = await self._new(
+                spec.id, kinds, (spec.action, spec.handler), spec.params, tasks.base
+            )
+        for spec in tasks.tasks:
+            t = created[spec.id]
+            for child in spec.children:
+                self._depend(t, child.rid)
+            for name, _ in spec.depends:
+                self._depend(t, name)
+        for task_id in _auto_order(tasks):
+            target = self.tasks.get(task_id)
+            if target is not None:
+                self._execute(target)
+                await self._drain()
+
+    async def _import(self, t: Record) -> None:
+        """The ``import-task`` handler: load the list the action loaded, run its entry task."""
+        entry = t.handler
+        if t.source is None:
+            t.note = "its import-task handler needs the document an xml action loads (action-type xml)"
+            return
+        try:
+            fmt = Path(t.action).suffix.lstrip(".").lower() or "xml"
+            tasks = parse_task_list(t.source, fmt, file=t.action, base=t.base)
+            if entry not in self.tasks and entry not in {spec.id for spec in tasks.tasks}:
+                tasks = _missing_entry(tasks, entry)
+            await self._add_list(tasks)
+        except (TaskListError, ValueError) as exc:
+            t.error = exc
+            t.note = f"its import-task handler failed: {exc}"
+            log.warning("task %s: %s", t.id, t.note)
+            return
+        self._depend(t, entry)
+        self._advance(t)
+        target = self.tasks.get(entry)
+        if target is not None:
+            self._execute(target)
+        self.queue.append(t)
+
+
+def _missing_entry(tasks: TaskList, entry: str) -> TaskList:
+    msg = f"the import-task entry {entry!r} is not a task of this list; name one of its task ids"
+    raise tasks.error(msg)
+
+
+def _auto_order(tasks: TaskList) -> list[str]:
+    """The tasks to execute at load: auto-execute children deepest first, in document order."""
+    by_id = {spec.id: spec for spec in tasks.tasks}
+    seen: set[str] = set()
+    order: list[str] = []
+    for top in tasks.tasks:
+        if top.id in seen:
+            continue
+        seen.add(top.id)
+        stack = [(top, iter(top.children), top.auto_execute)]
+        while stack:
+            spec, children, auto = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                if auto:
+                    order.append(spec.id)
+                continue
+            found = by_id.get(child.rid)
+            if found is None or child.rid in seen:
+                if child.auto_execute:
+                    order.append(child.rid)
+                continue
+            seen.add(child.rid)
+            stack.append((found, iter(found.children), child.auto_execute))
+    return order
+
+
+def stuck(tasks: dict[str, Record]) -> list[StuckTask]:
+    """Every task that cannot move by itself, with the reason."""
+    out = []
+    edges = {task_id: [n for n in t.waits if n in tasks] for task_id, t in tasks.items()}
+    for t in tasks.values():
+        if t.running or t.state in (TaskState.INITIALIZED, TaskState.COMPLETE, TaskState.DESTROYED):
+            continue
+        waits = tuple(t.waits)
+        if t.state == TaskState.BUSY or (t.state == TaskState.ACTIVE and t.handled):
+            part, kind = (
+                ("handler", t.handler_type) if t.state == TaskState.ACTIVE else ("action", t.action_type)
+            )
+            did = t.note if t.note is not None else f"its {kind} {part} did not advance"
+            reason = f"{did}; advance() it to move it on"
+        elif waits:
+            cycle = find_cycle(edges, [t.id])
+            if cycle is not None and t.id in cycle:
+                reason = f"it is part of the dependency cycle {' -> '.join(cycle[cycle.index(t.id) :])}"
+            else:
+                reason = "it waits for " + ", ".join(_describe(n, tasks) for n in waits)
+        else:
+            reason = "nothing served it since its dependencies were returned; advance() it"
+        out.append(StuckTask(t.id, t.state, waits, reason))
+    return out
+
+
+def _describe(name: str, tasks: dict[str, Record]) -> str:
+    t = tasks.get(name)
+    if t is None:
+        return f"dependency {name!r} (not returned yet)"
+    if t.state == TaskState.INITIALIZED:
+        return f"task {name!r} (never executed)"
+    return f"task {name!r} ({t.state.name})"
+
+
+def _part(handler: bool) -> str:
+    return "handler" if handler else "action"
+
+
+def _name(value: object) -> str:
+    name = value.id if isinstance(value, ServiceTask) else value
+    if not isinstance(name, str) or not name:
+        msg = f"a dependency is a name (a non-empty str) or a ServiceTask, got {value!r}"
+        raise TypeError(msg)
+    return name
+
+
+def _answer(reply: Any, *, ok: bool, value: Any) -> None:
+    if ok:
+        reply.send(value)
+    else:
+        reply.fail(value)
+
+
+async def _load_xml(path: Path) -> _Loaded:
+    source = await trio.Path(path).read_bytes()
+    element = await trio.to_thread.run_sync(defusedxml.ElementTree.fromstring, source)
+    return _Loaded(element, source)
+
+
+async def _run_script(source: str, task: ServiceTask, service: TaskService, *, handler: bool) -> bool:
+    namespace: dict[str, Any] = {"__name__": f"troupe.script.{task.id}", "task": task, "service": service}
+    code = compile(source, f"<{'handler' if handler else 'action'} script of task {task.id}>", "exec")
+    exec(code, namespace)  # noqa: S102 - only in a service opened with trusted=True (refused otherwise)
+    run = namespace.get("RunTaskScript") or namespace.get("run_task_script")
+    if run is None:
+        return False
+    result = run(task)
+    if inspect.isawaitable(result):
+        result = await result
+    return bool(result)

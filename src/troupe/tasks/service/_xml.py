@@ -1,0 +1,215 @@
+"""The XML task-list reader: defusedxml's SAX parser, for safety and line numbers.
+
+Any DTD is refused (so no entity expansion and no external entity is ever
+read), as is whatever else defusedxml forbids. The original schema::
+
+    <tasks>
+      <task id="..." action-type="..." action="..." handler-type="..." handler="...">
+        <task rid="..." auto-execute="1"/>   <!-- this task depends on task rid -->
+        <depends rid="..."/>                 <!-- gates this task -->
+        <param>...</param>                   <!-- a string parameter -->
+        <![CDATA[ script text, used where action or handler is "#cdata" ]]>
+      </task>
+    </tasks>
+"""
+
+from __future__ import annotations
+
+import xml.sax
+import xml.sax.handler
+import xml.sax.xmlreader
+
+import attrs
+import defusedxml
+import defusedxml.sax
+
+from .._errors import TaskListError
+from ._spec import ChildSpec, TaskSpec, normalize_type, unknown_type_message
+
+_DEFINITION_ATTRS = frozenset({"id", "action-type", "action", "handler-type", "handler", "auto-execute"})
+_REFERENCE_ATTRS = frozenset({"rid", "auto-execute"})
+_CDATA = "#cdata"
+
+
+@attrs.define
+class _Node:
+    tag: str
+    attributes: dict[str, str]
+    line: int
+    children: list[_Node] = attrs.Factory(list)
+    text: list[str] = attrs.Factory(list)
+
+
+class _Builder(xml.sax.handler.ContentHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.locator: xml.sax.xmlreader.Locator | None = None
+        self.stack: list[_Node] = []
+        self.root: _Node | None = None
+
+    def setDocumentLocator(self, locator: xml.sax.xmlreader.Locator) -> None:  # noqa: N802 - SAX's name
+        self.locator = locator
+
+    @property
+    def line(self) -> int:
+        found = self.locator.getLineNumber() if self.locator is not None else None
+        return found if isinstance(found, int) and found > 0 else 1
+
+    def startElement(self, name: str, attrs: xml.sax.xmlreader.AttributesImpl) -> None:  # noqa: N802
+        node = _Node(name, dict(attrs), self.line)
+        if self.stack:
+            self.stack[-1].children.append(node)
+        else:
+            self.root = node
+        self.stack.append(node)
+
+    def endElement(self, name: str) -> None:  # noqa: N802, ARG002 - SAX's signature
+        self.stack.pop()
+
+    def characters(self, content: str) -> None:
+        if self.stack:
+            self.stack[-1].text.append(content)
+
+
+def read_xml(data: bytes, file: str) -> list[TaskSpec]:
+    """The tasks of an XML task list, in document order (nested definitions included)."""
+    builder = _Builder()
+    try:
+        defusedxml.sax.parseString(data, builder, forbid_dtd=True)
+    except xml.sax.SAXParseException as exc:
+        raise TaskListError(
+            f"malformed XML: {exc.getMessage()}", file=file, line=exc.getLineNumber()
+        ) from exc
+    except defusedxml.DTDForbidden as exc:
+        msg = (
+            "a DTD (<!DOCTYPE ...>) is refused: task lists may not declare entities "
+            "or load outside files; remove it"
+        )
+        raise TaskListError(msg, file=file, line=builder.line) from exc
+    except defusedxml.DefusedXmlException as exc:
+        raise TaskListError(f"refused unsafe XML ({exc}); remove it", file=file, line=builder.line) from exc
+    root = builder.root
+    if root is None:  # pragma: no cover - expat reports "no element found" first
+        raise TaskListError("no element found", file=file, line=1)
+    out: list[TaskSpec] = []
+    if root.tag == "task":
+        _definition(root, file, out)
+    elif root.tag == "tasks":
+        _only_attrs(root, frozenset(), file)
+        for node in root.children:
+            if node.tag != "task":
+                raise _unknown(node, "<tasks>", file)
+            if "id" not in node.attributes:
+                raise _no_id(node, file, top=True)
+            _definition(node, file, out)
+    else:
+        msg = f"unknown root element <{root.tag}>; a task list is <tasks> holding <task>s, or one <task>"
+        raise TaskListError(msg, file=file, line=root.line)
+    return out
+
+
+def _definition(node: _Node, file: str, out: list[TaskSpec]) -> None:
+    _only_attrs(node, _DEFINITION_ATTRS, file)
+    task_id = node.attributes["id"]
+    if not task_id:
+        raise TaskListError("a task id must not be empty", file=file, line=node.line)
+    kinds: list[str] = []
+    for key in ("action-type", "handler-type"):
+        raw = node.attributes.get(key, "none")
+        kind = normalize_type(raw)
+        if kind is None:
+            what = unknown_type_message(raw, key.split("-")[0])
+            raise TaskListError(f"task {task_id!r}: {what}", file=file, line=node.line)
+        kinds.append(kind)
+    text = "".join(node.text).strip()
+    inline: list[TaskSpec] = []  # inline definitions come after their parent
+    children: list[ChildSpec] = []
+    depends: list[tuple[str, int | None]] = []
+    params: list[object] = []
+    for child in node.children:
+        if child.tag == "task":
+            children.append(_child(child, file, inline))
+        elif child.tag == "depends":
+            _only_attrs(child, frozenset({"rid"}), file)
+            depends.append((_rid(child, file), child.line))
+        elif child.tag == "param":
+            params.append(_param(child, file))
+        else:
+            raise _unknown(child, f"<task id={task_id!r}>", file)
+    action = node.attributes.get("action")
+    handler = node.attributes.get("handler")
+    out.append(
+        TaskSpec(
+            id=task_id,
+            action_type=kinds[0],
+            action=text if action == _CDATA and kinds[0] == "script" else action,
+            handler_type=kinds[1],
+            handler=text if handler == _CDATA and kinds[1] == "script" else handler,
+            params=tuple(params),
+            children=tuple(children),
+            depends=tuple(depends),
+            auto_execute=_flag(node, file),
+            line=node.line,
+        )
+    )
+    out.extend(inline)
+
+
+def _child(node: _Node, file: str, inline: list[TaskSpec]) -> ChildSpec:
+    auto = _flag(node, file)
+    if "rid" in node.attributes:
+        _only_attrs(node, _REFERENCE_ATTRS, file)
+        return ChildSpec(_rid(node, file), auto, node.line)
+    if "id" in node.attributes:
+        _definition(node, file, inline)  # an inline definition is also a child
+        return ChildSpec(node.attributes["id"], auto, node.line)
+    raise _no_id(node, file, top=False)
+
+
+def _param(node: _Node, file: str) -> str:
+    _only_attrs(node, frozenset({"eval"}), file)
+    if node.attributes.get("eval", "0") not in ("0", "false", ""):
+        msg = "<param eval> is refused: a task list is never run as code; pass the value as text"
+        raise TaskListError(msg, file=file, line=node.line)
+    if node.children:
+        raise _unknown(node.children[0], "<param>", file)
+    return "".join(node.text)
+
+
+def _only_attrs(node: _Node, allowed: frozenset[str], file: str) -> None:
+    for name in node.attributes:
+        if name not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            msg = f"unknown attribute {name!r} on <{node.tag}>; allowed here: {known}"
+            raise TaskListError(msg, file=file, line=node.line)
+
+
+def _unknown(node: _Node, where: str, file: str) -> TaskListError:
+    msg = f"unknown element <{node.tag}> in {where}; a task holds <task rid>, <depends rid> and <param>"
+    return TaskListError(msg, file=file, line=node.line)
+
+
+def _no_id(node: _Node, file: str, *, top: bool) -> TaskListError:
+    if top and "rid" in node.attributes:
+        msg = "a top-level <task> defines a task and needs an id (rid refers to a task inside another <task>)"
+    else:
+        msg = (
+            "a <task> element has neither an id nor a rid; give it id=... (a definition) or rid=... (a child)"
+        )
+    return TaskListError(msg, file=file, line=node.line)
+
+
+def _rid(node: _Node, file: str) -> str:
+    rid = node.attributes.get("rid", "")
+    if not rid:
+        raise TaskListError(f"<{node.tag}> needs a non-empty rid", file=file, line=node.line)
+    return rid
+
+
+def _flag(node: _Node, file: str) -> bool:
+    raw = node.attributes.get("auto-execute", "0")
+    if raw in ("1", "true"):
+        return True
+    if raw in ("0", "false", ""):
+        return False
+    raise TaskListError(f"auto-execute is 0 or 1, got {raw!r}", file=file, line=node.line)
