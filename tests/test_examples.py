@@ -25,9 +25,9 @@ def test_there_are_examples() -> None:
     ]
 
 
-def run_example(name: str) -> str:
+def run_example(name: str, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "troupe.cli", "run", str(EXAMPLES[0].parent / name)],
+        [sys.executable, "-m", "troupe.cli", "run", str(EXAMPLES[0].parent / name), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -130,3 +130,49 @@ async def test_pipeline_in_virtual_time(autojump_clock: trio.testing.MockClock) 
     async with troupe.open_system() as system:
         assert await pipeline.main(system) == 2821
         assert system.statistics().restarts == 1
+
+
+def test_hemi_page_load_runs_the_documents_example_process_from_xml_and_json() -> None:
+    out = run_example("hemi/page_load.py")
+    for fmt in ("xml", "json"):
+        block = out.split(f"loading page_load.{fmt}")[1]
+        assert "create_object: making the object for https://example.org/widgets.json" in block
+        states = "states: load_config=COMPLETE, create_object=COMPLETE, setup_object="
+        assert states + "ACTIVE, ExampleProcess=INITIALIZED" in block
+        assert "waiting: setup_object: it waits for dependency 'dom_event_window_load'" in block
+        assert block.index("the window has loaded") < block.index("setup_object: setting the object up")
+        assert block.index("setup_object: setting the object up") < block.index("ExampleProcess: all done")
+        assert states + "COMPLETE, ExampleProcess=COMPLETE" in block
+
+
+def test_hemi_page_load_list_runs_from_the_command_line() -> None:
+    out = run_example(
+        "hemi/page_load.xml",
+        "--entry",
+        "ExampleProcess",
+        "--functions",
+        str(EXAMPLES[0].parent / "hemi" / "page_load.py"),
+        "--return",
+        "dom_event_window_load",
+    )
+    assert "loaded 4 tasks" in out
+    for task in ("ExampleProcess", "setup_object", "create_object", "load_config"):
+        assert f"{task}" in out
+    assert out.count("5 COMPLETE") == 4
+
+
+def test_hemi_demotask_reproduces_the_documents_scripts() -> None:
+    out = run_example("hemi/demotask.py")
+    for line in [
+        "executed, still ACTIVE because of its dependency",
+        "demodependency returned: COMPLETE",
+        "demotask executed: ACTIVE, waiting for demotask2",
+        "demotask2 handler read <config> from task.data",
+        "event 'demotaskevent': task demotask was HANDLED",
+        "demotask COMPLETE, demotask2 COMPLETE",
+        "stuck: sticky_task1 (BUSY):",
+        "advanced: COMPLETE",
+        "RunTaskScript returned True; the handler is still working: ACTIVE",
+        "the handler's work advanced it: COMPLETE",
+    ]:
+        assert line in out

@@ -10,6 +10,7 @@ import troupe
 import troupe.actors
 import troupe.protocol
 import troupe.tasks
+import troupe.tasks.service
 import troupe.testing
 
 EXPECTED = [
@@ -33,6 +34,8 @@ EXPECTED = [
     "DeadLetterReason",
     "DeadLetters",
     "DecodeError",
+    "DependencyHandle",
+    "DependencyReturned",
     "EventBus",
     "Executor",
     "ForceStop",
@@ -56,19 +59,27 @@ EXPECTED = [
     "Reply",
     "RestForOne",
     "Restart",
+    "ServiceTask",
     "SpawnError",
+    "StuckTask",
     "SupervisorStrategy",
     "SystemStatistics",
     "TaskCancelled",
     "TaskChannel",
     "TaskContext",
     "TaskCounter",
+    "TaskEvent",
     "TaskFailed",
     "TaskFinished",
     "TaskHandle",
     "TaskKind",
+    "TaskListError",
     "TaskManager",
     "TaskManagerError",
+    "TaskService",
+    "TaskServiceError",
+    "TaskState",
+    "TaskStateChanged",
     "TaskStateError",
     "Terminated",
     "TestProbe",
@@ -88,6 +99,7 @@ EXPECTED = [
     "message",
     "new_counter",
     "new_milestone",
+    "new_task_service",
     "on_cancellation",
     "on_cancellation_return",
     "open_system",
@@ -125,7 +137,7 @@ def test_public_objects_report_a_public_module() -> None:
 
 
 def test_every_name_of_a_subpackage_is_also_top_level() -> None:
-    for sub in (troupe.actors, troupe.protocol, troupe.tasks, troupe.testing):
+    for sub in (troupe.actors, troupe.protocol, troupe.tasks, troupe.tasks.service, troupe.testing):
         for name, obj in public(sub).items():
             if name == "codec":
                 continue

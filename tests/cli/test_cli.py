@@ -94,3 +94,80 @@ async def main(system):
     captured = capsys.readouterr()
     assert "/user/bad failed with ValueError: always" in captured.err
     assert "failures       : 4" in captured.out
+
+
+LIST = """<tasks>
+  <task id="root" handler-type="function" handler="done">
+    <task rid="leaf" auto-execute="1"/>
+    <depends rid="outside"/>
+  </task>
+  <task id="leaf" action-type="xml" action="doc.xml"/>
+</tasks>
+"""
+
+
+def write_list(tmp_path: Path) -> Path:
+    (tmp_path / "doc.xml").write_text("<doc/>")
+    (tmp_path / "fns.py").write_text(
+        "def done(task_id, service):\n    print('done:', task_id)\n    return True\n"
+    )
+    path = tmp_path / "tasks.xml"
+    path.write_text(LIST)
+    return path
+
+
+def test_run_a_task_list_reports_final_states(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_list(tmp_path)
+    argv = ["run", str(path), "--entry", "root", "--functions", str(tmp_path / "fns.py")]
+    assert main([*argv, "--return", "outside"]) == 0
+    out = capsys.readouterr().out
+    assert "done: root" in out
+    assert "root   5 COMPLETE" in out
+    assert "leaf   5 COMPLETE" in out
+    assert main(argv) == 1  # the entry waits for 'outside': not complete
+    out = capsys.readouterr().out
+    assert "root   3 ACTIVE" in out
+    assert "root: it waits for dependency 'outside' (not returned yet)" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["run", "{dir}/tasks.xml", "--entry", "nope", "--functions", "{dir}/fns.py"],
+            "--entry 'nope' is not a task",
+        ),
+        (["run", "{dir}/tasks.xml"], "function 'done' (its handler) is not registered"),
+        (["run", "{dir}/missing.xml"], "no such task list"),
+        (["graph", "{dir}/broken.xml"], "broken.xml:2: unknown element <what>"),
+    ],
+)
+def test_task_list_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    write_list(tmp_path)
+    (tmp_path / "broken.xml").write_text("<tasks>\n<task id='a'><what/></task></tasks>")
+    assert main([a.format(dir=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_graph_draws_mermaid_and_dot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_list(tmp_path)
+    assert main(["graph", str(path)]) == 0
+    mermaid = capsys.readouterr().out
+    assert mermaid.splitlines() == [
+        "flowchart TD",
+        '    t0["root<br/>action: none<br/>handler: function done"]',
+        '    t1["leaf<br/>action: xml doc.xml<br/>handler: none"]',
+        '    d0(["outside"])',
+        "    t0 -->|auto-execute| t1",
+        "    t0 -.->|depends| d0",
+    ]
+    assert main(["graph", str(path), "--format", "dot"]) == 0
+    dot = capsys.readouterr().out
+    assert '"root" -> "leaf" [label="auto-execute"];' in dot
+    assert '"root" -> "outside" [style=dashed, label="depends"];' in dot
+    assert '"outside" [shape=ellipse, style=dashed];' in dot

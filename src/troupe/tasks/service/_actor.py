@@ -4,7 +4,8 @@ The service applies each call and serves the tasks it touched until none
 can move (Hemi's synchronous ``serveTransaction`` chain, as a work queue so
 a 10k-task chain needs no deep recursion). Each task is a child actor that
 runs its ``function``, ``component``, ``script`` and ``xml`` bodies and
-tells the service what they returned. A call is answered once nothing is
+tells the service what they returned; bodies run one at a time, in the
+order their tasks reached them (Hemi's single-threaded order). A call is answered once nothing is
 running any more, so when an awaited ``execute`` / ``return_dependency`` /
 ``advance`` / ``load`` returns, every state has moved as far as it can.
 Calls made from inside a task's body are answered as soon as they are
@@ -156,7 +157,8 @@ class ServiceActor(Actor[Call | _Ran]):
         self.dependencies: dict[str, ActorRef[Any]] = {}
         self.queue: deque[Record] = deque()
         self.imports: deque[Record] = deque()
-        self.running = 0
+        self.running = 0  # bodies started and not reported (0 or 1)
+        self.bodies: deque[tuple[Record, _Run]] = deque()  # bodies waiting for their turn
         self.pending: list[tuple[Any, bool, Any]] = []  # (reply, ok, value) held until nothing runs
         self.spawns = 0
         self.removed: set[str] = set()  # ids of cleared tasks (their names may be taken a while)
@@ -178,7 +180,7 @@ class ServiceActor(Actor[Call | _Ran]):
             else:
                 self.pending.append((reply, ok, value))
         await self._drain()
-        if not self.running and self.pending:
+        if not self.running and not self.bodies and self.pending:
             pending, self.pending = self.pending, []
             for reply, ok, value in pending:
                 _answer(reply, ok=ok, value=value)
@@ -191,6 +193,7 @@ class ServiceActor(Actor[Call | _Ran]):
                 self._serve(queue.popleft())
             if imports:
                 await self._import(imports.popleft())
+        self._pump()
 
     # -- Hemi's serve ------------------------------------------------------
 
@@ -262,11 +265,20 @@ class ServiceActor(Actor[Call | _Ran]):
         self.queue.append(t)
 
     def _dispatch(self, t: Record, *, handler: bool, body: Callable[[], Any]) -> None:
-        assert t.ref is not None  # noqa: S101 - every task has its actor
         t.running = True
         t.serial += 1
-        self.running += 1
-        t.ref.tell_nowait(_Run(t.id, t.serial, handler, body))
+        self.bodies.append((t, _Run(t.id, t.serial, handler, body)))
+
+    def _pump(self) -> None:
+        """Start the next body if none runs: one at a time, in the order tasks reached them."""
+        while not self.running and self.bodies:
+            t, run = self.bodies.popleft()
+            if t.removed:
+                t.running = False
+                continue
+            assert t.ref is not None  # noqa: S101 - every task has its actor
+            self.running = 1
+            t.ref.tell_nowait(run)
 
     def _body(self, t: Record, kind: str, value: Any, *, handler: bool) -> Callable[[], Any]:
         service = self.handle

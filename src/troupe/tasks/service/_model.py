@@ -34,6 +34,7 @@ class TaskState(enum.IntEnum):
     """Cleared before completing, then completed and removed."""
 
 
+@final
 @message(name="troupe.TaskEvent")
 class TaskEvent:
     """Published on the topic an ``event`` action or handler names."""
@@ -46,6 +47,7 @@ class TaskEvent:
     """True when the handler published it, False for the action."""
 
 
+@final
 @message(name="troupe.TaskStateChanged")
 class TaskStateChanged:
     """Published on ``troupe.service.state`` at every state change of a service task."""
@@ -58,6 +60,7 @@ class TaskStateChanged:
     """The new state."""
 
 
+@final
 @message(name="troupe.DependencyReturned")
 class DependencyReturned:
     """Sent to a dependency's subscribers each time it is returned."""

@@ -294,6 +294,11 @@ def value_problem(  # noqa: PLR0911 - one answer per type
     what = "handler" if handler else "action"
     if kind == NONE:
         return None
+    if kind == "script" and registries is not None and not registries.trusted:
+        return (
+            f"a script {what} runs Python source, and this service is not trusted; "
+            "open it with new_task_service(trusted=True) only for task lists you wrote"
+        )
     if kind in ("function", "component") and callable(value):
         return None
     if not isinstance(value, str) or not value:
@@ -306,11 +311,6 @@ def value_problem(  # noqa: PLR0911 - one answer per type
             return (
                 f"{kind} {value!r} (its {what}) is not registered; pass it in new_task_service({kind}s=...)"
             )
-    if kind == "script" and not registries.trusted:
-        return (
-            f"a script {what} runs Python source, and this service is not trusted; "
-            "open it with new_task_service(trusted=True) only for task lists you wrote"
-        )
     if kind == "event" and ("*" in value or "" in value.split(".")):
         return f"event topic {value!r} is not a topic name (dot-separated words, no wildcards)"
     return None

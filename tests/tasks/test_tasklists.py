@@ -1,0 +1,289 @@
+"""Task lists: XML, JSON and TOML, one model, and every bad input refused with file and line."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+import troupe
+from troupe import TaskListError, TaskState
+
+
+def recorder(into: list[Any]) -> Any:
+    """A function body that records its arguments and advances."""
+
+    def record(*args: Any) -> bool:
+        into.append(args)
+        return True
+
+    return record
+
+
+EXAMPLES = Path(__file__).parent.parent.parent / "examples" / "hemi"
+FUNCTIONS = {"f": lambda *_: True}
+
+XML = """<tasks>
+  <task id="root" handler-type="function" handler="f">
+    <task rid="mid" auto-execute="1"/>
+    <depends rid="outside"/>
+  </task>
+  <task id="mid" action-type="function" action="f">
+    <param>one</param>
+    <param><![CDATA[<two>]]></param>
+    <task rid="leaf" auto-execute="1"/>
+  </task>
+  <task id="leaf"/>
+</tasks>
+"""
+JSON = json.dumps(
+    {
+        "tasks": [
+            {
+                "id": "root",
+                "handler_type": "function",
+                "handler": "f",
+                "children": [{"rid": "mid", "auto_execute": True}],
+                "depends": ["outside"],
+            },
+            {
+                "id": "mid",
+                "action_type": "function",
+                "action": "f",
+                "params": ["one", "<two>"],
+                "children": [{"rid": "leaf", "auto_execute": True}],
+            },
+            {"id": "leaf"},
+        ]
+    }
+)
+TOML = """
+[[tasks]]
+id = "root"
+handler_type = "function"
+handler = "f"
+children = [{rid = "mid", auto_execute = true}]
+depends = ["outside"]
+
+[[tasks]]
+id = "mid"
+action_type = "function"
+action = "f"
+params = ["one", "<two>"]
+children = [{rid = "leaf", auto_execute = true}]
+
+[[tasks]]
+id = "leaf"
+"""
+
+
+@pytest.mark.parametrize(("fmt", "text"), [("xml", XML), ("json", JSON), ("toml", TOML)])
+async def test_the_three_formats_load_the_same_list(system: troupe.ActorSystem, fmt: str, text: str) -> None:
+    order: list[tuple[object, ...]] = []
+    service = await troupe.new_task_service(functions={"f": recorder(order)})
+    assert await service.load(text, format=fmt) == ("root", "mid", "leaf")
+    assert [await service.state(x) for x in ("leaf", "mid", "root")] == [
+        TaskState.COMPLETE,
+        TaskState.COMPLETE,
+        TaskState.INITIALIZED,
+    ]
+    assert (await service.get("mid")).parameters == ("one", "<two>")
+    await service.execute("root")
+    assert await service.state("root") is TaskState.ACTIVE
+    await service.return_dependency("outside")
+    assert await service.state("root") is TaskState.COMPLETE
+    assert order == [("one", "<two>"), ("root", service)]
+
+
+async def test_auto_execute_runs_deepest_first_in_document_order(system: troupe.ActorSystem) -> None:
+    calls: list[tuple[str, troupe.TaskService]] = []
+    service = await troupe.new_task_service(functions={"log": recorder(calls)})
+    doc = """<tasks>
+      <task id="top" auto-execute="1" action-type="function" action="log">
+        <task rid="a" auto-execute="1"/>
+        <task rid="b" auto-execute="1"/>
+      </task>
+      <task id="a" action-type="function" action="log"><task rid="a1" auto-execute="1"/></task>
+      <task id="a1" action-type="function" action="log"/>
+      <task id="b" action-type="function" action="log"/>
+    </tasks>"""
+    await service.load(doc, format="xml")
+    assert [task_id for task_id, _ in calls] == ["a1", "a", "b", "top"]
+
+
+async def test_inline_definitions_and_script_cdata(system: troupe.ActorSystem) -> None:
+    service = await troupe.new_task_service(trusted=True)
+    doc = """<task id="outer" auto-execute="1" handler-type="script" handler="#cdata">
+      <task id="inner" auto-execute="1"/>
+      <![CDATA[
+def RunTaskScript(task):
+    return task.id == "outer"
+]]>
+    </task>"""
+    assert await service.load(doc, format="xml") == ("outer", "inner")
+    assert await service.state("outer") is TaskState.COMPLETE
+
+
+async def test_load_from_paths_and_the_shipped_examples(system: troupe.ActorSystem) -> None:
+    page = runpy.run_path(str(EXAMPLES / "page_load.py"))["FUNCTIONS"]
+    for name in ("page_load.xml", "page_load.json"):
+        service = await troupe.new_task_service(functions=page)
+        await service.load(EXAMPLES / name)
+        assert await service.state("create_object") is TaskState.COMPLETE
+
+
+def test_the_shipped_schema_accepts_the_examples_and_rejects_wrong_types() -> None:
+    schema = json.loads(resources.files("troupe.tasks.service").joinpath("task-list.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(json.loads((EXAMPLES / "page_load.json").read_text()), schema)
+    jsonschema.validate(json.loads(JSON), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"tasks": [{"id": "a", "children": [{"rid": 3}]}]}, schema)
+
+
+@pytest.mark.parametrize(
+    ("doc", "line", "match"),
+    [
+        ("<tasks>\n<task id='a'>\n</tasks>", 3, "malformed XML: mismatched tag"),
+        ("<tasks>\n<task id='a'>\n<sub/></task></tasks>", 3, "unknown element <sub>"),
+        ("<tasks>\n<task id='a' colour='red'/></tasks>", 2, "unknown attribute 'colour'"),
+        ("<tasks><task id='a'>\n<task/></task></tasks>", 2, "neither an id nor a rid"),
+        ("<tasks>\n<task action='x'/></tasks>", 2, "neither an id nor a rid"),
+        (
+            "<tasks><task id='a'/>\n<task id='a'/></tasks>",
+            2,
+            "duplicate task id 'a' \\(first defined on line 1\\)",
+        ),
+        (
+            "<tasks><task id='a'>\n<task rid='ghost'/></task></tasks>",
+            2,
+            "child rid 'ghost' that names no task",
+        ),
+        ("<tasks>\n<task id='a'><depends rid='a'/></task></tasks>", 2, "dependency cycle a -> a"),
+        (
+            "<tasks>\n<task id='a'><task rid='b'/></task>\n<task id='b'><depends rid='a'/></task></tasks>",
+            2,
+            "dependency cycle a -> b -> a",
+        ),
+        ("<tasks>\n<task id='a' action-type='shell'/></tasks>", 2, "unknown action type 'shell'"),
+        ("<tasks>\n<task id='a' handler-type='function' handler='nope'/></tasks>", 2, "function 'nope'"),
+        ("<tasks>\n<task id='a' action-type='script' action='#cdata'/></tasks>", 2, "not trusted"),
+        ("<tasks><task id='a'>\n<param eval='1'>1+1</param></task></tasks>", 2, "eval> is refused"),
+        ("<tasks><task id='a' auto-execute='yes'/></tasks>", 1, "auto-execute is 0 or 1"),
+        ("<nothing/>", 1, "unknown root element <nothing>"),
+    ],
+)
+async def test_bad_xml_names_the_line_and_leaves_the_service_as_it_was(
+    system: troupe.ActorSystem, doc: str, line: int, match: str
+) -> None:
+    service = await troupe.new_task_service(functions=FUNCTIONS)
+    await service.add_task("existing")
+    with pytest.raises(TaskListError, match=match) as caught:
+        await service.load(doc, format="xml")
+    assert (caught.value.file, caught.value.line) == ("<string>", line)
+    assert str(caught.value).startswith(f"<string>:{line}: ")
+    assert [s.id for s in await service.stuck()] == []
+    assert await service.state("existing") is TaskState.INITIALIZED
+    await service.add_task("a")  # nothing of the failed list was added
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<tasks><task id="&lol9;"/></tasks>
+"""
+
+
+async def test_xml_bombs_and_external_entities_are_refused_fast(
+    system: troupe.ActorSystem, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not read")
+    external = (
+        f'<?xml version="1.0"?>\n<!DOCTYPE t [<!ENTITY x SYSTEM "file://{secret}">]>\n'
+        '<tasks><task id="&x;"/></tasks>'
+    )
+    service = await troupe.new_task_service()
+    for doc in (BILLION_LAUGHS, external):
+        start = time.perf_counter()
+        with pytest.raises(TaskListError, match=r"DTD .* is refused") as caught:
+            await service.load(doc, format="xml")
+        assert time.perf_counter() - start < 1.0  # refused before any expansion
+        assert caught.value.line == 2
+        assert "do not read" not in str(caught.value)
+    assert await service.stuck() == []
+
+
+@pytest.mark.parametrize(
+    ("fmt", "doc", "line", "match"),
+    [
+        ("json", '{"tasks": [\n{"id": "a",}]}', 2, "malformed JSON"),
+        ("toml", "[[tasks]]\nid = \n", 2, "malformed TOML"),
+        ("json", '{"tasks": {"id": "a"}}', None, "tasks: expected a list, got a dict"),
+        (
+            "json",
+            '{"tasks": [{"id": 3}]}',
+            None,
+            "tasks\\[0\\].id: expected a non-empty string, got a number",
+        ),
+        ("json", '{"tasks": [{"id": "a", "params": [{"x": 1}]}]}', None, "params\\[0\\]: a parameter is"),
+        (
+            "json",
+            '{"tasks": [{"id": "a", "children": [{"rid": "b", "auto_execute": "1"}]}]}',
+            None,
+            "true or false",
+        ),
+        ("json", '{"tasks": [{"id": "a", "colour": "red"}]}', None, "unknown key 'colour'"),
+        ("json", '{"tasks": [{"id": "a", "action_type": "shell"}]}', None, "unknown action type 'shell'"),
+        ("toml", '[[tasks]]\nid = "a"\ndepends = [1]\n', None, "depends\\[0\\]: expected a non-empty string"),
+        ("toml", '[[tasks]]\nid = "a"\n[[tasks]]\nid = "a"\n', None, "duplicate task id 'a'"),
+        ("json", '{"things": []}', None, "unknown key 'things'"),
+    ],
+)
+async def test_bad_json_and_toml(
+    system: troupe.ActorSystem, fmt: str, doc: str, line: int | None, match: str
+) -> None:
+    service = await troupe.new_task_service()
+    with pytest.raises(TaskListError, match=match) as caught:
+        await service.load(doc, format=fmt)
+    assert caught.value.line == line
+
+
+async def test_load_argument_errors(system: troupe.ActorSystem, tmp_path: Path) -> None:
+    service = await troupe.new_task_service()
+    with pytest.raises(ValueError, match="needs format="):
+        await service.load("<tasks/>")
+    with pytest.raises(ValueError, match="cannot tell the format"):
+        await service.load(tmp_path / "list.yaml")
+    with pytest.raises(TaskListError, match="cannot read the task list") as caught:
+        await service.load(tmp_path / "missing.xml")
+    assert caught.value.file == str(tmp_path / "missing.xml")
+
+
+async def test_a_list_may_refer_to_tasks_already_in_the_service_but_not_reuse_their_ids(
+    system: troupe.ActorSystem,
+) -> None:
+    service = await troupe.new_task_service()
+    await service.add_task("old")
+    await service.load('<tasks><task id="new"><task rid="old"/></task></tasks>', format="xml")
+    await service.add_dependency("old", "new")
+    with pytest.raises(TaskListError, match="already in the service"):
+        await service.load('<tasks><task id="old"/></tasks>', format="xml")
+    with pytest.raises(TaskListError, match="dependency cycle old -> new -> old"):  # reachable from x
+        await service.load('<tasks><task id="x"><task rid="old"/></task></tasks>', format="xml")
+    await service.load('<tasks><task id="y"><depends rid="z"/></task><task id="z"/></tasks>', format="xml")
