@@ -33,6 +33,7 @@ check: lint typecheck docs test
 bench: $(STAMP)
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/tasks.py
+	$(BIN)/python bench/service.py
 
 clean:
 	rm -rf $(VENV) site build dist .mypy_cache .ruff_cache

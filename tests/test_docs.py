@@ -55,14 +55,19 @@ def test_every_guide_has_a_runnable_example() -> None:
         "docs/guide/tasks.md",
         "docs/guide/channels.md",
         "docs/guide/task-manager.md",
+        "docs/guide/task-service.md",
         "README.md",
     ]:
         assert guide in covered, guide
 
 
 def test_every_example_page_includes_its_example() -> None:
-    pages = sorted((ROOT / "docs" / "examples").glob("*.md"))
-    examples = sorted(p.stem for p in (ROOT / "examples").glob("*.py"))
-    assert sorted(p.stem for p in pages) == examples
-    for page in pages:  # the snippet line, exactly: a formatter once broke it into Python
-        assert f'--8<-- "examples/{page.stem}.py"' in page.read_text(), page.name
+    pages = {p.stem: p.read_text() for p in (ROOT / "docs" / "examples").glob("*.md")}
+    examples = sorted(p.relative_to(ROOT / "examples") for p in (ROOT / "examples").rglob("*.py"))
+    assert examples  # each is shown on the page named for it, or for its folder (examples/hemi/*.py: hemi.md)
+    for example in examples:
+        page = pages.get(example.parts[0] if len(example.parts) > 1 else example.stem)
+        assert page is not None, example
+        # the snippet line, exactly: a formatter once broke it into Python
+        assert f'--8<-- "examples/{example.as_posix()}"' in page, example
+    assert len(pages) == len({e.parts[0] if len(e.parts) > 1 else e.stem for e in examples})
