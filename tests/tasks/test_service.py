@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import troupe
 from troupe import TaskService, TaskServiceError, TaskState
@@ -391,3 +394,40 @@ async def test_duplicate_ids_and_bad_keys(system: troupe.ActorSystem) -> None:
         await service.execute(3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="mapping of names to callables"):
         await troupe.new_task_service(functions=[print])  # type: ignore[arg-type]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from("abcdef"), st.lists(st.sampled_from("abcdef"), max_size=3), min_size=1)
+)
+async def test_stuck_names_a_real_cycle_for_exactly_the_tasks_on_one(graph: dict[str, list[str]]) -> None:
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), list(graph.get(start, ()))
+        while todo:
+            node = todo.pop()
+            if node == goal:
+                return True
+            if node not in seen and node in graph:
+                seen.add(node)
+                todo.extend(graph[node])
+        return False
+
+    async with troupe.open_system():
+        service = await troupe.new_task_service()
+        for task_id in graph:
+            await service.add_task(task_id)
+        for task_id, waits in graph.items():
+            for name in waits:
+                await service.add_dependency(task_id, name)
+        for task_id in graph:
+            await service.execute(task_id)
+        reported = {s.id: s.reason for s in await service.stuck()}
+    prefix = "it is part of the dependency cycle "
+    for task_id in graph:
+        on_cycle = reaches(task_id, task_id)
+        reason = reported.get(task_id, "")
+        assert reason.startswith(prefix) == on_cycle, (task_id, reason)
+        if on_cycle:
+            path = reason.removeprefix(prefix).split(" -> ")
+            assert path[0] == path[-1] == task_id
+            assert all(b in graph[a] for a, b in itertools.pairwise(path))

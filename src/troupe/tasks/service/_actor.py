@@ -32,7 +32,7 @@ from ...protocol import message
 from .._errors import TaskListError, TaskServiceError
 from ._model import DependencyReturned, Record, ServiceTask, StuckTask, TaskEvent, TaskState, TaskStateChanged
 from ._spec import normalize_type, unknown_type_message
-from ._tasklist import Registries, TaskList, check, find_cycle, parse_task_list, value_problem
+from ._tasklist import Registries, TaskList, check, cycles_through, parse_task_list, value_problem
 
 if TYPE_CHECKING:
     from ._handle import TaskService
@@ -638,7 +638,7 @@ def _auto_order(tasks: TaskList) -> list[str]:
 def stuck(tasks: dict[str, Record]) -> list[StuckTask]:
     """Every task that cannot move by itself, with the reason."""
     out = []
-    edges = {task_id: [n for n in t.waits if n in tasks] for task_id, t in tasks.items()}
+    cycles = cycles_through({task_id: [n for n in t.waits if n in tasks] for task_id, t in tasks.items()})
     for t in tasks.values():
         if t.running or t.state in (TaskState.INITIALIZED, TaskState.COMPLETE, TaskState.DESTROYED):
             continue
@@ -650,9 +650,9 @@ def stuck(tasks: dict[str, Record]) -> list[StuckTask]:
             did = t.note if t.note is not None else f"its {kind} {part} did not advance"
             reason = f"{did}; advance() it to move it on"
         elif waits:
-            cycle = find_cycle(edges, [t.id])
-            if cycle is not None and t.id in cycle:
-                reason = f"it is part of the dependency cycle {' -> '.join(cycle[cycle.index(t.id) :])}"
+            cycle = cycles.get(t.id)
+            if cycle is not None:
+                reason = f"it is part of the dependency cycle {' -> '.join(cycle)}"
             else:
                 reason = "it waits for " + ", ".join(_describe(n, tasks) for n in waits)
         else:

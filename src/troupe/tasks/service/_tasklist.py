@@ -352,3 +352,82 @@ def find_cycle(edges: Mapping[str, Iterable[str]], starts: Iterable[str]) -> lis
             path.append(nxt)
             stack.append(iter(edges.get(nxt, ())))
     return None
+
+
+def cycles_through(edges: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    """For every node on a cycle, a shortest cycle through it as ``[a, ..., a]``.
+
+    One pass finds the strongly connected components (iterative Tarjan), so
+    nodes on no cycle cost nothing more; only members of a cycle get a
+    breadth-first search, inside their own component.
+    """
+    found: dict[str, list[str]] = {}
+    for component in _components(edges):
+        member = next(iter(component))
+        if len(component) > 1 or member in edges.get(member, ()):
+            for start in component:
+                found[start] = _shortest_cycle(edges, component, start)
+    return found
+
+
+def _components(edges: Mapping[str, Iterable[str]]) -> list[set[str]]:
+    """The strongly connected components of ``edges`` (Tarjan's algorithm, without recursion)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[set[str]] = []
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, iter(edges.get(root, ())))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, successors = work[-1]
+            nxt = next(successors, None)
+            if nxt is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    components.append(_pop_component(stack, on_stack, node))
+            elif nxt not in index:
+                index[nxt] = low[nxt] = len(index)
+                stack.append(nxt)
+                on_stack.add(nxt)
+                work.append((nxt, iter(edges.get(nxt, ()))))
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+    return components
+
+
+def _pop_component(stack: list[str], on_stack: set[str], root: str) -> set[str]:
+    component = set()
+    while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        component.add(member)
+        if member == root:
+            return component
+
+
+def _shortest_cycle(edges: Mapping[str, Iterable[str]], component: set[str], start: str) -> list[str]:
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in edges.get(node, ()):
+                if nxt == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return [*reversed(path), start]
+                if nxt in component and nxt not in came_from:
+                    came_from[nxt] = node
+                    following.append(nxt)
+        frontier = following
+    msg = f"{start} is in a strongly connected component, so a cycle goes through it"  # pragma: no cover
+    raise AssertionError(msg)  # pragma: no cover
