@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import defusedxml.ElementTree
 import trio
 
@@ -57,7 +58,6 @@ class Call:
 @message(name="troupe.service.Run")
 class _Run:
     task: str
-    serial: int
     handler: bool
     body: Callable[[], Any]
 
@@ -65,7 +65,6 @@ class _Run:
 @message(name="troupe.service.Ran")
 class _Ran:
     task: str
-    serial: int
     handler: bool
     ok: bool
     value: Any
@@ -76,8 +75,10 @@ class _Retire:
     pass
 
 
-@message(name="troupe.service.Loaded")
+@attrs.frozen
 class _Loaded:
+    """What an ``xml`` body read: the parsed document, and its bytes for ``import-task``."""
+
     element: Any
     source: bytes
 
@@ -99,7 +100,7 @@ class _TaskActor(Actor[_Run | _Retire]):
             ok = True
         except Exception as exc:  # noqa: BLE001 - a body's error leaves its task stuck, shown by stuck()
             value, ok = exc, False
-        self.service.tell_nowait(_Ran(msg.task, msg.serial, msg.handler, ok, value))
+        self.service.tell_nowait(_Ran(msg.task, msg.handler, ok, value))
 
 
 @message(name="troupe.service.DependencySet")
@@ -158,7 +159,7 @@ class ServiceActor(Actor[Call | _Ran]):
         self.dependencies: dict[str, ActorRef[Any]] = {}
         self.queue: deque[Record] = deque()
         self.imports: deque[Record] = deque()
-        self.running = 0  # bodies started and not reported (0 or 1)
+        self.busy = False  # a body was started and has not reported yet
         self.bodies: deque[tuple[Record, _Run]] = deque()  # bodies waiting for their turn
         self.pending: list[tuple[Any, bool, Any]] = []  # (reply, ok, value) held until nothing runs
         self.spawns = 0
@@ -181,7 +182,7 @@ class ServiceActor(Actor[Call | _Ran]):
             else:
                 self.pending.append((reply, ok, value))
         await self._drain()
-        if not self.running and not self.bodies and self.pending:
+        if not self.busy and not self.bodies and self.pending:
             pending, self.pending = self.pending, []
             for reply, ok, value in pending:
                 _answer(reply, ok=ok, value=value)
@@ -199,7 +200,7 @@ class ServiceActor(Actor[Call | _Ran]):
     # -- Hemi's serve ------------------------------------------------------
 
     def _serve(self, t: Record) -> None:
-        if t.removed or t.closed or t.running:
+        if t.running or t.state >= TaskState.COMPLETE:  # a running task never completes (nor is removed)
             return
         state = t.state
         if state == TaskState.BUSY:
@@ -210,15 +211,11 @@ class ServiceActor(Actor[Call | _Ran]):
             if not t.handled and not t.waits:
                 t.handled = True
                 self._act(t, handler=True)
-        elif state == TaskState.HANDLED:
-            if not t.waits:
-                self._set(t, TaskState.COMPLETE)
-                self.queue.append(t)
-        elif state == TaskState.COMPLETE:
+        elif state == TaskState.HANDLED and not t.waits:
             self._complete(t)
 
     def _complete(self, t: Record) -> None:
-        t.closed = True
+        self._set(t, TaskState.COMPLETE)
         if not t.waits and t.executed and t.handled:
             self._return(t.id)
         else:
@@ -267,18 +264,14 @@ class ServiceActor(Actor[Call | _Ran]):
 
     def _dispatch(self, t: Record, *, handler: bool, body: Callable[[], Any]) -> None:
         t.running = True
-        t.serial += 1
-        self.bodies.append((t, _Run(t.id, t.serial, handler, body)))
+        self.bodies.append((t, _Run(t.id, handler, body)))
 
     def _pump(self) -> None:
         """Start the next body if none runs: one at a time, in the order tasks reached them."""
-        while not self.running and self.bodies:
+        if not self.busy and self.bodies:
             t, run = self.bodies.popleft()
-            if t.removed:
-                t.running = False
-                continue
             assert t.ref is not None  # noqa: S101 - every task has its actor
-            self.running = 1
+            self.busy = True
             t.ref.tell_nowait(run)
 
     def _body(self, t: Record, kind: str, value: Any, *, handler: bool) -> Callable[[], Any]:
@@ -296,14 +289,9 @@ class ServiceActor(Actor[Call | _Ran]):
         return lambda: _load_xml(path)
 
     def _ran(self, msg: _Ran) -> None:
-        t = self.tasks.get(msg.task)
-        if t is None or t.serial != msg.serial or not t.running:
-            self.running -= 1
-            return
+        self.busy = False
+        t = self.tasks[msg.task]  # a task with a body running is never removed
         t.running = False
-        self.running -= 1
-        if t.removed:
-            return
         kind = t.handler_type if msg.handler else t.action_type
         expected = TaskState.ACTIVE if msg.handler else TaskState.BUSY
         if not msg.ok:
@@ -352,10 +340,8 @@ class ServiceActor(Actor[Call | _Ran]):
             dep.tell_nowait(_DependencySet(returned=True))
 
     def _remove(self, t: Record) -> None:
-        t.removed = True
         self.removed.add(t.id)
-        if self.tasks.get(t.id) is t:
-            del self.tasks[t.id]
+        del self.tasks[t.id]
         for name in t.waits:
             waiting = self.waiting.get(name)
             if waiting is not None:

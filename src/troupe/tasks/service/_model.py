@@ -100,10 +100,7 @@ class Record:
     handled: bool = False
     waits: dict[str, None] = attrs.Factory(dict)
     auto_destroy: bool = False
-    closed: bool = False
-    removed: bool = False
     running: bool = False
-    serial: int = 0
     data: Any = None
     source: bytes | None = None
     component: Any = None
