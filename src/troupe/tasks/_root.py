@@ -62,20 +62,32 @@ async def spawn_task_actor(
     name: str | None = None,
     mailbox: Mailbox | None = None,
 ) -> ActorRef[M]:
-    """Spawn a TEMPORARY actor under ``/system/tasks``.
+    """Spawn a TEMPORARY actor under ``/system/tasks`` (see `spawn_batched`)."""
+    return await spawn_batched(system, await tasks_root(system), factory, name=name, mailbox=mailbox)
+
+
+async def spawn_batched(
+    system: ActorSystem,
+    parent: ActorRef[Any],
+    factory: Callable[[], Actor[M]],
+    *,
+    name: str | None = None,
+    mailbox: Mailbox | None = None,
+) -> ActorRef[M]:
+    """Spawn a TEMPORARY child of ``parent`` for the task layer.
 
     Always a cancel point; a schedule point for every 32nd spawn in a row
     (trio lets the scheduler decide when to switch at a checkpoint). A
-    fan-out of many tasks then starts them in batches instead of paying one
-    scheduler pass each; nothing waits more than 32 spawns for its turn.
+    fan-out of many tasks (or a task list of many service tasks) then starts
+    them in batches instead of paying one scheduler pass each; nothing waits
+    more than 32 spawns for its turn.
     """
-    root = await tasks_root(system)
     state = system._extensions
     count = state.get("tasks.spawns", 0) + 1
     schedule = count >= _YIELD_EVERY
     state["tasks.spawns"] = 0 if schedule else count
     return await spawn_under(
-        root, factory, name=name, mailbox=mailbox, restart=Restart.TEMPORARY, schedule=schedule
+        parent, factory, name=name, mailbox=mailbox, restart=Restart.TEMPORARY, schedule=schedule
     )
 
 

@@ -28,9 +28,9 @@ import defusedxml.ElementTree
 import trio
 
 from ...actors import Actor, ActorRef, Mailbox, Restart
-from ...actors._spawn import spawn_under
 from ...protocol import message
 from .._errors import TaskListError, TaskServiceError
+from .._root import spawn_batched
 from ._model import DependencyReturned, Record, ServiceTask, StuckTask, TaskEvent, TaskState, TaskStateChanged
 from ._spec import normalize_type, unknown_type_message
 from ._tasklist import Registries, TaskList, check, cycles_through, parse_task_list, value_problem
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("troupe.tasks.service")
 
 UNBOUNDED = Mailbox(capacity=sys.maxsize)  # a body's report must never be refused
-_YIELD_EVERY = 64  # spawns of task actors between two scheduler passes
 _BODIES = frozenset({"function", "component", "script", "xml"})
 QUERIES = frozenset({"state", "stuck", "get", "dependency"})
 
@@ -162,7 +161,6 @@ class ServiceActor(Actor[Call | _Ran]):
         self.busy = False  # a body was started and has not reported yet
         self.bodies: deque[tuple[Record, _Run]] = deque()  # bodies waiting for their turn
         self.pending: list[tuple[Any, bool, Any]] = []  # (reply, ok, value) held until nothing runs
-        self.spawns = 0
         self.removed: set[str] = set()  # ids of cleared tasks (their names may be taken a while)
 
     # -- the message loop -------------------------------------------------
@@ -391,20 +389,13 @@ class ServiceActor(Actor[Call | _Ran]):
             params,
             base,
         )
-        self.spawns += 1
         name = actor_name("", task_id)
         if task_id in self.removed:  # its cleared predecessor's actor may still be stopping
             serial = 1
             while self.context.system.lookup(f"{self.ref.path}/{name}") is not None:
                 serial += 1
                 name = actor_name("", task_id) + f"~{serial}"
-        t.ref = await spawn_under(
-            self.ref,
-            lambda: _TaskActor(self.ref),
-            name=name,
-            restart=Restart.TEMPORARY,
-            schedule=self.spawns % _YIELD_EVERY == 0,
-        )
+        t.ref = await spawn_batched(self.context.system, self.ref, lambda: _TaskActor(self.ref), name=name)
         self.tasks[task_id] = t
         self._set(t, TaskState.INITIALIZED)
         return t
