@@ -563,8 +563,7 @@ class ServiceActor(Actor[Call | _Ran]):
         try:
             fmt = Path(t.action).suffix.lstrip(".").lower() or "xml"
             tasks = parse_task_list(t.source, fmt, file=t.action, base=t.base)
-            if entry not in self.tasks and entry not in {spec.id for spec in tasks.tasks}:
-                tasks = _missing_entry(tasks, entry)
+            _check_entry(tasks, entry, self.tasks)
             await self._add_list(tasks)
         except (TaskListError, ValueError) as exc:
             t.error = exc
@@ -579,9 +578,11 @@ class ServiceActor(Actor[Call | _Ran]):
         self.queue.append(t)
 
 
-def _missing_entry(tasks: TaskList, entry: str) -> TaskList:
-    msg = f"the import-task entry {entry!r} is not a task of this list; name one of its task ids"
-    raise tasks.error(msg)
+def _check_entry(tasks: TaskList, entry: str, known: dict[str, Record]) -> None:
+    """Refuse an import-task entry that names no task of the list or the service."""
+    if entry not in known and all(spec.id != entry for spec in tasks.tasks):
+        msg = f"the import-task entry {entry!r} is not a task of this list; name one of its task ids"
+        raise tasks.error(msg)
 
 
 def _auto_order(tasks: TaskList) -> list[str]:

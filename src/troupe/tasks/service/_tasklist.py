@@ -244,11 +244,9 @@ def check(
     tasks: TaskList,
     *,
     known: Mapping[str, Iterable[str]],
-    registries: Registries | None,
+    registries: Registries,
 ) -> None:
     """Validate ``tasks`` against a service whose tasks are ``known`` (id -> task ids it waits for).
-
-    With ``registries`` None (drawing a graph) names and scripts are not checked.
 
     Raises:
         TaskListError: the first problem found.
@@ -288,13 +286,13 @@ def check(
 
 
 def value_problem(  # noqa: PLR0911 - one answer per type
-    kind: str, value: object, *, handler: bool, registries: Registries | None
+    kind: str, value: object, *, handler: bool, registries: Registries
 ) -> str | None:
     """What is wrong with an action or handler ``value`` of type ``kind`` (None if nothing)."""
     what = "handler" if handler else "action"
     if kind == NONE:
         return None
-    if kind == "script" and registries is not None and not registries.trusted:
+    if kind == "script" and not registries.trusted:
         return (
             f"a script {what} runs Python source, and this service is not trusted; "
             "open it with new_task_service(trusted=True) only for task lists you wrote"
@@ -303,8 +301,6 @@ def value_problem(  # noqa: PLR0911 - one answer per type
         return None
     if not isinstance(value, str) or not value:
         return f"a {kind} {what} needs a value (a {_VALUE_OF[kind]}), got {value!r}"
-    if registries is None:
-        return None
     if kind in ("function", "component"):
         lookup = registries.function if kind == "function" else registries.component
         if lookup(value) is None:
