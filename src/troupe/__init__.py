@@ -21,6 +21,8 @@ from .actors import AskTimeout as AskTimeout
 from .actors import Backoff as Backoff
 from .actors import DeadLetters as DeadLetters
 from .actors import EventBus as EventBus
+from .actors import JobObserver as JobObserver
+from .actors import JobStoreError as JobStoreError
 from .actors import Mailbox as Mailbox
 from .actors import MailboxFull as MailboxFull
 from .actors import MessageTypeError as MessageTypeError
@@ -37,7 +39,15 @@ from .actors import SystemStatistics as SystemStatistics
 from .actors import Timers as Timers
 from .actors import current_actor as current_actor
 from .actors import current_system as current_system
-from .actors import open_system as open_system
+from .jobs import JobRecord as JobRecord
+from .jobs import Jobs as Jobs
+from .jobs import JobStatus as JobStatus
+from .jobs import JobStore as JobStore
+from .jobs import MemoryJobStore as MemoryJobStore
+from .jobs import SQLiteJobStore as SQLiteJobStore
+from .jobs import open_system as open_system
+from .jobs import report_progress as report_progress
+from .jobs import submit_job as submit_job
 from .protocol import BusEvent as BusEvent
 from .protocol import DeadLetter as DeadLetter
 from .protocol import DeadLetterReason as DeadLetterReason

@@ -9,11 +9,13 @@ from ._errors import ActorCrashed as ActorCrashed
 from ._errors import ActorFailed as ActorFailed
 from ._errors import ActorStopped as ActorStopped
 from ._errors import AskTimeout as AskTimeout
+from ._errors import JobStoreError as JobStoreError
 from ._errors import MailboxFull as MailboxFull
 from ._errors import MessageTypeError as MessageTypeError
 from ._errors import NameTaken as NameTaken
 from ._errors import SpawnError as SpawnError
 from ._events import EventBus as EventBus
+from ._jobs import JobObserver as JobObserver
 from ._mailbox import Mailbox as Mailbox
 from ._mailbox import Overflow as Overflow
 from ._ref import ActorRef as ActorRef

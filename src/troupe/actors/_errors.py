@@ -134,3 +134,16 @@ class ActorFailed(TroupeError):
             f"{path} failed with {type(cause).__name__}: {cause}, more often than its "
             "supervisor allows; the system was shut down (see __cause__ for the traceback)"
         )
+
+
+class JobStoreError(TroupeError):
+    """A job store could not be opened, read or written; or there is none.
+
+    The message names the store (``location``) and what to do. Records
+    already stored are never touched by the failing operation.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None) -> None:
+        self.location = location
+        """The store's file (or other location), when there is one."""
+        super().__init__(message)

@@ -17,6 +17,7 @@ from ._current import CURRENT_SYSTEM
 from ._deadletters import DeadLetters
 from ._errors import ActorFailed
 from ._events import EventBus
+from ._jobs import JobObserver
 from ._mailbox import DEFAULT_MAILBOX, Mailbox
 from ._spawn import new_cell, spawn
 from ._supervision import OneForAll, OneForOne, Restart, RestForOne, SupervisorStrategy
@@ -75,6 +76,7 @@ class ActorSystem(metaclass=NoPublicConstructor):
         self._stats_restarts = 0
         self._stats_failures = 0
         self._stuck: tuple[str, ...] = ()
+        self._jobs: JobObserver | None = None  # set by troupe.open_system(jobs=...)
         self._extensions: dict[str, Any] = {}  # per-system state of the layers above (tasks, jobs)
         root = new_cell(self, None, "", None, None, DEFAULT_MAILBOX, Restart.PERMANENT)
         root.children = {}
@@ -101,6 +103,14 @@ class ActorSystem(metaclass=NoPublicConstructor):
     def events(self) -> EventBus:
         """The system's [`EventBus`][troupe.EventBus]."""
         return self._events
+
+    @property
+    def jobs(self) -> JobObserver | None:
+        """The system's job tracker ([`Jobs`][troupe.Jobs]), or None without a job store.
+
+        Open the system with ``troupe.open_system(jobs="jobs.sqlite")`` to have one.
+        """
+        return self._jobs
 
     @property
     def dead_letters(self) -> DeadLetters:

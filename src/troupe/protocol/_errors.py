@@ -11,7 +11,8 @@ The whole tree (each layer keeps its own module)::
     ├── AskTimeout (also TimeoutError)          troupe.actors
     ├── ActorCrashed                            troupe.actors
     ├── ActorStopped                            troupe.actors
-    └── ActorFailed                             troupe.actors
+    ├── ActorFailed                             troupe.actors
+    └── JobStoreError                           troupe.actors (also in troupe.jobs)
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import final
 import attrs
 import trio
 
-from ._task import TaskHandle, run_task
+from ._task import TaskHandle, _new_task
 
 
 @final
@@ -110,6 +110,7 @@ async def run_command(
     timeout: float | None = None,
     check: bool = True,
     shell: bool = False,
+    job: bool = False,
 ) -> TaskHandle[CommandResult]:
     """Run a program as a task whose result is a `CommandResult`.
 
@@ -123,6 +124,10 @@ async def run_command(
     The task fails with `subprocess.CalledProcessError` on a non-zero exit
     (when ``check``), `TimeoutError` after ``timeout`` seconds, and
     `FileNotFoundError` naming the program if it does not exist.
+
+    With ``job=True`` it is a job named after the command line (Grassroots'
+    SystemAsyncTask): ``running`` is durable before the program starts, and
+    the outcome with the return code, stdout and stderr after it ends.
     """
     if shell:
         if not isinstance(argv, str):
@@ -137,4 +142,13 @@ async def run_command(
             )
             raise TypeError(msg)
         args = tuple(os.fspath(a) for a in argv)
-    return await run_task(_run, args, cwd, env, timeout, check, shell)
+    name = " ".join(args)
+    return await _new_task(
+        _run,
+        (args, cwd, env, timeout, check, shell),
+        executor=None,
+        job=(name if len(name) <= _JOB_NAME_MAX else name[: _JOB_NAME_MAX - 3] + "...") if job else None,
+    )
+
+
+_JOB_NAME_MAX = 80

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar, final, overload
 import trio
 
 from .._util import NoPublicConstructor
-from ..actors import Actor, ActorRef, ActorStopped, ActorSystem, current_system
+from ..actors import Actor, ActorRef, ActorStopped, ActorSystem, JobObserver, JobStoreError, current_system
 from ..protocol import message
 from ._channel import ChannelActor, ChannelEvent, TaskChannel, TaskContext, _Channel, channel_capacity
 from ._errors import NotWaitable, TaskCancelled, TaskFailed, TaskStateError
@@ -107,7 +107,9 @@ class _Record:
         "finished",
         "fn",
         "forced",
+        "interrupted",
         "is_async",
+        "job_id",
         "name",
         "result",
         "scope",
@@ -138,6 +140,8 @@ class _Record:
         self.cancel_requested = False
         self.cancel_fired = False
         self.forced = False
+        self.interrupted = False  # stopped by the system's shutdown, not by a cancel
+        self.job_id: str | None = None
         self.result: Any = None
         self.error: BaseException | None = None
         self.done: trio.Event | None = None  # made by the first waiter
@@ -172,6 +176,11 @@ class TaskHandle(Generic[T], metaclass=NoPublicConstructor):
     def name(self) -> str:
         """The task's name (its actor's name under ``/system/tasks``)."""
         return self._record.name
+
+    @property
+    def job_id(self) -> str | None:
+        """The id of the task's job record, if it was started as a job (``job=True``)."""
+        return self._record.job_id
 
     @property
     def started(self) -> bool:
@@ -412,7 +421,36 @@ class _TaskActor(Actor[_TaskMsg]):
     async def receive(self, msg: _TaskMsg) -> None:
         if isinstance(msg, _Begin) and not self.record.forced:
             await self._run()
+        if self.record.job_id is not None:
+            await self._record_job()
         self._finish()
+
+    async def _record_job(self) -> None:
+        """Make the job's outcome durable before the task reports it (DESIGN: Jobs)."""
+        rec = self.record
+        error = rec.error
+        if rec.interrupted:
+            outcome = "interrupted"
+        elif rec.forced or isinstance(error, TaskCancelled):
+            outcome = "cancelled"
+            error = error or TaskCancelled(rec.name, forced=True)
+        else:
+            outcome = "succeeded" if error is None else "failed"
+        try:
+            await _observer(rec.system).job_finished(rec.job_id, outcome, rec.result, error)  # type: ignore[arg-type]
+        except (JobStoreError, ActorStopped) as exc:
+            # The task's outcome stands; the record keeps its last durable state.
+            log.error("task %s: could not record its job's outcome: %s", rec.name, exc)  # noqa: TRY400
+            rec.system._emit("troupe.job.store_failed", rec.job_id)
+
+    async def _job_running(self) -> bool:
+        rec = self.record
+        try:
+            await _observer(rec.system).job_running(rec.job_id)  # type: ignore[arg-type]
+        except JobStoreError as exc:  # not durable: the work does not start (Grassroots)
+            rec.error = exc
+            return False
+        return True
 
     async def _run(self) -> None:
         rec = self.record
@@ -428,6 +466,8 @@ class _TaskActor(Actor[_TaskMsg]):
 
                     await wait_for(rec.condition)
                     rec.started = True
+                if rec.job_id is not None and not await self._job_running():
+                    return
                 counters["running"] += 1
                 running = True
                 system._emit("troupe.task.started", rec.name)
@@ -462,6 +502,7 @@ class _TaskActor(Actor[_TaskMsg]):
         rec = self.record
         if not rec.finished:
             rec.forced = True
+            rec.interrupted = True
             if rec.scope is not None:
                 rec.scope.cancel()
 
@@ -518,6 +559,17 @@ def _cancelled(rec: _Record, stop: _CancelExit) -> None:
     rec.result = stop.value
 
 
+def _observer(system: ActorSystem) -> JobObserver:
+    observer = system._jobs
+    if observer is None:
+        msg = (
+            f"the actor system {system.name!r} has no job store, so tasks cannot be tracked as jobs; "
+            "open it with troupe.open_system(jobs='jobs.sqlite') (or jobs=troupe.MemoryJobStore())"
+        )
+        raise JobStoreError(msg)
+    return observer
+
+
 def _check_callable(fn: object) -> None:
     if not callable(fn):
         msg = f"a task needs a callable (a function), got {fn!r}"
@@ -533,10 +585,12 @@ async def _new_task(
     condition: object = None,
     is_async: bool = False,
     channel: bool | int = False,
+    job: str | None = None,
 ) -> TaskHandle[Any]:
     _check_callable(fn)
     capacity = channel_capacity(channel)
     system = current_system()
+    observer = None if job is None else _observer(system)
     chosen = resolve(executor, fn, _threads(system), lambda: _processes(system))
     name = _task_name(system, fn)
     if isinstance(chosen, ProcessExecutor):
@@ -555,6 +609,9 @@ async def _new_task(
 
         record.condition = normalize(condition)
     handle: TaskHandle[Any] = TaskHandle._create(record, None)
+    if observer is not None:
+        # durable as pending before the task exists (submit_job returns once it is)
+        record.job_id = await observer.job_pending(job or name, functools.partial(handle.cancel, force=True))
     if capacity is not None:
         chan = record.channel = _Channel(system, name, capacity)
         chan.handle = handle
@@ -570,21 +627,34 @@ async def _new_task(
     return handle
 
 
+def _job(job: bool) -> str | None:
+    return "" if job else None
+
+
 @overload
 async def run_task(
     fn: Callable[..., Awaitable[T]],
     *args: Any,
     executor: Executor | str | None = None,
     channel: bool | int = False,
+    job: bool = False,
 ) -> TaskHandle[T]: ...
 @overload
 async def run_task(
-    fn: Callable[..., T], *args: Any, executor: Executor | str | None = None, channel: bool | int = False
+    fn: Callable[..., T],
+    *args: Any,
+    executor: Executor | str | None = None,
+    channel: bool | int = False,
+    job: bool = False,
 ) -> TaskHandle[T]: ...
 
 
 async def run_task(
-    fn: Callable[..., Any], *args: Any, executor: Executor | str | None = None, channel: bool | int = False
+    fn: Callable[..., Any],
+    *args: Any,
+    executor: Executor | str | None = None,
+    channel: bool | int = False,
+    job: bool = False,
 ) -> TaskHandle[Any]:
     """Start ``fn(*args)`` as a task now (HPC-GAP ``RunTask``).
 
@@ -605,18 +675,24 @@ async def run_task(
         TypeError: ``fn`` is not callable, or cannot be pickled for ``"process"``,
             or ``channel=`` was given with the process executor.
         ValueError: ``channel=`` is neither a bool nor a positive int.
+        JobStoreError: ``job=True`` but the system has no job store, or the
+            store could not record the job (nothing was started).
     """
-    return await _new_task(fn, args, executor=executor, channel=channel)
+    return await _new_task(fn, args, executor=executor, channel=channel, job=_job(job))
 
 
 async def run_async_task(
-    fn: Callable[..., Any], *args: Any, executor: Executor | str | None = None, channel: bool | int = False
+    fn: Callable[..., Any],
+    *args: Any,
+    executor: Executor | str | None = None,
+    channel: bool | int = False,
+    job: bool = False,
 ) -> TaskHandle[Any]:
     """Start a fire-and-forget task (``RunAsyncTask``): it cannot be waited on.
 
     A failure is logged and published as ``troupe.task.failed``.
     """
-    return await _new_task(fn, args, executor=executor, channel=channel, is_async=True)
+    return await _new_task(fn, args, executor=executor, channel=channel, is_async=True, job=_job(job))
 
 
 @overload
@@ -625,18 +701,27 @@ async def delay_task(
     *args: Any,
     executor: Executor | str | None = None,
     channel: bool | int = False,
+    job: bool = False,
 ) -> TaskHandle[T]: ...
 @overload
 async def delay_task(
-    fn: Callable[..., T], *args: Any, executor: Executor | str | None = None, channel: bool | int = False
+    fn: Callable[..., T],
+    *args: Any,
+    executor: Executor | str | None = None,
+    channel: bool | int = False,
+    job: bool = False,
 ) -> TaskHandle[T]: ...
 
 
 async def delay_task(
-    fn: Callable[..., Any], *args: Any, executor: Executor | str | None = None, channel: bool | int = False
+    fn: Callable[..., Any],
+    *args: Any,
+    executor: Executor | str | None = None,
+    channel: bool | int = False,
+    job: bool = False,
 ) -> TaskHandle[Any]:
     """Create a task that starts on ``execute()`` or when waited on (``DelayTask``)."""
-    return await _new_task(fn, args, executor=executor, channel=channel, delayed=True)
+    return await _new_task(fn, args, executor=executor, channel=channel, delayed=True, job=_job(job))
 
 
 @overload
@@ -646,6 +731,7 @@ async def schedule_task(
     *args: Any,
     executor: Executor | str | None = None,
     channel: bool | int = False,
+    job: bool = False,
 ) -> TaskHandle[T]: ...
 @overload
 async def schedule_task(
@@ -654,6 +740,7 @@ async def schedule_task(
     *args: Any,
     executor: Executor | str | None = None,
     channel: bool | int = False,
+    job: bool = False,
 ) -> TaskHandle[T]: ...
 
 
@@ -663,6 +750,7 @@ async def schedule_task(
     *args: Any,
     executor: Executor | str | None = None,
     channel: bool | int = False,
+    job: bool = False,
 ) -> TaskHandle[Any]:
     """Start ``fn(*args)`` once ``condition`` holds (``ScheduleTask``).
 
@@ -673,7 +761,7 @@ async def schedule_task(
     Raises:
         TypeError: ``condition`` is none of those.
     """
-    return await _new_task(fn, args, executor=executor, channel=channel, condition=condition)
+    return await _new_task(fn, args, executor=executor, channel=channel, condition=condition, job=_job(job))
 
 
 async def schedule_async_task(
@@ -682,9 +770,12 @@ async def schedule_async_task(
     *args: Any,
     executor: Executor | str | None = None,
     channel: bool | int = False,
+    job: bool = False,
 ) -> TaskHandle[Any]:
     """`schedule_task` for a fire-and-forget task."""
-    return await _new_task(fn, args, executor=executor, channel=channel, condition=condition, is_async=True)
+    return await _new_task(
+        fn, args, executor=executor, channel=channel, condition=condition, is_async=True, job=_job(job)
+    )
 
 
 async def make_task_async(task: TaskHandle[Any]) -> None:

@@ -1,0 +1,304 @@
+"""SQLiteJobStore: crash safety, two processes, and every kind of bad file."""
+
+from __future__ import annotations
+
+import builtins
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import pytest
+
+import troupe
+from troupe import JobStatus
+
+WRITER = Path(__file__).parent / "store_writer.py"
+
+
+def _writer(db: Path, count: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(WRITER), str(db), str(count)], stdout=subprocess.PIPE, text=True
+    )
+
+
+def _integrity(db: Path) -> str:
+    with sqlite3.connect(db) as con:
+        return str(con.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _open(db: Path) -> troupe.SQLiteJobStore:
+    store = troupe.SQLiteJobStore(db)
+    store.open("test-owner")
+    return store
+
+
+def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite"
+    rng = random.Random(20261122)
+    acked: dict[str, str] = {}  # job id -> the furthest acknowledged transition
+    order = {"pending": 0, "running": 1, "done": 2}
+    for _ in range(20):
+        child = _writer(db, 0)
+        assert child.stdout is not None
+        for _ in range(rng.randrange(1, 120)):  # kill after a random number of acknowledgements
+            what, job_id = child.stdout.readline().split()
+            if order[what] >= order.get(acked.get(job_id, "pending"), 0):
+                acked[job_id] = what
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        assert _integrity(db) == "ok"
+        store = _open(db)  # the next writer: recovers what the dead one left live
+        try:
+            for job_id, what in acked.items():
+                record = store.get(job_id)
+                assert record is not None, f"acknowledged job {job_id} ({what}) is missing"
+                if what == "done":
+                    assert record.status is JobStatus.SUCCEEDED
+                    assert record.result is not None
+                elif what == "running":
+                    assert record.status in {JobStatus.INTERRUPTED, JobStatus.SUCCEEDED}
+                    assert record.started is not None
+            assert store.list(status=[JobStatus.PENDING, JobStatus.RUNNING]) == []
+        finally:
+            store.close("test-owner")
+    assert len(acked) >= 20
+    assert _integrity(db) == "ok"
+
+
+def test_two_processes_share_one_store(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite"
+    children = [_writer(db, 25), _writer(db, 25)]
+    outputs = [child.communicate()[0] for child in children]
+    assert [child.returncode for child in children] == [0, 0]
+    done = {line.split()[1] for out in outputs for line in out.splitlines() if line.startswith("done")}
+    assert len(done) == 2 * 4 * 25
+    assert _integrity(db) == "ok"
+    store = _open(db)
+    try:
+        records = store.list()
+        assert len(records) == 200
+        assert {r.id for r in records} == done
+        assert all(r.status is JobStatus.SUCCEEDED for r in records)
+    finally:
+        store.close("test-owner")
+
+
+def test_a_live_owners_jobs_are_left_alone(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite"
+    first = _open(db)
+    record = troupe.JobRecord(id="j1", name="busy", status=JobStatus.RUNNING, created=1.0, started=2.0)
+    first.save([record], "test-owner")
+    second = troupe.SQLiteJobStore(db)
+    second.open("second-owner")  # the first owner still holds its lock
+    assert second.get("j1") == record
+    second.close("second-owner")
+    first.close("test-owner")  # a clean close: what it left live is interrupted
+    reader = troupe.SQLiteJobStore(db)
+    reader.open(None)
+    closed = reader.get("j1")
+    assert closed is not None
+    assert closed.status is JobStatus.INTERRUPTED
+    reader.close(None)
+
+
+async def test_the_store_is_wal_and_versioned(tmp_path: Path) -> None:
+    db = tmp_path / "sub" / "dir" / "jobs.sqlite"
+    async with troupe.open_system(jobs=db):
+        with sqlite3.connect(db) as con:
+            assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            meta = dict(con.execute("SELECT key, value FROM troupe_meta").fetchall())
+    assert meta == {"format": "troupe-jobs", "version": "1"}
+
+
+def test_an_empty_file_is_migrated_and_a_reader_never_creates_one(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite"
+    reader = troupe.SQLiteJobStore(db)
+    with pytest.raises(troupe.JobStoreError, match=r"jobs.sqlite: no such job store"):
+        reader.open(None)
+    assert not db.exists()
+    db.touch()
+    with pytest.raises(troupe.JobStoreError, match=r"older than this troupe's.*open it once"):
+        reader.open(None)
+    store = _open(db)
+    store.close("test-owner")
+    reader.open(None)
+    assert reader.list() == []
+    reader.close(None)
+
+
+async def _store_one(db: Path) -> str:
+    async with troupe.open_system(jobs=db):
+        t = await troupe.submit_job(_value, 42)
+        await t.result()
+    assert t.job_id is not None
+    return t.job_id
+
+
+async def _value(v: int) -> int:
+    return v
+
+
+def _row_count(db: Path) -> int:
+    with sqlite3.connect(db) as con:
+        return int(con.execute("SELECT count(*) FROM troupe_jobs").fetchone()[0])
+
+
+async def test_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("my notes\n" * 100)
+    with pytest.raises(
+        troupe.JobStoreError, match=r"notes.txt: this is not a troupe job store .*file is not a"
+    ):
+        async with troupe.open_system(jobs=text):
+            pass
+    assert text.read_text() == "my notes\n" * 100
+    other = tmp_path / "app.db"
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE users (name TEXT)")
+    with pytest.raises(
+        troupe.JobStoreError, match=r"app.db: this is not a troupe job store \(it holds other tables: users\)"
+    ):
+        async with troupe.open_system(jobs=other):
+            pass
+
+
+async def test_a_store_from_a_newer_troupe(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite"
+    job_id = await _store_one(db)
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE troupe_meta SET value = '7' WHERE key = 'version'")
+    with pytest.raises(troupe.JobStoreError, match=r"newer troupe \(store schema version 7.*upgrade troupe"):
+        async with troupe.open_system(jobs=db):
+            pass
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT status FROM troupe_jobs WHERE id = ?", (job_id,)).fetchone() == (
+            "succeeded",
+        )
+
+
+async def test_a_read_only_file(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite"
+    job_id = await _store_one(db)
+    db.chmod(0o444)
+    try:
+        with pytest.raises(troupe.JobStoreError, match=r"jobs.sqlite: the file is read-only.*chmod u\+w"):
+            async with troupe.open_system(jobs=db):
+                pass
+        reader = troupe.SQLiteJobStore(db)
+        reader.open(None)  # reading needs no write access
+        record = reader.get(job_id)
+        assert record is not None
+        assert record.result == 42
+        with pytest.raises(troupe.JobStoreError, match="read-only, so troupe cannot purge jobs"):
+            reader.purge()
+        reader.close(None)
+    finally:
+        db.chmod(0o644)
+
+
+async def test_a_full_disk(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite"
+    first = await _store_one(db)
+    store = troupe.SQLiteJobStore(db, synchronous="normal")
+    async with troupe.open_system(jobs=store) as system:
+        assert store._conn is not None
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        store._conn.execute(f"PRAGMA max_page_count = {pages}")  # simulate: no room for one more page
+        with pytest.raises(troupe.JobStoreError, match=r"jobs.sqlite: could not store .*the disk is full"):
+            for i in range(10_000):
+                await troupe.submit_job(_value, i, name="x" * 1000)
+        store._conn.execute("PRAGMA max_page_count = 1000000")
+        assert system.jobs is not None
+        record = await system.jobs.get(first)
+        assert record is not None
+        assert record.result == 42
+    assert _integrity(db) == "ok"
+
+
+async def test_a_corrupt_result_payload(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite"
+    good = await _store_one(db)
+    bad = await _store_one(db)
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE troupe_jobs SET result = '{not json' WHERE id = ?", (bad,))
+    async with troupe.open_system(jobs=db) as system:
+        jobs = system.jobs
+        assert jobs is not None
+        with pytest.raises(
+            troupe.JobStoreError, match=rf"jobs.sqlite: job {bad} has a corrupt record .*purge --db"
+        ):
+            await jobs.get(bad)
+        with pytest.raises(troupe.JobStoreError, match="corrupt record"):
+            await jobs.list()
+        record = await jobs.get(good)
+        assert record is not None
+        assert record.result == 42
+        assert await jobs.purge(ids=[bad]) == 1
+        assert [r.id for r in await jobs.list()] == [good]
+
+
+class _NoRunning(troupe.JobStore):
+    """A store (a fake over MemoryJobStore) whose disk fills up when a job starts running."""
+
+    def __init__(self) -> None:
+        self.inner = troupe.MemoryJobStore()
+
+    @property
+    def location(self) -> str:
+        return "fake.sqlite"
+
+    def open(self, owner: str | None) -> None:
+        self.inner.open(owner)
+
+    def save(self, records: Sequence[troupe.JobRecord], owner: str) -> None:
+        if any(r.status is JobStatus.RUNNING for r in records):
+            raise troupe.JobStoreError("fake.sqlite: the disk is full", location="fake.sqlite")
+        self.inner.save(records, owner)
+
+    def get(self, job_id: str) -> troupe.JobRecord | None:
+        return self.inner.get(job_id)
+
+    def list(
+        self, *, status: Collection[JobStatus] | None = None, limit: int | None = None
+    ) -> builtins.list[troupe.JobRecord]:
+        return self.inner.list(status=status, limit=limit)
+
+    def purge(self, *, older_than: float | None = None, ids: Collection[str] | None = None) -> int:
+        return self.inner.purge(older_than=older_than, ids=ids)
+
+    def request_cancel(self, job_id: str) -> troupe.JobRecord:
+        return self.inner.request_cancel(job_id)
+
+    def cancel_requests(self, owner: str) -> builtins.list[str]:
+        return self.inner.cancel_requests(owner)
+
+    def close(self, owner: str | None) -> None:
+        self.inner.close(owner)
+
+
+async def test_a_failing_running_transition_does_not_start_the_work() -> None:
+    ran: list[int] = []
+
+    async def work() -> None:
+        ran.append(1)
+
+    store = _NoRunning()
+    async with troupe.open_system(jobs=store) as system:
+        async with system.events.listen("troupe.job.store_failed") as events:
+            t = await troupe.submit_job(work)
+            error = await t.error()
+            await events.receive()
+        assert isinstance(error, troupe.JobStoreError)
+        assert "disk is full" in str(error)
+        assert ran == []
+        record = store.get(t.job_id)  # type: ignore[arg-type]
+        assert record is not None
+        assert record.status is JobStatus.FAILED  # it never ran: its outcome is the store's error
+        assert record.started is None
+        assert record.error == "JobStoreError: fake.sqlite: the disk is full"
+    assert system.statistics().failures == 0
