@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/tasks.py
 	$(BIN)/python bench/service.py
+	$(BIN)/python bench/jobs.py
 
 clean:
 	rm -rf $(VENV) site build dist .mypy_cache .ruff_cache

@@ -289,8 +289,12 @@ async def test_a_failing_running_transition_does_not_start_the_work() -> None:
 
     store = _NoRunning()
     async with troupe.open_system(jobs=store) as system:
+        with pytest.raises(troupe.JobStoreError, match="disk is full"):
+            await troupe.submit_job(work)  # it would start at once: nothing is started
+        assert store.list() == []
         async with system.events.listen("troupe.job.store_failed") as events:
-            t = await troupe.submit_job(work)
+            t = await troupe.delay_task(work, job=True)  # pending is stored
+            await t.execute()
             error = await t.error()
             await events.receive()
         assert isinstance(error, troupe.JobStoreError)

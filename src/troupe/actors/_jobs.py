@@ -20,8 +20,13 @@ class JobObserver(Protocol):
     durable. The query methods are what users call on ``system.jobs``.
     """
 
-    async def job_pending(self, name: str, cancel: Callable[[], Awaitable[None]]) -> str:
-        """Record a new job ``pending``; return its id. ``cancel()`` force-cancels its task."""
+    async def job_pending(
+        self, name: str, cancel: Callable[[], Awaitable[None]], *, running: bool = False
+    ) -> str:
+        """Record a new job ``pending`` (``running`` if it starts now); return its id once durable.
+
+        ``cancel()`` force-cancels its task.
+        """
         ...
 
     async def job_running(self, job_id: str) -> None:

@@ -12,9 +12,9 @@ from typing import Any, final
 import trio
 
 from .._util import NoPublicConstructor
-from ..actors import ActorRef, ActorSystem, SupervisorStrategy
+from ..actors import ActorSystem, SupervisorStrategy
 from ..actors import open_system as open_runtime
-from ._actor import AwaitDone, CancelFn, Finished, JobsActor, JobsMsg, Pending, Progress, Query, Running
+from ._actor import JobsActor, Ledger
 from ._record import JobRecord, JobStatus
 from ._sqlite import SQLiteJobStore
 from ._store import JobStore, not_found
@@ -49,9 +49,9 @@ class Jobs(metaclass=NoPublicConstructor):
                 print(record.name, record.finished - record.started)
     """
 
-    def __init__(self, ref: ActorRef[JobsMsg], store: JobStore) -> None:
-        self._ref = ref
-        self._store = store
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._store = ledger.store
 
     def __repr__(self) -> str:
         return f"<Jobs in {self._store.location}>"
@@ -63,29 +63,33 @@ class Jobs(metaclass=NoPublicConstructor):
 
     # -- the task layer's side (troupe.actors.JobObserver) -------------------
 
-    async def job_pending(self, name: str, cancel: Callable[[], Awaitable[None]]) -> str:
-        """Record a new ``pending`` job; return its id once that is durable."""
-        job_id: str = await self._ref.ask(Pending(name, cancel), timeout=None)
+    async def job_pending(
+        self, name: str, cancel: Callable[[], Awaitable[None]], *, running: bool = False
+    ) -> str:
+        """Record a new job, ``pending`` or already ``running``; return its id once that is durable."""
+        job_id, batch = self._ledger.pending(name, cancel, running=running)
+        await batch.wait()
         return job_id
 
     async def job_running(self, job_id: str) -> None:
         """Record that the job's work starts; return once durable."""
-        await self._ref.ask(Running(job_id), timeout=None)
+        await self._ledger.running(job_id).wait()
 
     def job_progress(self, job_id: str, fraction: float, message: str) -> None:
         """Record progress with the next batch (not awaited)."""
-        self._ref.tell_nowait(Progress(job_id, fraction, message))
+        self._ledger.progress(job_id, fraction, message)
 
     async def job_finished(
         self, job_id: str, outcome: str, result: object, error: BaseException | None
     ) -> None:
         """Record the job's outcome; return once durable."""
-        await self._ref.ask(Finished(job_id, outcome, result, error), timeout=None)
+        await self._ledger.finished(job_id, outcome, result, error).wait()
 
     # -- the users' side -----------------------------------------------------
 
     async def _query(self, fn: Callable[[JobStore], Any]) -> Any:
-        return await self._ref.ask(Query(fn), timeout=None)
+        batch, index = self._ledger.query(fn)
+        return await batch.answer(index)
 
     async def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None if the store has no such job.
@@ -137,11 +141,11 @@ class Jobs(metaclass=NoPublicConstructor):
         Raises:
             JobStoreError: no such job.
         """
-        cancel = await self._ref.ask(CancelFn(job_id), timeout=None)
-        if cancel is not None:
+        done = self._ledger.done_event(job_id)
+        cancel = self._ledger.cancels.get(job_id)
+        if done is not None and cancel is not None:
             await cancel()
-            record: JobRecord = await self._ref.ask(AwaitDone(job_id), timeout=None)
-            return record
+            await done.wait()
         found: JobRecord | None = await self._query(lambda store: store.get(job_id))
         if found is None:
             raise not_found(job_id, self._store.location)
@@ -173,13 +177,14 @@ async def attach_jobs(system: ActorSystem, store: JobStore) -> Jobs:
     """Open ``store`` for ``system`` and start its ``/system/jobs`` actor."""
     owner = str(uuid.uuid4())
     await _blocking(store, store.open, owner)
+    ledger = Ledger(store, owner, system)
     try:
-        ref = await system._spawn_system(lambda: JobsActor(store, owner, _POLL_INTERVAL), name="jobs")
+        await system._spawn_system(lambda: JobsActor(ledger, _POLL_INTERVAL), name="jobs")
     except BaseException:
         with trio.CancelScope(shield=True):
             await _blocking(store, store.close, owner)
         raise
-    jobs = Jobs._create(ref, store)
+    jobs = Jobs._create(ledger)
     system._jobs = jobs
     return jobs
 

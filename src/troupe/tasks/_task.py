@@ -110,6 +110,7 @@ class _Record:
         "interrupted",
         "is_async",
         "job_id",
+        "job_running",
         "name",
         "result",
         "scope",
@@ -142,6 +143,7 @@ class _Record:
         self.forced = False
         self.interrupted = False  # stopped by the system's shutdown, not by a cancel
         self.job_id: str | None = None
+        self.job_running = False  # its job is durable as running (recorded so at creation)
         self.result: Any = None
         self.error: BaseException | None = None
         self.done: trio.Event | None = None  # made by the first waiter
@@ -466,7 +468,7 @@ class _TaskActor(Actor[_TaskMsg]):
 
                     await wait_for(rec.condition)
                     rec.started = True
-                if rec.job_id is not None and not await self._job_running():
+                if rec.job_id is not None and not rec.job_running and not await self._job_running():
                     return
                 counters["running"] += 1
                 running = True
@@ -610,8 +612,16 @@ async def _new_task(
         record.condition = normalize(condition)
     handle: TaskHandle[Any] = TaskHandle._create(record, None)
     if observer is not None:
-        # durable as pending before the task exists (submit_job returns once it is)
-        record.job_id = await observer.job_pending(job or name, functools.partial(handle.cancel, force=True))
+        # Durable before the task exists (submit_job returns once it is). A task that
+        # starts now is started as run_task returns (HPC-GAP), so its job is recorded
+        # running at once: one commit fewer, and the Grassroots order (running is
+        # durable before the work starts, then the outcome). Delayed and scheduled
+        # jobs are pending until they start.
+        starts_now = not delayed and condition is None
+        record.job_id = await observer.job_pending(
+            job or name, functools.partial(handle.cancel, force=True), running=starts_now
+        )
+        record.job_running = starts_now
     if capacity is not None:
         chan = record.channel = _Channel(system, name, capacity)
         chan.handle = handle
