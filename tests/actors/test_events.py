@@ -115,3 +115,24 @@ async def test_dead_letters_are_counted_and_published(system: troupe.ActorSystem
     assert letter.recipient == "/user/gone"
     assert letter.reason is troupe.DeadLetterReason.STOPPED
     assert system.dead_letters.count == 1
+
+
+async def test_listeners_that_come_and_go_never_break_a_publisher(system: troupe.ActorSystem) -> None:
+    # A stream closed while still registered used to raise BrokenResourceError
+    # in whoever emitted next: an actor's failure, the runtime itself.
+    async def publisher() -> None:
+        for i in range(200):
+            await system.events.publish("load.tick", i)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(publisher)
+        for _ in range(100):
+            async with system.events.listen("load.*") as events:
+                await trio.lowlevel.checkpoint()
+            del events
+    async with system.events.listen("load.*") as events:
+        await events.aclose()  # closed by its owner inside the block
+        await system.events.publish("load.tick", -1)  # dropped for it, no error
+    async with system.events.listen("load.*") as events:
+        await system.events.publish("load.tick", 1)
+        assert (await events.receive()).data == 1

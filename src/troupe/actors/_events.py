@@ -134,11 +134,13 @@ class EventBus(metaclass=NoPublicConstructor):
         self._subs.append((parts, send))
         self._cache.clear()
         try:
-            async with receive:
-                yield receive
+            yield receive
         finally:
+            # Unregistered before the stream closes, with no checkpoint between:
+            # an event emitted in between would find a broken stream.
             self._remove(parts, send)
             send.close()
+            receive.close()
         await trio.lowlevel.checkpoint()
 
     def _targets(self, topic: str) -> list[Any]:
@@ -158,7 +160,11 @@ class EventBus(metaclass=NoPublicConstructor):
         event = BusEvent(topic, data)
         for target in list(targets):
             if isinstance(target, trio.MemorySendChannel):
-                target.send_nowait(event)
+                try:
+                    target.send_nowait(event)
+                except trio.BrokenResourceError:  # the listener closed its stream inside the block
+                    self._subs = [(p, t) for p, t in self._subs if t is not target]
+                    self._cache.clear()
             else:
                 _deliver_event(target, event)
 
