@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from ._timers import Timers
 
 log = logging.getLogger("troupe")
+failure_log = logging.getLogger("troupe.failure")
+"""Every actor failure is logged here at DEBUG, ``(path, exception)`` under the record's
+``FAILURE_LOG_KEY`` attribute: the ``troupe.failed`` event carries only the path, and
+``troupe run`` shows the reason."""
+FAILURE_LOG_KEY = "troupe_failure"
 
 STARTING: Final = 0
 RUNNING: Final = 1
@@ -432,7 +437,9 @@ async def _after_instance(  # noqa: C901, PLR0912 - one exit path per way an ins
         dead_letter(cell, failed_item, DeadLetterReason.FAILED, crashed)
     if failure is not None:
         system._stats_failures += 1
-        log.debug("%s failed", cell.path, exc_info=failure)
+        failure_log.debug(
+            "%s failed", cell.path, exc_info=failure, extra={FAILURE_LOG_KEY: (cell.path, failure)}
+        )
         system._emit("troupe.failed", cell.path)
     elif cell.restart_pending:
         crashed = ActorCrashed(cell.path, None)
@@ -719,6 +726,9 @@ async def _restart(parent: _Cell, cell: _Cell) -> None:
         actor = make_actor(cell.factory, cell.path)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - a failing factory is a failure of the child
         system._stats_failures += 1
+        failure_log.debug(
+            "%s failed to restart", cell.path, exc_info=exc, extra={FAILURE_LOG_KEY: (cell.path, exc)}
+        )
         system._emit("troupe.failed", cell.path)
         failures = parent.failures
         assert failures is not None  # noqa: S101 - we are inside supervise()

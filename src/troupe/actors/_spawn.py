@@ -62,7 +62,7 @@ def _auto_name(parent: cells._Cell, cls: type) -> str:
     numbers = parent.child_numbers
     if numbers is None:
         numbers = parent.child_numbers = {}
-    base = cls.__name__
+    base = cls.__name__.lstrip("_") or "actor"  # a private class: "Worker-1", not "_Worker-1"
     n = numbers.get(base, 0)
     children = parent.children
     while True:
