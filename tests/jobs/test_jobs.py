@@ -123,10 +123,10 @@ async def test_cancelled_jobs(store: troupe.JobStore, autojump_clock: trio.testi
         jobs = system.jobs
         assert jobs is not None
         forced = await troupe.submit_job(trio.sleep_forever)
-        record = await jobs.cancel(forced.job_id)  # type: ignore[arg-type]
-        assert record.status is JobStatus.CANCELLED
-        assert record.error is not None
-        assert record.error.startswith("TaskCancelled")
+        cancelled = await jobs.cancel(forced.job_id)  # type: ignore[arg-type]
+        assert cancelled.status is JobStatus.CANCELLED
+        assert cancelled.error is not None
+        assert cancelled.error.startswith("TaskCancelled")
         assert isinstance(await forced.error(), troupe.TaskCancelled)
 
         cooperative = await troupe.submit_job(looping)
@@ -299,7 +299,10 @@ async def test_command_tasks_as_jobs(store: troupe.JobStore, tmp_path: Path) -> 
         record = await jobs.get(ok.job_id)  # type: ignore[arg-type]
         assert record is not None
         assert record.status is JobStatus.SUCCEEDED
-        assert record.name.startswith(sys.executable)
+        assert record.name.startswith(
+            f"{Path(sys.executable).name} -c import sys"
+        )  # the program, not its path
+        assert ok.name.startswith(Path(sys.executable).name + "-")
         assert record.result["returncode"] == 0
         assert record.result["stdout"].strip() == "out"
         assert record.result["stderr"].strip() == "err"
@@ -310,6 +313,11 @@ async def test_command_tasks_as_jobs(store: troupe.JobStore, tmp_path: Path) -> 
         assert record.status is JobStatus.FAILED
         assert "exit status 3" in (record.error or "")
         assert "stderr: err" in (record.error or "")
+        shell = await troupe.run_command("/bin/echo hello there", shell=True, job=True)
+        await shell.result()
+        record = await jobs.get(shell.job_id)  # type: ignore[arg-type]
+        assert record is not None
+        assert record.name == "echo hello there"
 
 
 async def test_a_command_job_is_running_in_the_file_before_the_command_starts(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, TypeVar, cast, final
 
 import attrs
 import trio
@@ -24,6 +24,7 @@ from ._supervision import OneForAll, OneForOne, Restart, RestForOne, SupervisorS
 from ._timeouts import Deadlines
 
 if TYPE_CHECKING:
+    from ..jobs import Jobs  # for the type of `jobs` only: the jobs layer sets it
     from ._actor import Actor
     from ._ref import ActorRef
 
@@ -105,12 +106,13 @@ class ActorSystem(metaclass=NoPublicConstructor):
         return self._events
 
     @property
-    def jobs(self) -> JobObserver | None:
+    def jobs(self) -> Jobs | None:
         """The system's job tracker ([`Jobs`][troupe.Jobs]), or None without a job store.
 
         Open the system with ``troupe.open_system(jobs="jobs.sqlite")`` to have one.
         """
-        return self._jobs
+        # Only troupe.jobs sets it, to a Jobs; the layers below see a JobObserver.
+        return cast("Jobs | None", self._jobs)
 
     @property
     def dead_letters(self) -> DeadLetters:

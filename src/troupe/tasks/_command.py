@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import final
 
 import attrs
@@ -142,12 +143,16 @@ async def run_command(
             )
             raise TypeError(msg)
         args = tuple(os.fspath(a) for a in argv)
-    name = " ".join(args)
+    words = args[0].split(maxsplit=1) if shell else list(args)
+    program = Path(words[0]).name if words else "sh"
+    # Named for the program, not its path: "python3 -c ...", task "python3-7".
+    name = " ".join([program, *words[1:]])
     return await _new_task(
         _run,
         (args, cwd, env, timeout, check, shell),
         executor=None,
         job=(name if len(name) <= _JOB_NAME_MAX else name[: _JOB_NAME_MAX - 3] + "...") if job else None,
+        base_name=program,
     )
 
 

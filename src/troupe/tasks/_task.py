@@ -362,8 +362,8 @@ def _processes(system: ActorSystem) -> ProcessExecutor:
     return found
 
 
-def _task_name(system: ActorSystem, fn: Callable[..., Any]) -> str:
-    base = getattr(fn, "__name__", None) or type(fn).__name__
+def _task_name(system: ActorSystem, fn: Callable[..., Any], base: str | None = None) -> str:
+    base = base or getattr(fn, "__name__", None) or type(fn).__name__
     if "/" in base:
         base = base.replace("/", "_")
     counters = _counters(system)
@@ -588,13 +588,14 @@ async def _new_task(
     is_async: bool = False,
     channel: bool | int = False,
     job: str | None = None,
+    base_name: str | None = None,
 ) -> TaskHandle[Any]:
     _check_callable(fn)
     capacity = channel_capacity(channel)
     system = current_system()
     observer = None if job is None else _observer(system)
     chosen = resolve(executor, fn, _threads(system), lambda: _processes(system))
-    name = _task_name(system, fn)
+    name = _task_name(system, fn, base_name)
     if isinstance(chosen, ProcessExecutor):
         if capacity is not None:
             msg = (
