@@ -38,7 +38,7 @@ async def go(system):
     assert main(["run", f"{path}:go", "--events"]) == 0
     out = capsys.readouterr().out
     assert "[  spawned] /user/sink" in out
-    assert "[   failed] /user/sink" in out
+    assert "[   failed] /user/sink: ValueError: -1" in out  # why, from the troupe.failure log
     assert "actors started : 1" in out
     assert "restarts       : 1" in out
     assert "dead letters   : 2" in out
@@ -94,6 +94,54 @@ async def main(system):
     captured = capsys.readouterr()
     assert "/user/bad failed with ValueError: always" in captured.err
     assert "failures       : 4" in captured.out
+
+
+@pytest.mark.parametrize("flags", [[], ["--jobs", "{db}"]])
+def test_a_topology_that_raises_is_one_line_with_exit_status_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    path = write(
+        tmp_path,
+        """
+async def main(system):
+    raise KeyError("no such shard")
+""",
+    )
+    db = tmp_path / "store" / "jobs.sqlite"
+    assert main(["run", str(path), *(f.format(db=db) for f in flags)]) == 1
+    captured = capsys.readouterr()
+    [line] = captured.err.strip().splitlines()
+    assert line == f"troupe: {path} raised KeyError: 'no such shard' (run with --traceback for the traceback)"
+    assert "summary:" in captured.out
+    assert db.exists() == bool(flags)
+
+
+def test_traceback_lets_the_error_raise(tmp_path: Path) -> None:
+    path = write(tmp_path, "async def main(system):\n    raise KeyError('no such shard')\n")
+    with pytest.raises(BaseExceptionGroup) as caught:
+        main(["run", str(path), "--traceback"])
+    assert caught.group_contains(KeyError)
+
+
+def test_run_keeps_the_jobs_in_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(
+        tmp_path,
+        """
+import troupe
+
+async def main(system):
+    t = await troupe.submit_job(lambda: 42, name="answer")
+    assert await t.result() == 42
+""",
+    )
+    db = tmp_path / "jobs.sqlite"
+    assert main(["run", str(path), "--jobs", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "[job     running] answer" in out
+    assert "[job   succeeded] answer" in out
+    assert "  jobs           : 1 succeeded" in out
+    assert main(["jobs", "list", "--db", str(db)]) == 0
+    assert "answer" in capsys.readouterr().out
 
 
 LIST = """<tasks>

@@ -1,154 +1,221 @@
-"""``troupe``: the command line."""
+"""``troupe``: the command line (click), with one-line errors and exit statuses.
+
+Exit statuses: 0 done; 1 the run did not succeed (an actor failed beyond its
+supervisor, the topology raised, a task list's entry did not complete, a
+cancel came too late); 2 an error in what was asked (a bad target, a bad
+store, a bad option), printed as one line on stderr.
+"""
 
 from __future__ import annotations
 
-import argparse
 import functools
 import sys
 from collections.abc import Sequence
 
+import click
 import trio
 
-from ..actors import ActorFailed, ActorSystem, SystemStatistics, open_system
-from ..protocol import BusEvent, TroupeError
+from ..jobs import JobStatus
+from ..protocol import TroupeError
 from ..tasks import TaskListError, TaskServiceError
-from ._load import load_target
+from ._jobs import cancel_job, list_jobs, purge_jobs, show_job
+from ._run import run_topology
 from ._tasklists import graph, is_task_list, run_task_list
 
-_WORDS = {
-    "troupe.spawned": "spawned",
-    "troupe.started": "started",
-    "troupe.restarted": "restarted",
-    "troupe.failed": "failed",
-    "troupe.stopped": "stopped",
-}
+_RUN_HELP = """Run a topology or a task list.
 
+TARGET is FILE.py[:FUNCTION] or MODULE[:FUNCTION]: an async function
+(default: main) that receives an open actor system. While it runs, a live
+view shows the actor tree, tasks, jobs with their progress, restarts and
+dead letters; a summary follows. With --plain (the default when stdout is
+not a terminal) notable events are printed as log lines instead.
 
-def _summary(stats: SystemStatistics) -> str:
-    lines = [
-        "",
-        "summary:",
-        f"  actors started : {stats.actors_started}",
-        f"  restarts       : {stats.restarts}",
-        f"  failures       : {stats.failures}",
-        f"  dead letters   : {stats.dead_letters}",
-    ]
-    if stats.stuck_at_shutdown:
-        lines.append(f"  stuck at shutdown (cancelled): {', '.join(stats.stuck_at_shutdown)}")
-    return "\n".join(lines)
+TARGET may also be a task list (.xml, .json, .toml): it is loaded, --entry
+is executed, and each task's final state is printed.
 
-
-async def _show_events(system: ActorSystem, task_status: trio.TaskStatus[None]) -> None:
-    async with system.events.listen("troupe.*") as events:
-        task_status.started()
-        async for event in events:
-            _print_event(event)
-
-
-def _print_event(event: BusEvent) -> None:
-    word = _WORDS.get(event.topic)
-    if word is not None:
-        print(f"  [{word:>9}] {event.data}", flush=True)
-
-
-async def _run(target: str, *, events: bool) -> int:
-    fn = load_target(target)
-    status = 0
-    try:
-        async with open_system(name=target) as system, trio.open_nursery() as nursery:
-            if events:
-                await nursery.start(_show_events, system)
-            await fn(system)
-            nursery.cancel_scope.cancel()
-    except ActorFailed as exc:
-        print(f"troupe: {exc}", file=sys.stderr)
-        status = 1
-    print(_summary(system.statistics()))
-    return status
-
-
-_EPILOG = """examples:
+\b
+examples:
   troupe run examples/pipeline.py
-  troupe run examples/pipeline.py:main --events
+  troupe run examples/showcase.py --jobs .troupe/jobs.sqlite
+  troupe run examples/pipeline.py:main --plain --events
   troupe run examples/hemi/page_load.xml --entry ExampleProcess \\
       --functions examples/hemi/page_load.py --return dom_event_window_load
-  troupe graph examples/hemi/page_load.xml --format mermaid
 """
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="troupe",
-        description="Run troupe actor topologies and task lists.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser(
-        "run",
-        help="run an async function that receives an open actor system, or a task list",
-        description=(
-            "Run FILE[:FUNCTION] (default function: main) with an open system, then print a summary; "
-            "or load a task list (.xml, .json, .toml), execute --entry and print each task's final state "
-            "(exit status 1 if it did not complete)."
-        ),
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run.add_argument(
-        "target", help="a .py file or module, optionally :FUNCTION (default main); or a task list"
-    )
-    run.add_argument(
-        "--events", action="store_true", help="print the actors' lifecycle events as they happen"
-    )
-    run.add_argument("--entry", metavar="ID", help="task list: the task to execute after loading")
-    run.add_argument(
-        "--functions", metavar="MODULE", help="task list: a module or .py file whose functions it may name"
-    )
-    run.add_argument(
-        "--return",
-        dest="returns",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="task list: return this named dependency after executing (repeatable)",
-    )
-    run.add_argument(
-        "--trusted", action="store_true", help="task list: allow script actions (Python source you wrote)"
-    )
-    draw = commands.add_parser(
-        "graph",
-        help="draw a task list",
-        description="Print a task list (.xml, .json, .toml) as a Mermaid flowchart or a Graphviz dot graph.",
-        epilog="example:\n  troupe graph examples/hemi/page_load.xml --format dot | dot -Tpng > tasks.png",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    draw.add_argument("file", help="the task list")
-    draw.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid")
-    return parser
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Run `troupe COMMAND --help` for each command's options and examples.",
+)
+@click.version_option(package_name="trio-troupe", prog_name="troupe")
+def cli() -> None:
+    """Run troupe actor topologies and task lists; read job stores."""
+
+
+@cli.command("run", help=_RUN_HELP)
+@click.argument("target")
+@click.option("--plain", is_flag=True, help="Log lines instead of the live view.")
+@click.option(
+    "--events", is_flag=True, help="With --plain: print every lifecycle event, not only notable ones."
+)
+@click.option("--jobs", "jobs_db", metavar="PATH", help="Keep the run's jobs in this SQLite job store.")
+@click.option("--traceback", is_flag=True, help="Let an error of the topology raise with its traceback.")
+@click.option("--entry", metavar="ID", help="Task list: the task to execute after loading.")
+@click.option(
+    "--functions", metavar="MODULE", help="Task list: a module or .py file whose functions it names."
+)
+@click.option(
+    "--return",
+    "returns",
+    multiple=True,
+    metavar="NAME",
+    help="Task list: return this named dependency (repeatable).",
+)
+@click.option("--trusted", is_flag=True, help="Task list: allow script actions (Python source you wrote).")
+def run_command(
+    target: str,
+    plain: bool,
+    events: bool,
+    jobs_db: str | None,
+    traceback: bool,
+    entry: str | None,
+    functions: str | None,
+    returns: tuple[str, ...],
+    trusted: bool,
+) -> int:
+    if is_task_list(target):
+        run = functools.partial(
+            run_task_list, target, entry=entry, functions=functions, returns=list(returns), trusted=trusted
+        )
+        return trio.run(run)
+    live = not plain and sys.stdout.isatty()
+    go = functools.partial(run_topology, target, live=live, every=events, jobs=jobs_db, traceback=traceback)
+    return trio.run(go)
+
+
+@cli.command("graph")
+@click.argument("file")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+def graph_command(file: str, fmt: str) -> int:
+    """Print a task list (.xml, .json, .toml) as a Mermaid flowchart or a Graphviz dot graph.
+
+    \b
+    examples:
+      troupe graph examples/hemi/page_load.xml
+      troupe graph examples/hemi/page_load.xml --format dot | dot -Tpng > tasks.png
+    """
+    print(graph(file, fmt), end="")
+    return 0
+
+
+_DB = click.option(
+    "--db",
+    required=True,
+    metavar="PATH",
+    help="The SQLite job store (never created; only cancel and purge write to it).",
+)
+_JSON = click.option(
+    "--json", "as_json_", is_flag=True, help="Print JSON (JobRecord's field names) for scripts."
+)
+
+
+@cli.group("jobs")
+def jobs_group() -> None:
+    """Read a job store: list, show, cancel and purge jobs.
+
+    \b
+    examples:
+      troupe jobs list --db .troupe/jobs.sqlite
+      troupe jobs list --db .troupe/jobs.sqlite --status failed --json
+      troupe jobs show 3f2a9c1e --db .troupe/jobs.sqlite
+      troupe jobs cancel 3f2a9c1e --db .troupe/jobs.sqlite
+      troupe jobs purge --db .troupe/jobs.sqlite --older-than 7d
+    """
+
+
+@jobs_group.command("list")
+@_DB
+@click.option(
+    "--status",
+    multiple=True,
+    type=click.Choice([s.value for s in JobStatus]),
+    help="Only jobs with this status (repeatable).",
+)
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many, newest first.")
+@_JSON
+def jobs_list(db: str, status: tuple[str, ...], limit: int | None, as_json_: bool) -> int:
+    """List the jobs, newest first.
+
+    \b
+    example:
+      troupe jobs list --db .troupe/jobs.sqlite --status running --limit 20
+    """
+    return list_jobs(db, status=status, limit=limit, as_json_=as_json_)
+
+
+@jobs_group.command("show")
+@click.argument("job_id", metavar="ID")
+@_DB
+@_JSON
+def jobs_show(job_id: str, db: str, as_json_: bool) -> int:
+    """Show one job (ID: its id, or the start of it as `list` shows it).
+
+    \b
+    example:
+      troupe jobs show 3f2a9c1e --db .troupe/jobs.sqlite --json
+    """
+    return show_job(db, job_id, as_json_=as_json_)
+
+
+@jobs_group.command("cancel")
+@click.argument("job_id", metavar="ID")
+@_DB
+@_JSON
+def jobs_cancel(job_id: str, db: str, as_json_: bool) -> int:
+    """Cancel a pending or running job: its process cancels it (exit 1 if it already finished).
+
+    \b
+    example:
+      troupe jobs cancel 3f2a9c1e --db .troupe/jobs.sqlite
+    """
+    return cancel_job(db, job_id, as_json_=as_json_)
+
+
+@jobs_group.command("purge")
+@_DB
+@click.option(
+    "--older-than", metavar="AGE", help="Only jobs finished longer ago than this: 90, 30m, 12h, 7d, 2w."
+)
+@click.option("--id", "ids", multiple=True, metavar="ID", help="Only this job (repeatable).")
+@_JSON
+def jobs_purge(db: str, older_than: str | None, ids: tuple[str, ...], as_json_: bool) -> int:
+    """Delete finished jobs' records (live ones are never purged).
+
+    \b
+    example:
+      troupe jobs purge --db .troupe/jobs.sqlite --older-than 7d
+    """
+    return purge_jobs(db, older_than=older_than, ids=ids, as_json_=as_json_)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``troupe`` command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args.command == "graph":
-            print(graph(args.file, args.format), end="")
-            return 0
-        if is_task_list(args.target):
-            run = functools.partial(
-                run_task_list,
-                args.target,
-                entry=args.entry,
-                functions=args.functions,
-                returns=args.returns,
-                trusted=args.trusted,
-            )
-            return trio.run(run)
-        return trio.run(functools.partial(_run, args.target, events=args.events))
+        result = cli.main(args=args, prog_name="troupe", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `troupe` alone: the help
+        print(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        return 0
+    except click.ClickException as exc:
+        print(f"troupe: {exc.format_message()}", file=sys.stderr)
+        return 2
+    except click.exceptions.Abort:
+        print("troupe: interrupted", file=sys.stderr)
+        return 130
     except (TroupeError, TaskListError, TaskServiceError) as exc:
         print(f"troupe: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("troupe: interrupted", file=sys.stderr)
         return 130
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,187 @@
+"""``troupe jobs list|show|cancel|purge``: tables, JSON for scripts, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+import troupe
+from troupe import JobStatus
+from troupe.cli import main
+
+FIELDS = [
+    "id",
+    "name",
+    "status",
+    "created",
+    "started",
+    "finished",
+    "progress",
+    "progress_message",
+    "result",
+    "result_is_repr",
+    "error",
+]
+
+
+def make_store(path: Path) -> dict[str, str]:
+    """A store with one succeeded, one failed and one cancelled job; their ids by name."""
+
+    def parse(day: str) -> dict[str, int]:
+        troupe.report_progress(1.0, "parsed")
+        return {"rows": 3, "day": int(day)}
+
+    def broken() -> None:
+        msg = "no rows for 2026-13"
+        raise ValueError(msg)
+
+    async def fill() -> dict[str, str]:
+        async with troupe.open_system(jobs=str(path)):
+            ok = await troupe.submit_job(parse, "22", name="parse")
+            bad = await troupe.submit_job(broken, name="broken")
+            gone = await troupe.delay_task(lambda: 1, job=True)
+            await gone.cancel(force=True)
+            await troupe.wait_all(ok, bad)
+            ids = {"parse": ok.job_id, "broken": bad.job_id, "gone": gone.job_id}
+            return {name: job_id for name, job_id in ids.items() if job_id is not None}
+
+    return trio.run(fill)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_list_shows_a_table_newest_first_and_filters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "jobs.sqlite"
+    ids = make_store(db)
+    status, out, _ = run(capsys, "jobs", "list", "--db", str(db))
+    assert status == 0
+    assert f"jobs in {db} (3)" in out
+    for name, job_id in ids.items():
+        assert job_id[:8] in out, name
+    assert out.index("broken") < out.index("parse")  # newest first
+    status, out, _ = run(
+        capsys, "jobs", "list", "--db", str(db), "--status", "failed", "--status", "cancelled"
+    )
+    assert status == 0
+    assert "broken" in out
+    assert "parse" not in out
+    status, out, _ = run(capsys, "jobs", "list", "--db", str(db), "--limit", "1")
+    assert "(1)" in out
+
+
+def test_json_has_the_record_field_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "jobs.sqlite"
+    ids = make_store(db)
+    status, out, _ = run(capsys, "jobs", "list", "--db", str(db), "--json")
+    assert status == 0
+    records = json.loads(out)
+    assert [list(r) for r in records] == [FIELDS] * 3
+    by_id = {r["id"]: r for r in records}
+    parsed = by_id[ids["parse"]]
+    assert parsed["status"] == "succeeded"
+    assert parsed["result"] == {"rows": 3, "day": 22}
+    assert parsed["progress"] == 1.0
+    assert parsed["progress_message"] == "parsed"
+    assert by_id[ids["broken"]]["error"] == "ValueError: no rows for 2026-13"
+    assert by_id[ids["gone"]]["started"] is None
+
+    status, out, _ = run(capsys, "jobs", "show", ids["broken"][:8], "--db", str(db), "--json")
+    assert status == 0
+    assert json.loads(out)["id"] == ids["broken"]
+
+
+def test_show_prints_the_whole_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "jobs.sqlite"
+    ids = make_store(db)
+    status, out, _ = run(capsys, "jobs", "show", ids["broken"], "--db", str(db))
+    assert status == 0
+    assert f"job {ids['broken']}" in out
+    assert "failed" in out
+    assert "ValueError: no rows for 2026-13" in out
+    status, out, _ = run(capsys, "jobs", "show", ids["parse"][:6], "--db", str(db))
+    assert status == 0
+    assert "100% parsed" in out
+    assert '"rows": 3' in out
+
+
+def test_purge_deletes_finished_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "jobs.sqlite"
+    ids = make_store(db)
+    status, out, _ = run(capsys, "jobs", "purge", "--db", str(db), "--older-than", "7d")
+    assert (status, out.strip()) == (0, f"purged 0 finished job(s) from {db}")
+    status, out, _ = run(capsys, "jobs", "purge", "--db", str(db), "--id", ids["broken"], "--json")
+    assert (status, json.loads(out)) == (0, {"purged": 1})
+    status, out, _ = run(capsys, "jobs", "list", "--db", str(db), "--json")
+    assert sorted(r["id"] for r in json.loads(out)) == sorted([ids["parse"], ids["gone"]])
+    status, out, _ = run(capsys, "jobs", "purge", "--db", str(db))
+    assert (status, out.strip()) == (0, f"purged 2 finished job(s) from {db}")
+
+
+def test_cancel_of_a_finished_job_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "jobs.sqlite"
+    ids = make_store(db)
+    status, out, _ = run(capsys, "jobs", "cancel", ids["parse"], "--db", str(db))
+    assert status == 1
+    assert "already finished: succeeded" in out
+
+
+async def test_cancel_from_another_process_cancels_a_running_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("troupe.jobs._jobs._POLL_INTERVAL", 0.02)  # the owner looks for requests often
+    db = tmp_path / "jobs.sqlite"
+    async with troupe.open_system(jobs=str(db)) as system:
+        jobs = system.jobs
+        assert jobs is not None
+        t = await troupe.submit_job(trio.sleep_forever, name="forever")
+        assert t.job_id is not None
+        command = [sys.executable, "-m", "troupe.cli", "jobs", "cancel", t.job_id[:8], "--db", str(db)]
+        done = await trio.run_process(command, capture_stdout=True, capture_stderr=True, check=False)
+        assert done.returncode == 0, done.stderr
+        assert b"cancellation of job" in done.stdout
+        with trio.fail_after(30):
+            assert isinstance(await t.error(), troupe.TaskCancelled)
+        record = await jobs.get(t.job_id)
+        assert record is not None
+        assert record.status is JobStatus.CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["jobs", "list", "--db", "{missing}"], "missing.sqlite: no such job store"),
+        (["jobs", "list", "--db", "{not_a_store}"], "is not a troupe job store"),
+        (["jobs", "show", "nope", "--db", "{db}"], "no job 'nope' in"),
+        (["jobs", "list", "--db", "{db}", "--status", "done"], "'done' is not one of 'pending', 'running'"),
+        (["jobs", "purge", "--db", "{db}", "--older-than", "soon"], "--older-than takes an age like"),
+        (["jobs", "list"], "Missing option '--db'"),
+    ],
+)
+def test_errors_are_one_line_with_exit_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    db = tmp_path / "jobs.sqlite"
+    make_store(db)
+    not_a_store = tmp_path / "other.sqlite"
+    with sqlite3.connect(not_a_store) as conn:
+        conn.execute("create table users (id integer)")
+    conn.close()
+    paths = {"missing": str(tmp_path / "missing.sqlite"), "not_a_store": str(not_a_store), "db": str(db)}
+    status, out, err = run(capsys, *[a.format(**paths) for a in argv])
+    assert status == 2
+    assert out == ""
+    [line] = err.strip().splitlines()
+    assert line.startswith("troupe: ")
+    assert message in line
+    assert not (tmp_path / "missing.sqlite").exists()  # a reader never creates a store
