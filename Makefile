@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/troupe run examples/pipeline.py
+	$(BIN)/troupe run examples/showcase.py --jobs .troupe/jobs.sqlite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -56,6 +56,7 @@ def test_every_guide_has_a_runnable_example() -> None:
         "docs/guide/channels.md",
         "docs/guide/task-manager.md",
         "docs/guide/task-service.md",
+        "docs/guide/jobs.md",
         "README.md",
     ]:
         assert guide in covered, guide

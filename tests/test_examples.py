@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ def test_there_are_examples() -> None:
         "grassroots_jobs.py",
         "kore_channel.py",
         "pipeline.py",
+        "showcase.py",
     ]
 
 
@@ -99,10 +101,57 @@ def test_goasync_service_stops_cleanly_on_ctrl_c() -> None:
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs_through_the_cli(path: Path) -> None:
+def test_the_showcase_runs_every_system_and_its_second_run_lists_the_first_runs_jobs(tmp_path: Path) -> None:
+    db = tmp_path / "demo" / "jobs.sqlite"  # the directory is created, as .troupe/ is by make demo
+    first = run_example("showcase.py", "--jobs", str(db))
+    assert "the job store holds 0 jobs from earlier runs" in first
+    for line in [
+        "milestone achieved, summary: 5500 rows from 4 shards",
+        "checksum over 2 worker processes: 0x",
+        "progress read from the channel: 20% 40% 60% 80% 100%",
+        "publisher: signalled once, when 6 renderers were done",
+        "succeeded: python 3.",
+        "failed, and its job record keeps why: stderr: disk quota exceeded (on purpose)",
+        "final states: publish COMPLETE, upload COMPLETE, invalidate_cache COMPLETE",
+        "server: stopped after",
+        "this run's 16 jobs: 1 failed, 15 succeeded",
+        "  jobs           : 1 failed, 15 succeeded",
+    ]:
+        assert line in first, line
+    assert first.count("publisher: signalled once") == 1
+    second = run_example("showcase.py", "--jobs", str(db))
+    assert "the job store holds 16 jobs from earlier runs" in second
+    assert f"failed      {Path(sys.executable).name} -c import sys; sys.exit('disk quota exceeded" in second
+    listed = subprocess.run(
+        [sys.executable, "-m", "troupe.cli", "jobs", "list", "--db", str(db), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert len(json.loads(listed.stdout)) == 32
+
+
+def test_the_showcase_without_a_job_store_says_how_to_run_it() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "troupe.cli", "run", str(path)],
+        [sys.executable, "-m", "troupe.cli", "run", str(EXAMPLES[0].parent / "showcase.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "JobStoreError" in line
+    assert "--jobs .troupe/jobs.sqlite" in line
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_runs_through_the_cli(path: Path, tmp_path: Path) -> None:
+    jobs = ["--jobs", str(tmp_path / "jobs.sqlite")] if path.name == "showcase.py" else []
+    result = subprocess.run(
+        [sys.executable, "-m", "troupe.cli", "run", str(path), *jobs],
         capture_output=True,
         text=True,
         timeout=120,
