@@ -115,6 +115,27 @@ async def test_the_store_is_wal_and_versioned(tmp_path: Path) -> None:
     assert meta == {"format": "troupe-jobs", "version": "1"}
 
 
+@pytest.mark.parametrize("count", [1, 199, 200, 201, 457])
+def test_a_batch_of_any_size_is_written_whole_and_updates_in_place(tmp_path: Path, count: int) -> None:
+    # the writer inserts up to 200 rows per statement: around and across that bound
+    store = _open(tmp_path / "jobs.sqlite")
+    now = 1_800_000_000.0
+    pending = [troupe.JobRecord(f"job-{i:04}", f"n{i}", JobStatus.PENDING, now + i) for i in range(count)]
+    store.save(pending, "test-owner")
+    done = [
+        troupe.JobRecord(
+            r.id, r.name, JobStatus.SUCCEEDED, r.created, r.created, r.created + 1, 1.0, "", {"i": i}
+        )
+        for i, r in enumerate(pending)
+    ]
+    store.save([*done[::2], *pending[1::2]], "test-owner")
+    stored = {r.id: r for r in store.list()}
+    store.close("test-owner")
+    assert len(stored) == count
+    for i, r in enumerate(pending):
+        assert stored[r.id] == (done[i] if i % 2 == 0 else r)
+
+
 def test_an_empty_file_is_migrated_and_a_reader_never_creates_one(tmp_path: Path) -> None:
     db = tmp_path / "jobs.sqlite"
     reader = troupe.SQLiteJobStore(db)
