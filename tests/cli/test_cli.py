@@ -116,6 +116,17 @@ async def main(system):
     assert db.exists() == bool(flags)
 
 
+def test_a_job_store_that_cannot_be_opened_is_one_line_with_exit_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "async def main(system):\n    pass\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["run", str(path), "--jobs", str(blocker / "jobs.sqlite")]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"troupe: {blocker / 'jobs.sqlite'}: cannot create its folder")
+
+
 def test_traceback_lets_the_error_raise(tmp_path: Path) -> None:
     path = write(tmp_path, "async def main(system):\n    raise KeyError('no such shard')\n")
     with pytest.raises(BaseExceptionGroup) as caught:

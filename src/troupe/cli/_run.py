@@ -7,7 +7,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import trio
 from rich.live import Live
@@ -87,8 +86,6 @@ async def _frames(system: ActorSystem, state: RunState, view: Live, started: flo
 async def run_topology(target: str, *, live: bool, every: bool, jobs: str | None, traceback: bool) -> int:
     """Run ``target``; return 0, or 1 if an actor failed beyond its supervisor or the topology raised."""
     fn = load_target(target)
-    if jobs is not None:
-        Path(jobs).parent.mkdir(parents=True, exist_ok=True)
     state = RunState()
     status = 0
     started = time.monotonic()
