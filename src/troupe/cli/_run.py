@@ -21,16 +21,6 @@ from ._view import RunState, console, plain_line, render, summary_table, summary
 _FRAME = 0.125  # seconds between frames of the live view
 
 
-class TopologyError(Exception):
-    """The topology raised: reported in one line (``--traceback`` for the whole)."""
-
-    def __init__(self, target: str, error: BaseException) -> None:
-        self.error = error
-        super().__init__(
-            f"{target} raised {type(error).__name__}: {error} (run with --traceback for the traceback)"
-        )
-
-
 class _FailureReasons(logging.Handler):
     """Keeps why each actor failed (the ``troupe.failed`` event carries only the path)."""
 
@@ -91,7 +81,7 @@ async def run_topology(target: str, *, live: bool, every: bool, jobs: str | None
     started = time.monotonic()
     out = console()
     view = Live(console=out, auto_refresh=False, transient=False, redirect_stdout=True) if live else None
-    failure: TopologyError | None = None
+    failure: str | None = None  # the topology's error, in one line
     try:
         with _failure_reasons(state):
             async with open_system(name=target, jobs=jobs) as system, trio.open_nursery() as nursery:
@@ -110,7 +100,10 @@ async def run_topology(target: str, *, live: bool, every: bool, jobs: str | None
                         raise
                     # Kept, not raised here: raised inside the nursery it would reach
                     # the user wrapped in an ExceptionGroup, as a traceback.
-                    failure = TopologyError(target, exc)
+                    failure = (
+                        f"{target} raised {type(exc).__name__}: {exc} "
+                        "(run with --traceback for the traceback)"
+                    )
                 finally:
                     if view is not None:  # the last frame stays on the screen, above the summary
                         view.update(render(system, state, started), refresh=True)
