@@ -8,16 +8,18 @@ internals and the runtime knows nothing of SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 
 class JobObserver(Protocol):
-    """What a system's job tracker does (``system.jobs``); implemented by `troupe.Jobs`.
+    """What the task layer needs of a job tracker; implemented by `troupe.Jobs`.
 
-    The task layer awaits the transition methods at each transition of a
-    task started with ``job=True``: each returns once the transition is
-    durable. The query methods are what users call on ``system.jobs``.
+    The task layer awaits these at each transition of a task started with
+    ``job=True``: each returns once the transition is durable. Users read
+    and manage jobs through ``system.jobs`` (a [`Jobs`][troupe.Jobs]).
+    A method's docstring is its body: a protocol states what, the
+    implementation does it.
     """
 
     async def job_pending(
@@ -27,34 +29,14 @@ class JobObserver(Protocol):
 
         ``cancel()`` force-cancels its task.
         """
-        ...
 
     async def job_running(self, job_id: str) -> None:
         """Record that the job's work is starting."""
-        ...
 
     def job_progress(self, job_id: str, fraction: float, message: str) -> None:
         """Record progress (not awaited; written with the next batch)."""
-        ...
 
     async def job_finished(
         self, job_id: str, outcome: str, result: object, error: BaseException | None
     ) -> None:
         """Record the outcome: ``succeeded``, ``failed``, ``cancelled`` or ``interrupted``."""
-        ...
-
-    async def get(self, job_id: str) -> Any:
-        """The job's record, or None."""
-        ...
-
-    async def list(self, *, status: Any = None, limit: int | None = None) -> Any:
-        """Records, newest first."""
-        ...
-
-    async def purge(self, *, older_than: float | None = None, ids: Collection[str] | None = None) -> int:
-        """Delete finished records; return how many."""
-        ...
-
-    async def cancel(self, job_id: str) -> Any:
-        """Cancel a pending or running job; return its record."""
-        ...

@@ -110,8 +110,8 @@ class SQLiteJobStore(JobStore):
     Example::
 
         store = troupe.SQLiteJobStore(".troupe/jobs.sqlite", synchronous="normal")
-        async with troupe.open_system(jobs=store) as system:
-            ...
+        async with troupe.open_system(jobs=store):
+            t = await troupe.submit_job(render_report, "2026-11")
     """
 
     def __init__(
