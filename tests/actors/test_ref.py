@@ -89,7 +89,13 @@ async def test_ask_without_timeout_waits(
     assert trio.current_time() >= 1000
 
 
-async def test_cancelled_ask_is_still_processed_and_its_answer_ignored(system: troupe.ActorSystem) -> None:
+@pytest.mark.parametrize("read_cancel_status", [True, False], ids=["fast-check", "trio-public-check"])
+async def test_cancelled_ask_is_still_processed_and_its_answer_ignored(
+    system: troupe.ActorSystem, monkeypatch: pytest.MonkeyPatch, read_cancel_status: bool
+) -> None:
+    # ask() reads trio's private cancel status when it can, and falls back to
+    # trio.lowlevel.checkpoint_if_cancelled(): both must behave the same.
+    monkeypatch.setattr(troupe.actors._ref, "_READ_CANCEL_STATUS", read_cancel_status)
     counter = await system.spawn(Counter)
     with trio.CancelScope() as scope:
         scope.cancel()
