@@ -25,7 +25,10 @@ from ._reply import Reply
 if TYPE_CHECKING:
     from ._cell import _Cell
 
-M = TypeVar("M")
+# Contravariant: a ref to an actor that accepts more can stand in for one that
+# accepts less (an ActorRef[Answer | Other] is an ActorRef[Answer]), as for
+# any sink; M only ever appears as what a ref takes, never as what it gives.
+M = TypeVar("M", contravariant=True)  # noqa: PLC0105 - DESIGN and the docs call it ActorRef[M]
 
 _new = type.__call__  # skips NoPublicConstructor on the hot path
 # ask() reads trio's private Task._cancel_status when this trio has it (see there).
