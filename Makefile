@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck docs bench clean
+.PHONY: demo test check lint typecheck docs bench bench-peers bench-report bench-million clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -35,6 +35,19 @@ bench: $(STAMP)
 	$(BIN)/python bench/tasks.py
 	$(BIN)/python bench/service.py
 	$(BIN)/python bench/jobs.py
+
+# troupe against raw trio, asyncio, Pykka and Thespian (a few minutes)
+bench-peers: $(STAMP)
+	$(BIN)/python bench/peers.py
+
+# measure the peers again and rewrite docs/performance.md and its chart
+bench-report: $(STAMP)
+	$(BIN)/python bench/peers.py --json bench/results/peers.json
+	$(BIN)/python bench/report.py bench/results/peers.json --million bench/results/million.json --page docs/performance.md
+
+# a million idle actors in one process (about 3 GB; not run in CI)
+bench-million: $(STAMP)
+	$(BIN)/python bench/million.py --json bench/results/million.json
 
 clean:
 	rm -rf $(VENV) site build dist .mypy_cache .ruff_cache

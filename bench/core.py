@@ -24,7 +24,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import trio
 import trio.testing
@@ -132,52 +131,16 @@ async def troupe_ask(n: int) -> float:
 # -- (d) idle actors ----------------------------------------------------------------------
 
 
-def _rss() -> int:
-    with Path("/proc/self/statm").open() as f:
-        return int(f.read().split()[1]) * 4096
-
-
-async def raw_idle(n: int) -> dict[str, float]:
-    async def parked(receive: trio.MemoryReceiveChannel[int]) -> None:
-        async for _ in receive:
-            pass
-
-    keep: list[trio.MemorySendChannel[int]] = []
-    async with trio.open_nursery() as nursery:
-        before = _rss()
-        start = time.perf_counter()
-        for _ in range(n):
-            send, receive = trio.open_memory_channel[int](0)
-            keep.append(send)
-            nursery.start_soon(parked, receive)
-        await trio.testing.wait_all_tasks_blocked()
-        elapsed = time.perf_counter() - start
-        result = {"rate": n / elapsed, "bytes": (_rss() - before) / n}
-        nursery.cancel_scope.cancel()
-    return result
-
-
-async def troupe_idle(n: int) -> dict[str, float]:
-    refs: list[troupe.ActorRef[Ping]] = []
-    async with troupe.open_system() as system:
-        before = _rss()
-        start = time.perf_counter()
-        for _ in range(n):
-            refs.append(await system.spawn(Idle))  # noqa: PERF401 - an await per spawn is the point
-        await trio.testing.wait_all_tasks_blocked()
-        elapsed = time.perf_counter() - start
-        return {"rate": n / elapsed, "bytes": (_rss() - before) / n}
-
-
 def idle_in_subprocess(kind: str, n: int) -> dict[str, float]:
+    """Spawn ``n`` idle actors (or raw parked tasks) in a fresh process: peers.py's spawn workload."""
     out = subprocess.run(
-        [sys.executable, __file__, "--idle", kind, "--count", str(n)],
+        [sys.executable, Path(__file__).with_name("peers.py"), "--child", kind, str(n)],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    result: dict[str, float] = json.loads(out)
-    return result
+    run = json.loads(out)
+    return {"rate": run["count"] / run["seconds"], "bytes": run["bytes_per_actor"]}
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -207,13 +170,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000, help="messages per one-way run")
     parser.add_argument("--asks", type=int, default=30_000, help="round trips per ask run")
     parser.add_argument("--actors", type=int, default=100_000, help="idle actors / raw tasks")
-    parser.add_argument("--idle", choices=["raw", "troupe"], help=argparse.SUPPRESS)
-    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.idle:
-        fn: Callable[[int], Awaitable[dict[str, Any]]] = raw_idle if args.idle == "raw" else troupe_idle
-        print(json.dumps(trio.run(fn, args.count)))
-        return 0
 
     r = args.repeat
     print(f"troupe {troupe.__version__} vs raw trio {trio.__version__}; median of {r} runs\n")
@@ -231,7 +188,7 @@ def main() -> int:
             1.5,
         ),
     ]
-    raw_idle_runs = [idle_in_subprocess("raw", args.actors) for _ in range(r)]
+    raw_idle_runs = [idle_in_subprocess("trio", args.actors) for _ in range(r)]
     troupe_idle_runs = [idle_in_subprocess("troupe", args.actors) for _ in range(r)]
 
     def med(runs: list[dict[str, float]], key: str) -> float:

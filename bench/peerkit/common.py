@@ -1,0 +1,62 @@
+"""What a workload returns, and how memory is read."""
+
+from __future__ import annotations
+
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+BURST = 256
+"""Messages an async sender queues before it yields once to the scheduler."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One timed run of one workload on one contender."""
+
+    seconds: float
+    """Wall time of the timed part."""
+    count: int
+    """What the actors counted (messages handled, answers received, actors started)."""
+    bytes_per_actor: float | None = None
+    """Spawn runs only: peak RSS growth divided by the actors started."""
+
+    @property
+    def rate(self) -> float:
+        """``count`` per second."""
+        return self.count / self.seconds
+
+
+def rss_bytes() -> int:
+    """This process's resident set size now."""
+    with Path("/proc/self/statm").open() as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size so far (VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    msg = "no VmHWM line in /proc/self/status: peak memory is read on Linux only"
+    raise RuntimeError(msg)
+
+
+def thread_limit() -> int:
+    """How many threads this machine lets one process start, roughly.
+
+    Pykka gives every actor an OS thread, and each thread takes a process
+    id: ``kernel.pid_max``, ``kernel.threads-max`` and ``RLIMIT_NPROC``
+    all bound it.
+    """
+    limits = [resource.getrlimit(resource.RLIMIT_NPROC)[0]]
+    for name in ("pid_max", "threads-max"):
+        path = Path("/proc/sys/kernel") / name
+        if path.exists():
+            limits.append(int(path.read_text()))
+    finite = [x for x in limits if x != resource.RLIM_INFINITY and x > 0]
+    return min(finite) if finite else 1 << 30
+
+
+class Unsupported(Exception):
+    """A contender cannot run a workload of this size on this machine; the message says why."""

@@ -1,0 +1,93 @@
+"""The benchmark's workloads, tiny, on every contender: every message arrives, counts match.
+
+Correctness only (timing never goes into tests): these keep bench/peers.py,
+bench/report.py and bench/million.py from rotting.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import peerkit
+from peerkit.common import Unsupported, thread_limit
+
+BENCH = Path(__file__).parents[2] / "bench"
+
+
+@pytest.mark.parametrize("name", peerkit.CONTENDERS)
+def test_tell_counts_every_message(name: str) -> None:
+    run = peerkit.contender(name).tell(600)  # more than two bursts of 256
+    assert run.count == 600
+    assert run.seconds > 0
+
+
+@pytest.mark.parametrize("name", peerkit.CONTENDERS)
+def test_ask_answers_every_request_in_turn(name: str) -> None:
+    run = peerkit.contender(name).ask(50)
+    assert run.count == 50  # the 50th answer is the 50th count
+
+
+@pytest.mark.parametrize("name", peerkit.CONTENDERS)
+def test_spawn_starts_every_actor_and_reads_memory(name: str) -> None:
+    run = peerkit.contender(name).spawn(40)
+    assert run.count == 40
+    assert run.bytes_per_actor is not None
+    assert run.bytes_per_actor >= 0
+
+
+@pytest.mark.parametrize("name", peerkit.CONTENDERS)
+def test_fanout_gets_every_answer(name: str) -> None:
+    run = peerkit.contender(name).fanout(203, 8)  # not a multiple of the pool
+    assert run.count == 203
+
+
+def test_pykka_refuses_more_actors_than_the_machine_has_threads() -> None:
+    with pytest.raises(Unsupported, match="one OS thread per actor"):
+        peerkit.contender("pykka").spawn(thread_limit() + 1)
+
+
+def test_unknown_contender_is_named() -> None:
+    with pytest.raises(ValueError, match="unknown contender 'akka'"):
+        peerkit.contender("akka")
+
+
+def test_peers_command_runs_writes_json_and_the_report_renders_it(tmp_path: Path) -> None:
+    results = tmp_path / "peers.json"
+    out = subprocess.run(
+        [sys.executable, BENCH / "peers.py", "--scale", "0.0005", "--repeat", "1", "--json", results],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "targets (issue 7)" in out.stdout
+    report = json.loads(results.read_text())
+    assert report["contenders"][0] == "troupe"
+    for key, cells in report["results"].items():
+        size = next(w["size"] for w in report["workloads"] if w["key"] == key)
+        for name, cell in cells.items():
+            assert cell["unsupported"] is None, (key, name)
+            assert [run["count"] for run in cell["runs"]] == [size], (key, name)
+
+    million = tmp_path / "million.json"
+    subprocess.run(
+        [sys.executable, BENCH / "million.py", "--count", "300", "--probes", "30", "--json", million],
+        check=True,
+        capture_output=True,
+    )
+    assert json.loads(million.read_text())["alive_after"] == 0
+
+    page = tmp_path / "docs" / "performance.md"
+    subprocess.run(
+        [sys.executable, BENCH / "report.py", results, "--million", million, "--page", page],
+        check=True,
+        capture_output=True,
+    )
+    text = page.read_text()
+    assert "| ask round trips" in text
+    assert "300 actors spawned" in text
+    assert (page.parent / "performance.png").read_bytes().startswith(b"\x89PNG")
