@@ -63,6 +63,10 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
     """A handle to an actor: cheap, hashable, safe to pass in messages.
 
     Refs to the same actor are equal. A ref keeps working across restarts.
+    ``M`` is the messages the actor accepts, and a ref stands in for any ref
+    that accepts fewer: an ``ActorRef[Answer | Done]`` is an
+    ``ActorRef[Answer]`` (type checkers treat ``M`` as contravariant), so a
+    collector's ref can go in a request's ``reply_to: ActorRef[Answer]``.
 
     Example::
 
