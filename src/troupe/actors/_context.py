@@ -190,7 +190,7 @@ async def _job(
     async_fn: Callable[..., Awaitable[object]],
     args: tuple[object, ...],
 ) -> None:
-    CURRENT_ACTOR.set(cell.ref)
+    CURRENT_ACTOR.set(cell)
     jobs = cell.jobs
     assert jobs is not None  # noqa: S101 - created by start_soon
     try:

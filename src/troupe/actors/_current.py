@@ -6,11 +6,13 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._cell import _Cell
     from ._ref import ActorRef
     from ._system import ActorSystem
 
 CURRENT_SYSTEM: ContextVar[ActorSystem] = ContextVar("troupe.current_system")
-CURRENT_ACTOR: ContextVar[ActorRef[Any] | None] = ContextVar("troupe.current_actor", default=None)
+# the cell, not a ref: a ref is made when asked for (see _Cell.ref)
+CURRENT_ACTOR: ContextVar[_Cell | None] = ContextVar("troupe.current_actor", default=None)
 
 
 def current_system() -> ActorSystem:
@@ -31,4 +33,5 @@ def current_system() -> ActorSystem:
 
 def current_actor() -> ActorRef[Any] | None:
     """The ref of the actor whose code is running, or None outside actors."""
-    return CURRENT_ACTOR.get()
+    cell = CURRENT_ACTOR.get()
+    return None if cell is None else cell.ref

@@ -237,3 +237,6 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
             restarts=len(cell.restart_times) if cell.restart_times else 0,
             children=len(cell.children) if cell.children else 0,
         )
+
+
+cells.make_ref = ActorRef._create

@@ -46,9 +46,7 @@ def new_cell(
     mailbox: Mailbox,
     restart: Restart,
 ) -> cells._Cell:
-    cell = cells._Cell(system, parent, name, factory, accepts, mailbox.capacity, mailbox.overflow, restart)
-    cell.ref = ActorRef._create(cell)
-    return cell
+    return cells._Cell(system, parent, name, factory, accepts, mailbox.capacity, mailbox.overflow, restart)
 
 
 def _check_name(name: object, parent: cells._Cell) -> str:
