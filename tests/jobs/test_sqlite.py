@@ -88,6 +88,44 @@ def test_two_processes_share_one_store(tmp_path: Path) -> None:
         store.close("test-owner")
 
 
+_OPENER = """
+import sys, troupe
+store = troupe.SQLiteJobStore(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()  # the start signal: every opener goes at once
+store.open(sys.argv[2])
+store.close(sys.argv[2])
+print("opened")
+"""
+
+
+def test_processes_creating_one_store_at_the_same_moment_all_open_it(tmp_path: Path) -> None:
+    # Regression: switching a new file to WAL made SQLite answer "locked" at
+    # once (no busy wait) to all but one of the openers racing for it.
+    for round_ in range(8):
+        db = tmp_path / f"new-{round_}.sqlite"
+        openers = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPENER, str(db), f"owner-{k}"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for k in range(3)
+        ]
+        for opener in openers:  # all started and imported before any goes
+            assert opener.stdout is not None
+            assert opener.stdout.readline() == "ready\n"
+        for opener in openers:
+            assert opener.stdin is not None
+            opener.stdin.write("go\n")
+            opener.stdin.flush()
+        results = [opener.communicate() for opener in openers]
+        assert [out for out, _ in results] == ["opened\n"] * 3, [err for _, err in results]
+        assert _integrity(db) == "ok"
+
+
 def test_a_live_owners_jobs_are_left_alone(tmp_path: Path) -> None:
     db = tmp_path / "jobs.sqlite"
     first = _open(db)

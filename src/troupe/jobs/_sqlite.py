@@ -217,11 +217,35 @@ class SQLiteJobStore(JobStore):
                 )
             return
         self._exec(conn, f"PRAGMA synchronous = {self._synchronous}")
-        mode = self._exec(conn, "PRAGMA journal_mode = WAL").fetchone()
+        mode = self._switch_to_wal(conn)
         if mode is None or str(mode[0]).lower() != "wal":
             raise self._error(f"cannot switch it to WAL mode (journal mode: {mode})")
         if version < SCHEMA_VERSION:
             self._migrate(conn, version)
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> tuple[object, ...] | None:
+        """``PRAGMA journal_mode = WAL``, retried while another process holds the file.
+
+        Switching needs the file to itself. When processes open a new store
+        at the same moment, SQLite answers "database is locked" at once
+        instead of waiting out the busy timeout (each holds a read lock the
+        other waits on), so the wait is done here: 14 of 40 rounds of three
+        processes opening one new store failed before.
+        """
+        deadline = time.monotonic() + _BUSY_TIMEOUT
+        delay = 0.001
+        while True:
+            try:
+                row: tuple[object, ...] | None = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise self._write_error(exc, "set it up") from exc
+                time.sleep(delay)  # we run in the store's worker thread, never on the trio loop
+                delay = min(2 * delay, 0.05)
+            except sqlite3.Error as exc:
+                raise self._write_error(exc, "set it up") from exc
+            else:
+                return row
 
     def _not_ours(self, why: str) -> JobStoreError:
         return self._error(
