@@ -150,7 +150,7 @@ async def test_the_store_is_wal_and_versioned(tmp_path: Path) -> None:
         with sqlite3.connect(db) as con:
             assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             meta = dict(con.execute("SELECT key, value FROM troupe_meta").fetchall())
-    assert meta == {"format": "troupe-jobs", "version": "1"}
+    assert meta == {"format": "troupe-jobs", "version": "2"}
 
 
 @pytest.mark.parametrize("count", [1, 199, 200, 201, 457])
@@ -187,6 +187,35 @@ def test_an_empty_file_is_migrated_and_a_reader_never_creates_one(tmp_path: Path
     store.close("test-owner")
     reader.open(None)
     assert reader.list() == []
+    reader.close(None)
+
+
+def test_a_version_1_store_is_read_as_it_is_and_migrated_by_a_writer(tmp_path: Path) -> None:
+    from troupe.jobs import _sqlite  # noqa: PLC0415 - the schema as the version-1 troupe wrote it
+
+    db = tmp_path / "jobs.sqlite"
+    with sqlite3.connect(db) as con:
+        for statement in _sqlite._MIGRATIONS[0]:
+            con.execute(statement)
+        con.execute("INSERT INTO troupe_meta VALUES ('format', 'troupe-jobs'), ('version', '1')")
+        con.execute(
+            "INSERT INTO troupe_jobs (id, name, status, owner, created, finished) "
+            "VALUES ('j1', 'old', 'succeeded', 'gone', 1.0, 2.0)"
+        )
+    reader = troupe.SQLiteJobStore(db)
+    reader.open(None)  # the command line reads it without migrating
+    assert [r.name for r in reader.list()] == ["old"]
+    reader.close(None)
+    store = _open(db)
+    store.close("test-owner")
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT value FROM troupe_meta WHERE key = 'version'").fetchone() == ("2",)
+        indexes = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "troupe_jobs_by_owner" not in indexes
+    assert "troupe_jobs_by_status" in indexes
+    reader.open(None)
+    (record,) = reader.list()
+    assert (record.id, record.status, record.finished) == ("j1", JobStatus.SUCCEEDED, 2.0)
     reader.close(None)
 
 
