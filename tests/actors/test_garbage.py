@@ -67,11 +67,33 @@ async def _run_task(fn: Callable[[], object], *, job: bool = False) -> None:
     assert await task.result() in (1, 2)
 
 
+async def _producer(ctx: troupe.TaskContext) -> int:
+    await ctx.channel.write("hello")
+    return 1
+
+
+async def _channel_task(*, bound: bool) -> None:
+    task = await troupe.delay_task(_producer, channel=4)
+    seen: list[bool] = []
+    if bound:
+        task.bind_callback(lambda t: seen.append(t.finished))
+    await task.execute()
+    channel = task.channel
+    assert channel is not None
+    assert await channel.read() == "hello"
+    assert await task.result() == 1
+    if bound:
+        await _settle()  # the channel's actor delivers the finished call
+        assert seen[-1] is True
+
+
 WORK: dict[str, Callable[[troupe.ActorSystem], Awaitable[None]]] = {
     "actor spawned, asked, stopped": _spawn_ask_stop,
     "inline task": lambda _: _run_task(_noop),
     "thread task": lambda _: _run_task(_work),
     "task tracked as a job": lambda _: _run_task(_noop, job=True),
+    "task with a channel": lambda _: _channel_task(bound=False),
+    "task with a channel and a bound callback": lambda _: _channel_task(bound=True),
 }
 
 

@@ -35,6 +35,23 @@ async def test_kore_flow_request_truncation_answer_after_completion(system: trou
         await ch.read()
 
 
+async def test_an_end_is_the_same_end_each_time_it_is_asked_for(system: troupe.ActorSystem) -> None:
+    ends: list[troupe.TaskChannel] = []
+
+    async def keep_end(ctx: troupe.TaskContext) -> None:
+        ends.append(ctx.channel)
+
+    t = await troupe.run_task(keep_end, channel=True)
+    await t.result()
+    other = await troupe.run_task(keep_end, channel=True)
+    await other.result()
+    assert t.channel == t.channel
+    assert {t.channel: 1}[t.channel] == 1
+    assert t.channel != other.channel
+    assert ends[0] != t.channel  # the task's end is not the owner's
+    assert ends[0] != ends[1]
+
+
 async def test_truncation_discards_the_rest_of_that_message_only(system: troupe.ActorSystem) -> None:
     async def writer(ctx: troupe.TaskContext) -> None:
         for m in (b"abcdefgh", b"", b"12", b"xyz"):

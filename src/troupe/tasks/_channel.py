@@ -121,7 +121,8 @@ class TaskChannel(metaclass=NoPublicConstructor):
     Messages keep their order and boundaries; each direction buffers up to
     the channel's capacity, then writes wait. When the task ends the
     channel closes: what the task wrote stays readable, then reads raise
-    `ChannelClosed`; the owner's writes raise it at once.
+    `ChannelClosed`; the owner's writes raise it at once. Ends of the same
+    side of the same channel compare equal (``t.channel == t.channel``).
 
     Example::
 
@@ -145,6 +146,14 @@ class TaskChannel(metaclass=NoPublicConstructor):
     def __repr__(self) -> str:
         side = "task" if self._is_task else "owner"
         return f"<TaskChannel {side} end of {self._chan.task_name}>"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, TaskChannel) and other._chan is self._chan and other._is_task == self._is_task
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self._chan), self._is_task))
 
     @property
     def capacity(self) -> int:
@@ -320,9 +329,10 @@ class _Channel:
     def __init__(self, system: ActorSystem, task_name: str, capacity: int) -> None:
         self.system = system
         self.task_name = task_name
-        to_task, to_owner = _Pipe(capacity), _Pipe(capacity)
-        self.owner_end = TaskChannel._create(self, to_owner, to_task, is_task=False)
-        self.task_end = TaskChannel._create(self, to_task, to_owner, is_task=True)
+        self.to_task, self.to_owner = _Pipe(capacity), _Pipe(capacity)
+        # The task's handle while something is bound and not yet told the task
+        # finished (the handle holds the record, which holds this channel: a
+        # cycle, so it is dropped once the binding has nothing more to say).
         self.handle: TaskHandle[Any] | None = None
         self.callback: Callable[[TaskHandle[Any]], object] | None = None
         self.events: _Events | None = None
@@ -330,6 +340,19 @@ class _Channel:
         self.ended = False
         self.finish_pending = False
         self.wake = ParkingLot()  # the channel actor, waiting for something to deliver
+
+    # The ends are made when asked for (they compare equal), not kept: an end
+    # holds the channel, so keeping them here made every channel task leave a
+    # reference cycle (18 objects) for the cyclic GC.
+    @property
+    def owner_end(self) -> TaskChannel:
+        """The end ``t.channel`` gives the task's owner."""
+        return TaskChannel._create(self, self.to_owner, self.to_task, is_task=False)
+
+    @property
+    def task_end(self) -> TaskChannel:
+        """The end the task's body gets in its `TaskContext`."""
+        return TaskChannel._create(self, self.to_task, self.to_owner, is_task=True)
 
     def task_wrote(self) -> None:
         if self.callback is not None or self.events is not None:
@@ -339,9 +362,8 @@ class _Channel:
     def task_ended(self, task_path: str) -> None:
         """Close both directions; what the task never read becomes dead letters."""
         self.ended = True
-        to_owner = self.task_end._outbox
-        to_owner.close()
-        to_task = self.task_end._inbox
+        self.to_owner.close()
+        to_task = self.to_task
         to_task.close()
         while to_task.buf:
             self.system._dead_letters._add(task_path, to_task.buf.popleft(), DeadLetterReason.STOPPED)
@@ -349,7 +371,9 @@ class _Channel:
             self.finish_pending = True
         self.wake.unpark_all()
 
-    def bind(self, callback: Callable[[TaskHandle[Any]], object] | None) -> _Events | None:
+    def bind(
+        self, handle: TaskHandle[Any], callback: Callable[[TaskHandle[Any]], object] | None
+    ) -> _Events | None:
         if self.callback is not None or self.events is not None:
             msg = (
                 f"task {self.task_name} already has a callback or an events() stream bound; "
@@ -357,6 +381,7 @@ class _Channel:
             )
             raise TaskStateError(msg)
         events = None
+        self.handle = handle
         if callback is not None:
             self.callback = callback
         else:
@@ -376,7 +401,12 @@ class _Channel:
 
     def deliver(self, *, finished: bool) -> None:
         handle = self.handle
-        assert handle is not None  # noqa: S101 - set when the task is made
+        assert handle is not None  # noqa: S101 - delivering means something is bound
+        if finished:
+            self.handle = None  # nothing more to deliver: let the handle go (see __init__)
+        self._deliver(handle, finished=finished)
+
+    def _deliver(self, handle: TaskHandle[Any], *, finished: bool) -> None:
         if self.events is not None:
             self.events.push(ChannelEvent(handle, finished))
             return

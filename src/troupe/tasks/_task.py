@@ -224,7 +224,7 @@ class TaskHandle(Generic[T], metaclass=NoPublicConstructor):
             TaskStateError: the task has no channel, or a callback or
                 ``events()`` is already bound.
         """
-        self._channel_or_raise().bind(callback)
+        self._channel_or_raise().bind(self, callback)
 
     def events(self) -> AsyncIterator[ChannelEvent]:
         """The bound request: a `ChannelEvent` per message the task writes, then one when it finished.
@@ -241,7 +241,7 @@ class TaskHandle(Generic[T], metaclass=NoPublicConstructor):
         Raises:
             TaskStateError: the task has no channel, or something is already bound.
         """
-        events = self._channel_or_raise().bind(None)
+        events = self._channel_or_raise().bind(self, None)
         assert events is not None  # noqa: S101 - bind(None) makes the stream
         return events
 
@@ -625,7 +625,6 @@ async def _new_task(
         record.job_running = starts_now
     if capacity is not None:
         chan = record.channel = _Channel(system, name, capacity)
-        chan.handle = handle
         record.args = (TaskContext._create(chan.task_end, handle), *args)
         # spawned before the task, so a shutdown stops it after the task (it delivers the end)
         await spawn_task_actor(system, functools.partial(ChannelActor, chan), name=f"{name}-channel")
