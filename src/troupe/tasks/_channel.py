@@ -23,7 +23,7 @@ from ..protocol import DeadLetterReason, message
 from ._errors import ChannelClosed, TaskStateError
 
 if TYPE_CHECKING:
-    from ._task import TaskHandle
+    from ._handle import TaskHandle
 
 log = logging.getLogger("troupe.tasks")
 

@@ -13,7 +13,8 @@ from typing import final
 import attrs
 import trio
 
-from ._task import TaskHandle, _new_task
+from ._handle import TaskHandle
+from ._task import _new_task
 
 
 @final

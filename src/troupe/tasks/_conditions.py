@@ -9,8 +9,8 @@ import attrs
 import trio
 
 from ._counter import TaskCounter
+from ._handle import TaskHandle, _blocking_wait
 from ._milestone import Milestone
-from ._task import TaskHandle, _blocking_wait
 
 
 @final

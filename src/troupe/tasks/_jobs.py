@@ -8,7 +8,8 @@ from typing import Any, TypeVar, overload
 import trio
 
 from ._executors import Executor
-from ._task import CURRENT_TASK, TaskHandle, _new_task
+from ._handle import CURRENT_TASK, TaskHandle
+from ._task import _new_task
 
 T = TypeVar("T")
 

@@ -10,9 +10,9 @@ from typing import Any, final
 
 import trio
 
+from ._constructors import run_task
 from ._errors import TaskCancelled
 from ._manager import call, check_task
-from ._task import run_task
 
 log = logging.getLogger("troupe.tasks.manager")
 
