@@ -19,6 +19,7 @@ from .._util import NoPublicConstructor
 from ..protocol import DeadLetterReason
 from . import _cell as cells
 from ._actor import describe_accepts
+from ._delivery import overflow, try_enqueue, wait_for_room
 from ._errors import ActorStopped, MessageTypeError
 from ._reply import Reply
 
@@ -34,7 +35,6 @@ _new = type.__call__  # skips NoPublicConstructor on the hot path
 # ask() reads trio's private Task._cancel_status when this trio has it (see there).
 _READ_CANCEL_STATUS = "_cancel_status" in attrs.fields_dict(Task)
 _DEAD = cells.DEAD
-try_enqueue = cells.try_enqueue
 
 
 @final
@@ -126,7 +126,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         if cell.state == _DEAD:
             cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
         elif not try_enqueue(cell, msg):
-            await cells.wait_for_room(cell, msg)
+            await wait_for_room(cell, msg)
             return
         await cancel_shielded_checkpoint()
 
@@ -144,7 +144,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         if cell.state == _DEAD:
             cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
         elif not try_enqueue(cell, msg):
-            cells.overflow(cell, msg)
+            overflow(cell, msg)
 
     async def ask(self, msg: M, *, timeout: float | None = 5.0) -> Any:
         """Send ``msg`` and wait for the value ``receive`` returns for it.

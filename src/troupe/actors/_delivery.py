@@ -1,0 +1,142 @@
+"""How items reach a mailbox: queueing, overflow, senders waiting for room, dead letters.
+
+The queue and the waiting senders live on the cell (``cell.q``,
+``cell.waiters``); these functions are the only ones that put items there
+or take them out for the receive loop.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+
+from ..protocol import DeadLetterReason
+from ._errors import ActorStopped, MailboxFull
+from ._mailbox import Overflow
+from ._reply import Reply
+
+if TYPE_CHECKING:
+    from ._cell import _Cell
+
+
+class _Blocked:
+    """A ``tell`` waiting for room in a full mailbox."""
+
+    __slots__ = ("item", "task")
+
+    def __init__(self, task: Task, item: object) -> None:
+        self.task: Task | None = task
+        self.item = item
+
+
+def dead_letter(
+    cell: _Cell, item: object, reason: DeadLetterReason, error: BaseException | None = None
+) -> None:
+    """Dead-letter a queued item; an ask's reply fails with ``error``."""
+    if type(item) is Reply:
+        item._fail_quietly(error or ActorStopped(cell.path))
+        item = item._msg
+    elif type(item) is _Blocked:
+        task = item.task
+        if task is not None:
+            item.task = None
+            reschedule(task)
+        item = item.item
+        if type(item) is Reply:
+            dead_letter(cell, item, reason, error)
+            return
+    cell.system._dead_letters._add(cell.path, item, reason)
+
+
+def try_enqueue(cell: _Cell, item: object) -> bool:
+    """Queue ``item`` (a message or a Reply) if there is room, waking the actor.
+
+    False when the mailbox is full (or senders already wait for room): the
+    caller then waits, or applies the overflow policy.
+    """
+    q = cell.q
+    if q is None:
+        if not cell.capacity:
+            return False
+        q = cell.q = deque()
+    if len(q) < cell.capacity and not cell.waiters:
+        q.append(item)
+        task = cell.parked
+        if task is not None:
+            cell.parked = None
+            reschedule(task)
+        return True
+    return False
+
+
+def overflow(cell: _Cell, item: object) -> None:
+    """``tell_nowait`` found no room: apply the mailbox's overflow policy."""
+    q = cell.q
+    if q is None:
+        q = cell.q = deque()
+    policy = cell.overflow
+    if policy is Overflow.BLOCK:
+        raise MailboxFull(cell.path, cell.capacity)
+    if policy is Overflow.DROP_NEW:
+        dead_letter(cell, item, DeadLetterReason.DROPPED, MailboxFull(cell.path, cell.capacity))
+        return
+    # DROP_OLD
+    if q:
+        dead_letter(cell, q.popleft(), DeadLetterReason.DROPPED, MailboxFull(cell.path, cell.capacity))
+        q.append(item)
+    else:  # capacity 0, or senders already waiting for room: drop the new one
+        dead_letter(cell, item, DeadLetterReason.DROPPED, MailboxFull(cell.path, cell.capacity))
+    cell.wake()
+
+
+async def wait_for_room(cell: _Cell, item: object) -> None:
+    """Park a ``tell`` until the loop moves ``item`` into the queue."""
+    waiters = cell.waiters
+    if waiters is None:
+        waiters = cell.waiters = deque()
+    blocked = _Blocked(current_task(), item)
+    waiters.append(blocked)
+    cell.wake()  # a rendezvous (capacity 0) hands over directly
+
+    def abort(_: object) -> Abort:
+        blocked.task = None
+        try:
+            waiters.remove(blocked)
+        except ValueError:  # already taken by the actor
+            return Abort.FAILED
+        return Abort.SUCCEEDED
+
+    await wait_task_rescheduled(abort)
+
+
+def _admit(cell: _Cell) -> None:
+    """After the loop took an item: move the first waiting sender's item in."""
+    waiters = cell.waiters
+    q = cell.q
+    while waiters and q is not None and len(q) < cell.capacity:
+        entry = waiters.popleft()
+        if type(entry) is _Blocked:
+            q.append(entry.item)
+            task = entry.task
+            if task is not None:
+                entry.task = None
+                reschedule(task)
+        else:  # an ask waiting for room
+            entry._in_waiters = False
+            q.append(entry)
+
+
+def _take_waiter(cell: _Cell) -> object:
+    """Rendezvous: take an item straight from a waiting sender."""
+    assert cell.waiters is not None  # noqa: S101 - the loop checked
+    entry = cell.waiters.popleft()
+    if type(entry) is _Blocked:
+        task = entry.task
+        if task is not None:
+            entry.task = None
+            reschedule(task)
+        return entry.item
+    entry._in_waiters = False
+    return entry
