@@ -31,10 +31,11 @@ class JobStatus(enum.StrEnum):
     @property
     def finished(self) -> bool:
         """Whether the job has an outcome (it will not change any more)."""
-        return self not in {JobStatus.PENDING, JobStatus.RUNNING}
+        return self not in _LIVE_SET
 
 
 LIVE = (JobStatus.PENDING, JobStatus.RUNNING)
+_LIVE_SET = frozenset(LIVE)  # `finished` built a set per call: 4 per job, on the loop
 
 
 @final
