@@ -8,7 +8,8 @@ baseline measured in the same run:
     channel (buffer 1024, the default mailbox capacity);
 (b) a stream of ``tell_nowait`` into one actor vs the same raw loop;
 (c) ``ask`` round trips vs raw request/response with a fresh reply channel
-    per request;
+    per request. (b) and (c) run peers.py's tell and ask workloads
+    (``bench/peerkit``), so both benchmarks measure the same code;
 (d) 100k idle actors vs 100k raw tasks each blocked on its own memory
     channel: spawn rate and memory per actor (each side in a fresh process,
     so that one side's freed memory does not flatter the other).
@@ -30,6 +31,9 @@ import trio.testing
 
 import troupe
 
+from peerkit import on_trio, on_troupe
+from peerkit.common import Run
+
 
 @troupe.message
 class Ping:
@@ -45,11 +49,6 @@ class Sink(troupe.Actor[Ping]):
     async def receive(self, msg: Ping) -> int:  # noqa: ARG002 - counts, whatever it is
         self.seen += 1
         return self.seen
-
-
-class Idle(troupe.Actor[Ping]):
-    async def receive(self, msg: Ping) -> None:  # noqa: ARG002 - idle on purpose
-        return None
 
 
 # -- (a) and (b): one-way messages -------------------------------------------------------
@@ -82,50 +81,20 @@ async def troupe_tell(n: int) -> float:
         return n / (time.perf_counter() - start)
 
 
-async def troupe_tell_nowait(n: int) -> float:
-    burst = 256  # below the default capacity (1024): nothing is dropped
-    async with troupe.open_system() as system:
-        sink = await system.spawn(Sink)
-        msg = Ping()
-        start = time.perf_counter()
-        for _ in range(n // burst):
-            for _ in range(burst):
-                sink.tell_nowait(msg)
-            await trio.lowlevel.checkpoint()
-        await sink.ask(msg)
-        return (n // burst * burst) / (time.perf_counter() - start)
+# -- (b) and (c): peers.py's workloads (bench/peerkit), the same code -----------------
 
 
-# -- (c) round trips ----------------------------------------------------------------------
+def peer_rate(run: Callable[[int], Run]) -> Callable[[int], float]:
+    """A peerkit workload (one ``trio.run`` each, its count checked) as a rate."""
 
+    def rate(n: int) -> float:
+        result = run(n)
+        if result.count != n:
+            msg = f"{run.__module__}.{run.__name__}({n}) counted {result.count}"
+            raise RuntimeError(msg)
+        return result.rate
 
-async def raw_request_response(n: int) -> float:
-    requests, incoming = trio.open_memory_channel[tuple[int, trio.MemorySendChannel[int]]](0)
-
-    async def server() -> None:
-        async for value, reply in incoming:
-            await reply.send(value)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(server)
-        start = time.perf_counter()
-        for i in range(n):
-            reply_send, reply_receive = trio.open_memory_channel[int](1)
-            await requests.send((i, reply_send))
-            await reply_receive.receive()
-        elapsed = time.perf_counter() - start
-        nursery.cancel_scope.cancel()
-    return n / elapsed
-
-
-async def troupe_ask(n: int) -> float:
-    async with troupe.open_system() as system:
-        sink = await system.spawn(Sink)
-        msg = Ping()
-        start = time.perf_counter()
-        for _ in range(n):
-            await sink.ask(msg)
-        return n / (time.perf_counter() - start)
+    return rate
 
 
 # -- (d) idle actors ----------------------------------------------------------------------
@@ -148,6 +117,10 @@ def idle_in_subprocess(kind: str, n: int) -> dict[str, float]:
 
 def median_of(repeat: int, fn: Callable[[int], Awaitable[float]], n: int) -> float:
     return statistics.median(trio.run(fn, n) for _ in range(repeat))
+
+
+def median_sync(repeat: int, fn: Callable[[int], float], n: int) -> float:
+    return statistics.median(fn(n) for _ in range(repeat))
 
 
 def row(
@@ -178,12 +151,16 @@ def main() -> int:
     results = [
         row("(a) await tell, one way", median_of(r, troupe_tell, args.messages), raw_tput, "msg/s", 1.0),
         row(
-            "(b) tell_nowait stream", median_of(r, troupe_tell_nowait, args.messages), raw_tput, "msg/s", 3.0
+            "(b) tell_nowait stream",
+            median_sync(r, peer_rate(on_troupe.tell), args.messages),
+            raw_tput,
+            "msg/s",
+            3.0,
         ),
         row(
             "(c) ask round trips",
-            median_of(r, troupe_ask, args.asks),
-            median_of(r, raw_request_response, args.asks),
+            median_sync(r, peer_rate(on_troupe.ask), args.asks),
+            median_sync(r, peer_rate(on_trio.ask), args.asks),
             "trips/s",
             1.5,
         ),

@@ -91,3 +91,27 @@ def test_peers_command_runs_writes_json_and_the_report_renders_it(tmp_path: Path
     assert "| ask round trips" in text
     assert "300 actors spawned" in text
     assert (page.parent / "performance.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_core_benchmark_runs_on_the_same_workloads() -> None:
+    # bench/core.py (make bench) takes its tell and ask workloads from peerkit
+    out = subprocess.run(
+        [
+            sys.executable,
+            BENCH / "core.py",
+            "--repeat",
+            "1",
+            "--messages",
+            "2000",
+            "--asks",
+            "300",
+            "--actors",
+            "300",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rows = [line for line in out.splitlines() if line.startswith("(")]
+    assert [row.split()[0] for row in rows] == ["(a)", "(b)", "(c)", "(d)", "(d)"]
+    assert "targets met" in out
