@@ -404,9 +404,6 @@ class _Channel:
         assert handle is not None  # noqa: S101 - delivering means something is bound
         if finished:
             self.handle = None  # nothing more to deliver: let the handle go (see __init__)
-        self._deliver(handle, finished=finished)
-
-    def _deliver(self, handle: TaskHandle[Any], *, finished: bool) -> None:
         if self.events is not None:
             self.events.push(ChannelEvent(handle, finished))
             return
