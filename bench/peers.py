@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from peerkit import CONTENDERS, contender
-from peerkit.common import Run, Unsupported
+from peerkit.common import Run, Unsupported, lead
 
 WORKERS = 8
 
@@ -164,14 +164,6 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def lead(ours: list[float], theirs: list[float], *, lower_is_better: bool = False) -> float | None:
-    """troupe's lead: above 1 means troupe is ahead (faster, or lighter)."""
-    if not ours or not theirs:
-        return None
-    a, b = statistics.median(ours), statistics.median(theirs)
-    return b / a if lower_is_better else a / b
-
-
 def print_table(names: list[str], rows: list[Workload], table: dict[str, dict[str, Cell]]) -> None:
     for work in rows:
         print(f"\n{work.title}")
@@ -200,13 +192,14 @@ class Target:
     row: str
     metric: str  # "rate" or "memory"
     absolute: float  # rate at least / bytes at most
+    unit: str
     over_pykka: float  # lead over Pykka at least
 
 
 TARGETS = (
-    Target("ask round trips", "ask", "rate", 100_000, 9.0),
-    Target("tell stream", "tell", "rate", 1_000_000, 4.0),
-    Target("memory per idle actor", "spawn-10k", "memory", 3_000, 5.0),
+    Target("ask round trips", "ask", "rate", 100_000, "trips/s", 9.0),
+    Target("tell stream", "tell", "rate", 1_000_000, "msg/s", 4.0),
+    Target("memory per idle actor", "spawn-10k", "memory", 3_000, "B", 5.0),
 )
 
 
@@ -232,6 +225,10 @@ def print_targets(table: dict[str, dict[str, Cell]]) -> list[dict[str, Any]]:
         verdicts.append(
             {
                 "target": t.what,
+                "bound": bound,
+                "absolute": t.absolute,
+                "unit": t.unit,
+                "min_over_pykka": t.over_pykka,
                 "value": mine,
                 "absolute_ok": absolute_ok,
                 "over_pykka": ratio,

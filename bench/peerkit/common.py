@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,14 @@ class Run:
     def rate(self) -> float:
         """``count`` per second."""
         return self.count / self.seconds
+
+
+def lead(ours: list[float], theirs: list[float], *, lower_is_better: bool = False) -> float | None:
+    """troupe's lead from the medians: above 1 means troupe is ahead (faster, or lighter)."""
+    if not ours or not theirs:
+        return None
+    a, b = statistics.median(ours), statistics.median(theirs)
+    return b / a if lower_is_better else a / b
 
 
 def rss_bytes() -> int:

@@ -89,6 +89,10 @@ def test_peers_command_runs_writes_json_and_the_report_renders_it(tmp_path: Path
     )
     text = page.read_text()
     assert "| ask round trips" in text
+    # the targets' bounds as peers.py's TARGETS wrote them into the results
+    assert "| >= 100,000 trips/s: " in text
+    assert "| <= 3,000 B: " in text
+    assert "| >= 5x lighter: " in text
     assert "300 actors spawned" in text
     assert (page.parent / "performance.png").read_bytes().startswith(b"\x89PNG")
 
