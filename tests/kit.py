@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import builtins
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import trio
 
 import troupe
+from troupe import JobRecord, JobStatus
 
 
 @troupe.message
@@ -117,3 +119,46 @@ async def eventually(condition: Callable[[], object], timeout: float = 10.0) -> 
     with trio.fail_after(timeout):
         while not condition():  # noqa: ASYNC110 - polling the OS, not trio state
             await trio.sleep(0.02)
+
+
+class FakeStore(troupe.JobStore):
+    """A blocking JobStore over `MemoryJobStore`: ``before_save(records)`` runs first, in the worker thread.
+
+    A test makes it fail a save (raise a `JobStoreError`) or hold one
+    (wait on a ``threading.Event``).
+    """
+
+    def __init__(self, before_save: Callable[[Sequence[JobRecord]], None]) -> None:
+        self.inner = troupe.MemoryJobStore()
+        self.before_save = before_save
+
+    @property
+    def location(self) -> str:
+        return "fake.sqlite"
+
+    def open(self, owner: str | None) -> None:
+        self.inner.open(owner)
+
+    def save(self, records: Sequence[JobRecord], owner: str) -> None:
+        self.before_save(records)
+        self.inner.save(records, owner)
+
+    def get(self, job_id: str) -> JobRecord | None:
+        return self.inner.get(job_id)
+
+    def list(
+        self, *, status: Collection[JobStatus] | None = None, limit: int | None = None
+    ) -> builtins.list[JobRecord]:
+        return self.inner.list(status=status, limit=limit)
+
+    def purge(self, *, older_than: float | None = None, ids: Collection[str] | None = None) -> int:
+        return self.inner.purge(older_than=older_than, ids=ids)
+
+    def request_cancel(self, job_id: str) -> JobRecord:
+        return self.inner.request_cancel(job_id)
+
+    def cancel_requests(self, owner: str) -> builtins.list[str]:
+        return self.inner.cancel_requests(owner)
+
+    def close(self, owner: str | None) -> None:
+        self.inner.close(owner)

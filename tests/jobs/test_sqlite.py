@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import builtins
 import random
 import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 import troupe
 from troupe import JobStatus
+
+from kit import FakeStore
 
 WRITER = Path(__file__).parent / "store_writer.py"
 
@@ -330,43 +331,9 @@ async def test_a_corrupt_result_payload(tmp_path: Path) -> None:
         assert [r.id for r in await jobs.list()] == [good]
 
 
-class _NoRunning(troupe.JobStore):
-    """A store (a fake over MemoryJobStore) whose disk fills up when a job starts running."""
-
-    def __init__(self) -> None:
-        self.inner = troupe.MemoryJobStore()
-
-    @property
-    def location(self) -> str:
-        return "fake.sqlite"
-
-    def open(self, owner: str | None) -> None:
-        self.inner.open(owner)
-
-    def save(self, records: Sequence[troupe.JobRecord], owner: str) -> None:
-        if any(r.status is JobStatus.RUNNING for r in records):
-            raise troupe.JobStoreError("fake.sqlite: the disk is full", location="fake.sqlite")
-        self.inner.save(records, owner)
-
-    def get(self, job_id: str) -> troupe.JobRecord | None:
-        return self.inner.get(job_id)
-
-    def list(
-        self, *, status: Collection[JobStatus] | None = None, limit: int | None = None
-    ) -> builtins.list[troupe.JobRecord]:
-        return self.inner.list(status=status, limit=limit)
-
-    def purge(self, *, older_than: float | None = None, ids: Collection[str] | None = None) -> int:
-        return self.inner.purge(older_than=older_than, ids=ids)
-
-    def request_cancel(self, job_id: str) -> troupe.JobRecord:
-        return self.inner.request_cancel(job_id)
-
-    def cancel_requests(self, owner: str) -> builtins.list[str]:
-        return self.inner.cancel_requests(owner)
-
-    def close(self, owner: str | None) -> None:
-        self.inner.close(owner)
+def _disk_full_when_running(records: Sequence[troupe.JobRecord]) -> None:
+    if any(r.status is JobStatus.RUNNING for r in records):
+        raise troupe.JobStoreError("fake.sqlite: the disk is full", location="fake.sqlite")
 
 
 async def test_a_failing_running_transition_does_not_start_the_work() -> None:
@@ -375,7 +342,7 @@ async def test_a_failing_running_transition_does_not_start_the_work() -> None:
     async def work() -> None:
         ran.append(1)
 
-    store = _NoRunning()
+    store = FakeStore(_disk_full_when_running)  # its disk fills up when a job starts running
     async with troupe.open_system(jobs=store) as system:
         with pytest.raises(troupe.JobStoreError, match="disk is full"):
             await troupe.submit_job(work)  # it would start at once: nothing is started
