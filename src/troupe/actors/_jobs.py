@@ -15,8 +15,11 @@ from typing import Protocol
 class JobObserver(Protocol):
     """What the task layer needs of a job tracker; implemented by `troupe.Jobs`.
 
-    The task layer awaits these at each transition of a task started with
-    ``job=True``: each returns once the transition is durable. Users read
+    The task layer calls these at each transition of a task started with
+    ``job=True``, and each transition takes effect only once it is durable:
+    ``job_pending`` and ``job_running`` return then, and ``job_finished``
+    calls back then (the task reports its outcome from that callback, so
+    its actor need not stay alive through the commit). Users read
     and manage jobs through ``system.jobs`` (a [`Jobs`][troupe.Jobs]).
     A method's docstring is its body: a protocol states what, the
     implementation does it.
@@ -36,7 +39,17 @@ class JobObserver(Protocol):
     def job_progress(self, job_id: str, fraction: float, message: str) -> None:
         """Record progress (not awaited; written with the next batch)."""
 
-    async def job_finished(
-        self, job_id: str, outcome: str, result: object, error: BaseException | None
+    def job_finished(
+        self,
+        job_id: str,
+        outcome: str,
+        result: object,
+        error: BaseException | None,
+        then: Callable[[BaseException | None], None],
     ) -> None:
-        """Record the outcome: ``succeeded``, ``failed``, ``cancelled`` or ``interrupted``."""
+        """Record the outcome: ``succeeded``, ``failed``, ``cancelled`` or ``interrupted``.
+
+        ``then(None)`` is called on the trio thread once the outcome is
+        durable, ``then(exc)`` if its commit failed; raises `JobStoreError`
+        at once (and never calls ``then``) if the store is closed.
+        """

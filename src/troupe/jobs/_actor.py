@@ -50,9 +50,9 @@ class _Failed:
 
 
 class Batch:
-    """Transitions and queries committed together; ``wait()`` until they are."""
+    """Transitions and queries committed together; ``wait()`` until they are, or ``then(callback)``."""
 
-    __slots__ = ("answers", "cancels", "done", "failure", "moved", "queries", "records")
+    __slots__ = ("answers", "callbacks", "cancels", "done", "failure", "moved", "queries", "records")
 
     def __init__(self) -> None:
         self.records: dict[str, JobRecord] = {}
@@ -60,8 +60,22 @@ class Batch:
         self.queries: list[Callable[[JobStore], object]] = []
         self.answers: list[object] = []
         self.cancels: list[str] = []
+        self.callbacks: list[Callable[[BaseException | None], None]] = []
         self.failure: BaseException | None = None
         self.done = trio.Event()
+
+    def then(self, callback: Callable[[BaseException | None], None]) -> None:
+        """Call ``callback(failure)`` on the trio thread once the batch is settled."""
+        self.callbacks.append(callback)
+
+    def settle(self) -> None:
+        """The commit is over (``failure`` says how): wake the waiters, call the callbacks."""
+        self.done.set()
+        for callback in self.callbacks:
+            try:
+                callback(self.failure)
+            except Exception:  # one caller's bug must not stop the writer or the other callbacks
+                log.exception("a job transition's callback failed")
 
     async def wait(self) -> None:
         """Return once committed; raise the store's error if the commit failed."""
@@ -199,15 +213,20 @@ class Ledger:
         return self.done_waiters.setdefault(job_id, trio.Event())
 
     async def flush(self, *, poll: bool) -> Batch:
-        """Commit the current batch, then wake its waiters and publish."""
-        batch = self.batch
-        self.batch = Batch()
+        """Commit the current batch, then publish and settle it.
+
+        Once taken, a batch is always settled: the worker thread is not
+        abandoned on cancellation, and a store that does not block is
+        written without a checkpoint between taking and settling.
+        """
         if self.store.blocking:
+            batch = self._take()
             await trio.to_thread.run_sync(
                 lambda: batch.run(self.store, self.owner, poll=poll), limiter=self.limiter
             )
         else:
             await trio.lowlevel.checkpoint()
+            batch = self._take()
             batch.run(self.store, self.owner, poll=poll)
         if batch.failure is not None:
             self._roll_back(batch)
@@ -215,7 +234,12 @@ class Ledger:
             self.system._emit("troupe.job.store_failed", batch.failure)
         else:
             self._published(batch)
-        batch.done.set()
+        batch.settle()
+        return batch
+
+    def _take(self) -> Batch:
+        batch = self.batch
+        self.batch = Batch()
         return batch
 
     def _roll_back(self, batch: Batch) -> None:
@@ -287,7 +311,7 @@ class JobsActor(Actor[Any]):
         ledger.batch.failure = JobStoreError(
             f"the job store {ledger.store.location} is closed", location=ledger.store.location
         )
-        ledger.batch.done.set()
+        ledger.batch.settle()
         store, owner = ledger.store, ledger.owner
         try:
             if store.blocking:

@@ -79,11 +79,20 @@ class Jobs(metaclass=NoPublicConstructor):
         """Record progress with the next batch (not awaited)."""
         self._ledger.progress(job_id, fraction, message)
 
-    async def job_finished(
-        self, job_id: str, outcome: str, result: object, error: BaseException | None
+    def job_finished(
+        self,
+        job_id: str,
+        outcome: str,
+        result: object,
+        error: BaseException | None,
+        then: Callable[[BaseException | None], None],
     ) -> None:
-        """Record the job's outcome; return once durable."""
-        await self._ledger.finished(job_id, outcome, result, error).wait()
+        """Record the job's outcome; ``then(None)`` once durable, ``then(exc)`` if the commit failed.
+
+        Raises:
+            JobStoreError: the store is closed (``then`` is not called).
+        """
+        self._ledger.finished(job_id, outcome, result, error).then(then)
 
     # -- the users' side -----------------------------------------------------
 

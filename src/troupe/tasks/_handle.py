@@ -83,6 +83,7 @@ class _Record:
         "job_id",
         "job_running",
         "name",
+        "reporting",
         "result",
         "scope",
         "started",
@@ -115,6 +116,7 @@ class _Record:
         self.interrupted = False  # stopped by the system's shutdown, not by a cancel
         self.job_id: str | None = None
         self.job_running = False  # its job is durable as running (recorded so at creation)
+        self.reporting = False  # the job's outcome is decided, and reported once durable
         self.result: Any = None
         self.error: BaseException | None = None
         self.done: trio.Event | None = None  # made by the first waiter
