@@ -140,15 +140,13 @@ class _TaskActor(Actor[_TaskMsg]):
             await self._run()
         if rec.job_id is None:
             self._finish()
-        elif isinstance(msg, _Abort):
+        elif self._hand_over() and isinstance(msg, _Abort):
             # cancel(force=True) of a delayed task returns once it finished, job or not
-            reported = trio.Event()
-            if self._hand_over(reported.set):
-                await reported.wait()
-        else:
-            self._hand_over(None)
+            if rec.done is None:
+                rec.done = trio.Event()
+            await rec.done.wait()
 
-    def _hand_over(self, also: Callable[[], object] | None) -> bool:
+    def _hand_over(self) -> bool:
         """Give the job's outcome to the store and stop; the outcome is reported once durable.
 
         The actor does not wait for the commit: it ends now, and the
@@ -168,14 +166,8 @@ class _TaskActor(Actor[_TaskMsg]):
             error = error or TaskCancelled(rec.name, forced=True)
         else:
             outcome = "succeeded" if error is None else "failed"
-
-        def recorded(failure: BaseException | None) -> None:
-            self._job_recorded(failure)
-            if also is not None:
-                also()
-
         try:
-            _observer(rec.system).job_finished(rec.job_id, outcome, rec.result, error, recorded)  # type: ignore[arg-type]
+            _observer(rec.system).job_finished(rec.job_id, outcome, rec.result, error, self._job_recorded)  # type: ignore[arg-type]
         except JobStoreError as exc:  # the store is closed: nothing will commit it
             rec.system._emit("troupe.job.store_failed", exc)
             self._job_recorded(exc)
