@@ -124,6 +124,12 @@ class _Record:
         self.watchers: list[Callable[[], None]] | None = None  # made by the first waiter
         self.subscribers: list[ActorRef[Any]] | None = None
 
+    def done_event(self) -> trio.Event:
+        """The event set when the task finishes (made on first use: most tasks never need one)."""
+        if self.done is None:
+            self.done = trio.Event()
+        return self.done
+
 
 @final
 class TaskHandle(Generic[T], metaclass=NoPublicConstructor):
@@ -264,9 +270,7 @@ class TaskHandle(Generic[T], metaclass=NoPublicConstructor):
             if not rec.started:
                 await self.execute()
             if not rec.finished:
-                if rec.done is None:
-                    rec.done = trio.Event()
-                await _blocking_wait(rec.done.wait)
+                await _blocking_wait(rec.done_event().wait)
         else:
             await trio.lowlevel.checkpoint()
         return rec

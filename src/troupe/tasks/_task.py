@@ -142,9 +142,7 @@ class _TaskActor(Actor[_TaskMsg]):
             self._finish()
         elif self._hand_over() and isinstance(msg, _Abort):
             # cancel(force=True) of a delayed task returns once it finished, job or not
-            if rec.done is None:
-                rec.done = trio.Event()
-            await rec.done.wait()
+            await rec.done_event().wait()
 
     def _hand_over(self) -> bool:
         """Give the job's outcome to the store and stop; the outcome is reported once durable.
