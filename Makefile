@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck docs bench bench-peers bench-report bench-million clean
+.PHONY: demo test soak check lint typecheck docs bench bench-peers bench-report bench-million clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the fault suite (tests/faults) long, with a random seed it prints (not in CI)
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q tests/faults --soak
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -8,7 +8,31 @@ import pytest
 
 import troupe
 
+import faultkit
+
 pytest_plugins = ["pytester"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        default=False,
+        help="run the fault suite (tests/faults) long, with a random seed (make soak)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    faultkit.configure(soak=bool(config.getoption("--soak")))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    found = faultkit.lines()
+    if found:
+        mode = "soak" if faultkit.SOAK else "ci"
+        terminalreporter.section(f"fault suite figures ({mode}, seed {faultkit.SEED})")
+        for line in found:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(params=["sqlite", "memory"])
