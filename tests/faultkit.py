@@ -11,8 +11,11 @@ CI log shows what the suite exercised.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import trio
+import trio.testing
 from hypothesis import HealthCheck, settings
 
 SOAK = False
@@ -71,3 +74,64 @@ def lines() -> list[str]:
         )
         out.append(f"{test}: {shown}")
     return out
+
+
+class Cut:
+    """A cancel scope that cancels itself at a chosen await of the task that enters it.
+
+    ``at=None`` never cancels and counts the awaits (``steps``): how many
+    times the task was resumed inside the block. ``at=0`` cancels on entry
+    (before the first await); ``at=k`` just before the task resumes for the
+    k-th time: a wake-up that is itself a cancellation (a timeout, trio's
+    sleep) then turns into this one, any other is delivered at the next
+    checkpoint.
+    Looping ``k`` over ``0..steps`` puts a cancellation at every await of
+    the block in turn (`each_cancel_point`).
+    """
+
+    def __init__(self, at: int | None) -> None:
+        self.at = at
+        self.steps = 0
+        self.fired = False
+        self.scope = trio.CancelScope()
+        self._task: trio.lowlevel.Task | None = None
+
+    def __enter__(self) -> trio.CancelScope:
+        self._task = trio.lowlevel.current_task()
+        trio.lowlevel.add_instrument(self)  # type: ignore[arg-type] # duck-typed Instrument
+        scope = self.scope.__enter__()
+        if self.at == 0:
+            self._fire()
+        return scope
+
+    def __exit__(self, *exc: object) -> bool:
+        trio.lowlevel.remove_instrument(self)  # type: ignore[arg-type]
+        return bool(self.scope.__exit__(*exc))  # type: ignore[arg-type]
+
+    def _fire(self) -> None:
+        self.fired = True
+        self.scope.cancel()
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        """The instrument hook: count the entering task's steps, cancel at the chosen one."""
+        if task is self._task:
+            self.steps += 1
+            if self.steps == self.at:
+                self._fire()
+
+
+def each_cancel_point(scenario: Callable[[Cut], Awaitable[object]], *, limit: int = 10_000) -> int:
+    """Run ``scenario(cut)`` once uncancelled, then once with a cancellation at each of its awaits.
+
+    Each run is a fresh ``trio.run`` on an autojump `MockClock`, so a hang
+    shows up as a ``trio.fail_after`` (virtual time) in the scenario, never
+    as a stuck test. The scenario enters ``cut`` around the operations to
+    attack and checks its own invariants afterwards (nothing lost, every
+    outcome known). Returns the number of runs.
+    """
+    first = Cut(None)
+    trio.run(scenario, first, clock=trio.testing.MockClock(autojump_threshold=0))
+    steps = min(first.steps, limit)
+    for k in range(steps + 1):
+        trio.run(scenario, Cut(k), clock=trio.testing.MockClock(autojump_threshold=0))
+    return steps + 2
