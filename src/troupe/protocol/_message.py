@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
+import types
+import typing
 from collections.abc import Callable
 from typing import Any, TypeVar, dataclass_transform, overload
 
@@ -10,6 +14,13 @@ import attrs
 T = TypeVar("T", bound=type)
 
 _WIRE_ATTR = "__troupe_wire_name__"
+_SCOPE_ATTR = "__troupe_scope__"
+"""Where a message class was defined: (globals, locals or None), for its annotations.
+
+Captured when ``@message`` runs, because ``__module__`` may be rewritten
+later (troupe's own classes report ``troupe``), and
+``typing.get_type_hints`` would then look the names up in the wrong module.
+"""
 _by_name: dict[str, type] = {}
 """Wire name -> message class, for the codec.
 
@@ -73,10 +84,14 @@ def message(cls: T | None = None, /, *, name: str | None = None) -> T | Callable
         class GetCount:
             pass
     """
+    scope = _scope_of_caller()
 
     def wrap(c: T) -> T:
         frozen: T = attrs.frozen(c)
         _register(frozen, name or f"{c.__module__}.{c.__qualname__}")
+        module = sys.modules.get(c.__module__)
+        globalns = module.__dict__ if module is not None else scope[0]
+        setattr(frozen, _SCOPE_ATTR, (globalns, scope[1]))
         return frozen
 
     if cls is None:
@@ -106,3 +121,59 @@ def is_message_class(cls: object) -> bool:
 def message_class(name: str) -> type[Any] | None:
     """The class registered under wire ``name``, or None."""
     return _by_name.get(name)
+
+
+def _scope_of_caller() -> tuple[dict[str, Any], dict[str, Any] | None]:
+    # The frame that wrote `@message`: its globals, and a snapshot of its
+    # locals when it is a function or class body (so that a message defined
+    # in a function may name the function's other local classes).
+    frame = sys._getframe(2)  # our caller is message(); its caller wrote the decorator
+    try:
+        local = None if frame.f_locals is frame.f_globals else dict(frame.f_locals)
+        return frame.f_globals, local
+    finally:
+        del frame
+
+
+@attrs.frozen
+class Unresolved:
+    """A field annotation that could not be evaluated, and why."""
+
+    annotation: object
+    error: Exception
+
+
+def field_types(cls: type) -> dict[str, object]:
+    """The evaluated types of a message class's attrs fields, by name (missing: untyped).
+
+    Each field's annotation is evaluated in the scope of the class that
+    declared it, so forward references (to classes defined later in the same
+    module, or to the class itself) work. An annotation that cannot be
+    evaluated maps to an `Unresolved`.
+    """
+    hints: dict[str, object] = {}
+    for field in attrs.fields(cls):
+        if field.type is None:
+            continue
+        owner = next((k for k in cls.__mro__ if field.name in inspect.get_annotations(k)), cls)
+        globalns, localns = _scope_of(owner)
+        hints[field.name] = _evaluate(field.type, globalns, {**(localns or {}), owner.__name__: owner})
+    return hints
+
+
+def _scope_of(klass: type) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    scope: tuple[dict[str, Any], dict[str, Any] | None] | None = klass.__dict__.get(_SCOPE_ATTR)
+    if scope is not None:
+        return scope
+    module = sys.modules.get(klass.__module__)
+    return (module.__dict__ if module is not None else {}), None
+
+
+def _evaluate(annotation: object, globalns: dict[str, Any], localns: dict[str, Any]) -> object:
+    # get_type_hints on a stand-in object evaluates one annotation, nested
+    # string forward references (list["Item"]) included.
+    holder = types.SimpleNamespace(__annotations__={"x": annotation})
+    try:
+        return typing.get_type_hints(holder, globalns, localns)["x"]
+    except Exception as exc:  # noqa: BLE001 - an annotation is arbitrary code: any error means "unresolved"
+        return Unresolved(annotation, exc)

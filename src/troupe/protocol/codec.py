@@ -1,4 +1,4 @@
-"""Turn messages into JSON-able data and back, strictly.
+"""Turn messages into JSON-able data and back, exactly and strictly.
 
 The wire name of the message sits under the key ``"type"``::
 
@@ -7,145 +7,50 @@ The wire name of the message sits under the key ``"type"``::
     >>> codec.decode({"type": "counter.increment", "by": 2})
     Increment(by=2)
 
-Decoding is strict: unknown tags, unknown or missing fields, and values of
-the wrong type (``"3"``, ``3.9`` or ``True`` for an ``int``) raise
-[`DecodeError`][troupe.DecodeError] naming the path of the bad field.
-Fields typed ``object`` or ``Any`` pass through unchanged.
+What a field may hold, and how it travels:
+
+| field type | on the wire |
+|---|---|
+| ``str``, ``int``, ``bool``, ``None`` | itself (that type exactly: ``True`` is not an ``int``) |
+| ``float`` | a number (an ``int`` is taken and becomes a float; NaN and infinities are refused) |
+| an enum, ``Literal[...]`` | its value (a JSON scalar) |
+| ``list[X]``, ``tuple[X, ...]``, ``tuple[X, Y]`` | an array (a tuple comes back a tuple) |
+| ``set[X]``, ``frozenset[X]`` | an array, sorted when the items sort |
+| ``dict[str, X]`` | an object |
+| a message class, a union of them | an object with its ``"type"``; subclasses too |
+| ``X | Y | None`` | as its member, chosen by the JSON kind of the data |
+| ``Any``, ``object`` | JSON scalars, lists, dicts with str keys and messages, as they are |
+
+``"type"`` on the wire always means a message's wire name. A field or
+dict key of the user's named ``type``, ``type_``, ``type__``... travels
+with one more ``_`` (``type_``, ``type__``...) and comes back as it was.
+
+Both sides are strict. [`encode()`][troupe.protocol.codec.encode] takes
+only values that decode back to an equal value of the same types, and
+raises `TypeError` naming the path of anything else (a ref, a socket, a
+``str`` in an ``int`` field, a tuple in an ``Any`` field, NaN).
+[`decode()`][troupe.protocol.codec.decode] raises
+[`DecodeError`][troupe.DecodeError] with the path for anything
+``encode()`` would not produce: unknown tags, unknown or missing fields
+(a missing field with a default takes its default), a wrong type (``"3"``,
+``3.9`` or ``True`` for an ``int``, ``"abc"`` for a ``list[str]``), a
+wrong tuple length, a duplicate set item. Containers may nest 100 levels
+deep; deeper data is an error on both sides, whatever Python's recursion
+limit.
 """
 
 from __future__ import annotations
 
-import enum
-import types
-import typing
-from collections.abc import Callable, Mapping
-from typing import Any
-
-import attrs
-import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from typing import Any, TypeVar, overload
 
 from ._errors import DecodeError
-from ._message import is_message_class, message_class, wire_name
+from ._message import is_message_class, wire_name
+from ._schema import ANY_MESSAGE, Tagged
+from ._walk import Bad, walk
 
 __all__ = ["decode", "encode"]
 
-_JSON_SCALARS = (str, int, float, bool, type(None))
-
-
-def _strict_int(value: object, _: type) -> int:
-    if type(value) is not int:
-        raise TypeError(f"expected an int, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _strict_float(value: object, _: type) -> float:
-    if type(value) not in (int, float):
-        raise TypeError(f"expected a float, got {type(value).__name__} {value!r}")
-    return float(value)  # type: ignore[arg-type]
-
-
-def _strict_str(value: object, _: type) -> str:
-    if type(value) is not str:
-        raise TypeError(f"expected a str, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _strict_bool(value: object, _: type) -> bool:
-    if type(value) is not bool:
-        raise TypeError(f"expected a bool, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _passthrough(value: object, _: type) -> object:
-    return value
-
-
-def _is_message_union(tp: object) -> bool:
-    origin = typing.get_origin(tp)
-    if origin not in (typing.Union, types.UnionType):
-        return False
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    return bool(args) and all(is_message_class(a) for a in args)
-
-
-def _make_converter() -> cattrs.Converter:  # noqa: C901 - the hooks are closures over one converter
-    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
-    conv.register_structure_hook(int, _strict_int)
-    conv.register_structure_hook(float, _strict_float)
-    conv.register_structure_hook(str, _strict_str)
-    conv.register_structure_hook(bool, _strict_bool)
-    conv.register_structure_hook_func(lambda t: t is Any or t is object, _passthrough)
-
-    def unstructure_factory(cls: type) -> Callable[[Any], dict[str, Any]]:
-        inner: Callable[[Any], dict[str, Any]] = cattrs.gen.make_dict_unstructure_fn(cls, conv)
-        name = wire_name(cls)
-
-        def unstructure(obj: Any) -> dict[str, Any]:
-            return {"type": name, **inner(obj)}
-
-        return unstructure
-
-    def structure_factory(cls: type) -> Callable[[Any, type], Any]:
-        inner: Callable[[Any, type], Any] = cattrs.gen.make_dict_structure_fn(
-            cls, conv, _cattrs_forbid_extra_keys=True
-        )
-        name = wire_name(cls)
-
-        def structure(data: Any, _: type) -> Any:
-            if not isinstance(data, Mapping):
-                raise TypeError(f"expected an object for {name}, got {type(data).__name__}")
-            tag = data.get("type", name)
-            if tag != name:
-                raise TypeError(f"expected type {name!r}, got {tag!r}")
-            return inner({k: v for k, v in data.items() if k != "type"}, cls)
-
-        return structure
-
-    def union_structure_factory(tp: Any) -> Callable[[Any, type], Any]:
-        members = {wire_name(a): a for a in typing.get_args(tp) if a is not type(None)}
-        optional = type(None) in typing.get_args(tp)
-
-        def structure(data: Any, _: type) -> Any:
-            if data is None and optional:
-                return None
-            if not isinstance(data, Mapping) or "type" not in data:
-                raise TypeError(f"expected a message object with a 'type', got {data!r}")
-            cls = members.get(data["type"])
-            if cls is None:
-                raise TypeError(f"type {data['type']!r} is not one of {sorted(members)}")
-            return conv.structure(data, cls)
-
-        return structure
-
-    conv.register_unstructure_hook_factory(is_message_class, unstructure_factory)
-    conv.register_structure_hook_factory(is_message_class, structure_factory)
-    conv.register_structure_hook_factory(_is_message_union, union_structure_factory)
-    return conv
-
-
-_converter = _make_converter()
-
-
-def _check_wire(value: object, path: str) -> None:
-    if isinstance(value, _JSON_SCALARS):
-        return
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_wire(item, f"{path}[{i}]")
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                msg = f"cannot encode: key {key!r} at {path} is not a str"
-                raise TypeError(msg)
-            _check_wire(item, f"{path}.{key}")
-        return
-    msg = (
-        f"cannot encode: {type(value).__name__} at {path} is not wire data "
-        "(refs and other live objects cannot be sent; send a message or plain data)"
-    )
-    raise TypeError(msg)
+T = TypeVar("T")
 
 
 def encode(msg: object) -> dict[str, Any]:
@@ -155,44 +60,28 @@ def encode(msg: object) -> dict[str, Any]:
         msg: an instance of a ``@message`` class.
 
     Returns:
-        A dict of str, int, float, bool, None, lists and dicts.
+        A dict of str, int, float, bool, None, lists and dicts, which
+        [`decode()`][troupe.protocol.codec.decode] turns back into a message
+        equal to ``msg``, with the same types all the way down.
 
     Raises:
-        TypeError: ``msg`` is not a message, or holds a value that is not
-            wire data (an `ActorRef`, a socket, ...).
+        TypeError: ``msg`` is not a message, or holds a value its field type
+            cannot carry (an `ActorRef`, a socket, NaN, a tuple in an ``Any``
+            field, data nested deeper than 100 levels...); the message says
+            where, like ``$.items[2].by``.
     """
-    cls = type(msg)
-    wire_name(cls)  # raises TypeError for non-messages
-    data: dict[str, Any] = _converter.unstructure(msg, cls)
-    _check_wire(data, "$")
+    name = wire_name(type(msg))  # raises TypeError for non-messages
+    try:
+        data: dict[str, Any] = walk(ANY_MESSAGE, msg, encoding=True)
+    except Bad as bad:
+        raise TypeError(f"cannot encode {name}: {bad.reason} at {bad.path}") from bad.__cause__
     return data
 
 
-def _where(path: list[str]) -> str:
-    return "$" + "".join(path)
-
-
-def _first_error(exc: BaseException, path: list[str]) -> tuple[str, str]:
-    if isinstance(exc, ForbiddenExtraKeysError):
-        extra = sorted(exc.extra_fields)
-        return _where([*path, f".{extra[0]}"]), f"unknown field {extra[0]!r}"
-    if isinstance(exc, ClassValidationError | IterableValidationError):
-        for sub in exc.exceptions:
-            note = next(
-                (n for n in getattr(sub, "__notes__", ()) if hasattr(n, "name") or hasattr(n, "index")),
-                None,
-            )
-            step: list[str] = []
-            if note is not None and hasattr(note, "name"):
-                step = [f".{note.name}"]
-            elif note is not None and hasattr(note, "index"):
-                step = [f"[{note.index!r}]"]
-            if isinstance(sub, KeyError) and note is not None and hasattr(note, "name"):
-                return _where([*path, *step]), "missing required field"
-            return _first_error(sub, [*path, *step])
-    if isinstance(exc, KeyError):
-        return _where(path), f"missing required field {exc.args[0]!r}"
-    return _where(path), str(exc)
+@overload
+def decode(data: object) -> Any: ...
+@overload
+def decode(data: object, cls: type[T]) -> T: ...
 
 
 def decode(data: object, cls: type[Any] | None = None) -> Any:
@@ -201,35 +90,26 @@ def decode(data: object, cls: type[Any] | None = None) -> Any:
     Args:
         data: what [`encode()`][troupe.protocol.codec.encode] produced
             (possibly after a JSON round trip).
-        cls: the expected class; by default the one named by ``"type"``.
+        cls: the expected message class (its ``@message`` subclasses are
+            accepted too); by default, any message: the one named by
+            ``"type"``.
 
     Returns:
         A new message instance.
 
     Raises:
-        DecodeError: an unknown ``"type"``, an unknown or missing field, or a
-            value of the wrong type; ``.path`` says where.
+        DecodeError: the data is not the encoding of a message (of ``cls``):
+            not an object, an unknown ``"type"``, an unknown or missing
+            field, a value of the wrong type, nesting deeper than 100
+            levels...; ``.path`` says where.
+        TypeError: ``cls`` is not a ``@message`` class.
     """
-    if cls is None:
-        if not isinstance(data, Mapping):
-            raise DecodeError("$", f"expected an object, got {type(data).__name__}")
-        tag = data.get("type")
-        if not isinstance(tag, str):
-            raise DecodeError("$.type", "missing or non-string message type tag")
-        found = message_class(tag)
-        if found is None:
-            raise DecodeError("$.type", f"unknown message type {tag!r}")
-        cls = found
+    node = ANY_MESSAGE
+    if cls is not None:
+        if not is_message_class(cls):
+            raise TypeError(f"decode(data, cls) takes a @message class as cls, not {cls!r}")
+        node = Tagged(cls.__name__, (cls,))
     try:
-        return _converter.structure(data, cls)
-    except Exception as exc:  # cattrs reports through many exception types
-        path, reason = _first_error(exc, [])
-        raise DecodeError(path, reason) from exc
-
-
-def _enum_value(e: enum.Enum) -> object:
-    return e.value
-
-
-_converter.register_unstructure_hook(enum.Enum, _enum_value)
-_ = attrs  # attrs classes are what cattrs walks
+        return walk(node, data, encoding=False)
+    except Bad as bad:
+        raise DecodeError(bad.path, bad.reason) from bad.__cause__

@@ -1,0 +1,323 @@
+"""From field types to codec nodes; the nodes of messages and of ``Any``."""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from typing import Any, Literal, final
+
+import attrs
+
+from ._message import Unresolved, field_types, is_message_class, message_class, wire_name
+from ._nodes import (
+    ALL_KINDS,
+    ARRAY,
+    FLOAT,
+    NOT_WIRE_DATA,
+    OBJECT,
+    SCALAR_KINDS,
+    TAGGED,
+    Choice,
+    Dict,
+    Exact,
+    Float,
+    Sequence,
+    Tuple,
+    Unsupported,
+    checked_float,
+    data_kind,
+    enum_choice,
+    escape,
+    literal_choice,
+    show,
+    unexpected,
+    union,
+)
+from ._walk import MAX_DEPTH, Bad, Node, Open
+
+_FIELDS_ATTR = "__troupe_fields__"
+_CARRIES = (
+    "the codec carries str, int, float, bool, None, enums, Literal, list, tuple, set, frozenset, "
+    "dict[str, X], unions told apart by their JSON kind, Any and messages"
+)
+
+
+@final
+class _Field:
+    __slots__ = ("alias", "key", "name", "node", "required")
+
+    def __init__(self, field: attrs.Attribute[Any], node: Node) -> None:
+        self.name = field.name
+        self.alias: str = field.alias or field.name
+        self.key = escape(field.name)  # a field named `type` travels as `type_`
+        self.node = node
+        self.required = field.default is attrs.NOTHING
+
+
+@final
+class _Fields:
+    """A message class's fields as the codec sees them (built on first use, kept on the class)."""
+
+    __slots__ = ("all", "by_key", "keys", "tag")
+
+    def __init__(self, cls: type) -> None:
+        hints = field_types(cls)
+        self.tag = wire_name(cls)
+        self.all = [_Field(f, _field_node(hints.get(f.name, Any))) for f in attrs.fields(cls) if f.init]
+        self.keys = [f.key for f in self.all]
+        self.by_key = {f.key: f for f in self.all}
+
+
+def _field_node(hint: object) -> Node:
+    if isinstance(hint, Unresolved):
+        reason = f"its annotation cannot be evaluated ({type(hint.error).__name__}: {hint.error})"
+        return Unsupported(repr(hint.annotation), reason)
+    return node_for(hint)
+
+
+def _fields_of(cls: type) -> _Fields:
+    found: _Fields | None = cls.__dict__.get(_FIELDS_ATTR)
+    if found is None:
+        found = _Fields(cls)
+        setattr(cls, _FIELDS_ATTR, found)
+    return found
+
+
+def _construct(cls: type, present: list[_Field], values: list[Any]) -> object:
+    try:
+        return cls(**{f.alias: v for f, v in zip(present, values, strict=True)})
+    except Exception as exc:  # a class's validators and __attrs_post_init__ may raise anything
+        raise Bad(f"{wire_name(cls)} refused these values ({type(exc).__name__}: {exc})") from exc
+
+
+@final
+class Tagged(Node):
+    """Messages: a JSON object with the wire name under ``"type"``.
+
+    A field typed ``Item`` also takes the ``@message`` subclasses of ``Item``
+    (the tag says which); a union of messages is one `Tagged` node.
+    """
+
+    __slots__ = ("bases",)
+
+    def __init__(self, name: str, bases: tuple[type, ...]) -> None:
+        super().__init__(name, frozenset({TAGGED}))
+        self.bases = bases
+
+    def encode(self, value: Any) -> Any:
+        cls = type(value)
+        if not (is_message_class(cls) and issubclass(cls, self.bases)):
+            raise unexpected(self.name, value, encoding=True)
+        fields = _fields_of(cls)
+        return Open(
+            ((f.name, f.node, getattr(value, f.name)) for f in fields.all),
+            lambda done: {"type": fields.tag, **dict(zip(fields.keys, done, strict=True))},
+        )
+
+    def decode(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise unexpected(f"a message object ({self.name})", data, encoding=False)
+        cls = self._class_of(data)
+        fields = _fields_of(cls)
+        for key in data:
+            if key != "type" and key not in fields.by_key:
+                if type(key) is not str:
+                    raise Bad(f"key {show(key)} is not a str (JSON object keys are strings)")
+                raise Bad(f"unknown field {key!r} for {fields.tag}", key)
+        present = []
+        for f in fields.all:
+            if f.key in data:
+                present.append(f)
+            elif f.required:
+                raise Bad(f"missing required field {f.key!r} of {fields.tag}", f.key)
+        return Open(
+            ((f.key, f.node, data[f.key]) for f in present), lambda done: _construct(cls, present, done)
+        )
+
+    def _class_of(self, data: dict[Any, Any]) -> type:
+        if "type" not in data:
+            raise Bad(f"missing message type tag (expected {self.name})", "type")
+        tag = data["type"]
+        if type(tag) is not str:
+            raise Bad(f"the message type tag must be a str, got {show(tag)}", "type")
+        cls = message_class(tag)
+        if cls is None:
+            raise Bad(f"unknown message type {tag!r}", "type")
+        if not issubclass(cls, self.bases):
+            raise Bad(f"expected {self.name}, got message type {tag!r}", "type")
+        return cls
+
+
+ANY_MESSAGE = Tagged("any message", (object,))
+
+
+@final
+class AnyValue(Node):
+    """``Any`` and ``object``: JSON scalars, lists, dicts with str keys and messages, as they are."""
+
+    __slots__ = ("dict", "list")
+
+    def __init__(self) -> None:
+        super().__init__("Any", ALL_KINDS)
+        self.list = Sequence("list", list, self)
+        self.dict = Dict("dict", self)
+
+    def encode(self, value: Any) -> Any:
+        kind = SCALAR_KINDS.get(type(value))
+        if kind == FLOAT:
+            return checked_float(value, encoding=True)
+        if kind is not None:
+            return value
+        if type(value) is list:
+            return self.list.encode(value)
+        if type(value) is dict:
+            return self.dict.encode(value)
+        if is_message_class(type(value)):
+            return ANY_MESSAGE.encode(value)
+        raise _refused_in_any(value)
+
+    def decode(self, data: Any) -> Any:
+        kind = data_kind(data)
+        if kind == FLOAT:
+            return checked_float(data, encoding=False)
+        if kind == ARRAY:
+            return self.list.decode(data)
+        if kind == OBJECT:
+            return self.dict.decode(data)
+        if kind == TAGGED:
+            return ANY_MESSAGE.decode(data)
+        if kind is None:
+            raise Bad(f"{type(data).__name__} is not JSON data")
+        return data
+
+
+def _refused_in_any(value: object) -> Bad:
+    name = type(value).__name__
+    if isinstance(value, enum.Enum):
+        return Bad(f"a {name} in a field typed Any would come back as its bare value; type the field {name}")
+    if isinstance(value, tuple | set | frozenset):
+        return Bad(f"a {name} in a field typed Any would come back as a list; type the field {name}[...]")
+    for base in (str, int, float, list, dict):
+        if isinstance(value, base):
+            return Bad(
+                f"a {name} in a field typed Any would come back as a {base.__name__}; send a {base.__name__}"
+            )
+    return Bad(f"{name} {NOT_WIRE_DATA}")
+
+
+ANY = AnyValue()
+_SCALARS: dict[object, Node] = {
+    str: Exact(str),
+    int: Exact(int),
+    bool: Exact(bool),
+    type(None): Exact(type(None)),
+    None: Exact(type(None)),
+    float: Float(),
+    Any: ANY,
+    object: ANY,
+}
+
+
+def type_name(tp: object, depth: int = 0) -> str:
+    """A type as people write it: ``list[Item] | None``."""
+    if depth > 5:  # noqa: PLR2004 - deeper parts of a type do not help an error message
+        return "..."
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if tp is None or tp is type(None):
+        return "None"
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a, depth + 1) for a in args)
+    if origin is Literal:
+        return f"Literal[{', '.join(map(repr, args))}]"
+    if origin is not None:
+        inner = ", ".join("..." if a is Ellipsis else type_name(a, depth + 1) for a in args)
+        return f"{getattr(origin, '__name__', repr(origin))}[{inner or '()'}]"
+    return tp.__name__ if isinstance(tp, type) else repr(tp).removeprefix("typing.")
+
+
+def node_for(tp: object, depth: int = 0) -> Node:  # noqa: C901, PLR0911, PLR0912 - one dispatch over the kinds of types
+    """The codec node of a field type (an `Unsupported` one if it cannot be carried)."""
+    try:
+        found = _SCALARS.get(tp)
+    except TypeError:  # an unhashable annotation
+        found = None
+    if found is not None:
+        return found
+    name = type_name(tp)
+    if depth > MAX_DEPTH:
+        return Unsupported(name, f"it is nested deeper than {MAX_DEPTH} levels")
+    if isinstance(tp, typing.NewType):
+        return node_for(tp.__supertype__, depth + 1)
+    if isinstance(tp, type):
+        if is_message_class(tp):
+            return Tagged(name, (tp,))
+        if issubclass(tp, enum.Enum):
+            return _or_unsupported(name, enum_choice(tp))
+        if tp in (list, tuple, set, frozenset):
+            return Sequence(name, tp, ANY)
+        if tp is dict:
+            return ANY.dict
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        return node_for(args[0], depth + 1)
+    if origin is Literal:
+        return _or_unsupported(name, literal_choice(name, args))
+    if origin in (typing.Union, types.UnionType):
+        return _union(name, args, depth)
+    if origin in (list, set, frozenset) or (origin is tuple and tp is typing.Tuple):  # noqa: UP006 - the bare alias means tuple[Any, ...]
+        return Sequence(name, origin, node_for(args[0], depth + 1) if args else ANY)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:  # noqa: PLR2004 - tuple[X, ...]
+            return Sequence(name, tuple, node_for(args[0], depth + 1))
+        return Tuple(name, [node_for(a, depth + 1) for a in args])
+    if origin is dict:
+        if args and args[0] is not str:
+            return Unsupported(name, "JSON object keys are strings: type the keys str")
+        return Dict(name, node_for(args[1], depth + 1)) if args else ANY.dict
+    return Unsupported(name, f"{name} {NOT_WIRE_DATA}; {_CARRIES}")
+
+
+def _or_unsupported(name: str, node: Node | str) -> Node:
+    return Unsupported(name, node) if isinstance(node, str) else node
+
+
+def _union(name: str, args: tuple[Any, ...], depth: int) -> Node:
+    if any(a is Any or a is object for a in args):
+        return ANY
+    compiled = [node_for(a, depth + 1) for a in args]
+    # A member the codec cannot carry (BaseException in `BaseException | None`)
+    # takes no values: the others still travel.
+    members = [m for m in compiled if not isinstance(m, Unsupported)]
+    refused = [m for m in compiled if isinstance(m, Unsupported)]
+    if not members:
+        return Unsupported(name, f"none of its members can be carried; {refused[0].reason}")
+    messages = [m for m in members if isinstance(m, Tagged)]
+    choices = [m for m in members if isinstance(m, Choice)]
+    rest = [m for m in members if not isinstance(m, Tagged | Choice)]
+    if len(messages) > 1:
+        names = " | ".join(m.name for m in messages)
+        rest.append(Tagged(names, tuple(base for m in messages for base in m.bases)))
+    else:
+        rest += messages
+    if len(choices) > 1:
+        merged = _merged(choices)
+        if isinstance(merged, str):
+            return Unsupported(name, merged)
+        rest.append(merged)
+    else:
+        rest += choices
+    return rest[0] if len(rest) == 1 else _or_unsupported(name, union(name, rest))
+
+
+def _merged(choices: list[Choice]) -> Choice | str:
+    # Literal["a"] | Literal["b"] | Colour: one choice, as long as no wire value means two things.
+    pairs: dict[tuple[type, object], tuple[object, object]] = {}
+    for choice in choices:
+        for key, python in choice.to_python.items():
+            old = pairs.setdefault(key, (python, key[1]))
+            if old[0] is not python:
+                return f"{key[1]!r} is a value of two of its members, so the data cannot tell them apart"
+    return Choice(" | ".join(c.name for c in choices), pairs.values())
