@@ -28,6 +28,7 @@ import attrs
 import trio
 
 from ..actors import Actor, ActorSystem, JobStoreError
+from ._batch import Batch
 from ._record import JobRecord, JobStatus, error_text, storable
 from ._store import JobStore
 
@@ -42,72 +43,6 @@ _OUTCOMES = {
     "interrupted": JobStatus.INTERRUPTED,
 }
 _SHUTDOWN_ERROR = "Interrupted: the system shut down before the job finished"
-
-
-@attrs.frozen
-class _Failed:
-    error: BaseException
-
-
-class Batch:
-    """Transitions and queries committed together; ``wait()`` until they are, or ``then(callback)``."""
-
-    __slots__ = ("answers", "callbacks", "cancels", "done", "failure", "moved", "queries", "records")
-
-    def __init__(self) -> None:
-        self.records: dict[str, JobRecord] = {}
-        self.moved: set[str] = set()  # ids whose status changed (not only progress)
-        self.queries: list[Callable[[JobStore], object]] = []
-        self.answers: list[object] = []
-        self.cancels: list[str] = []
-        self.callbacks: list[Callable[[BaseException | None], None]] = []
-        self.failure: BaseException | None = None
-        self.done = trio.Event()
-
-    def then(self, callback: Callable[[BaseException | None], None]) -> None:
-        """Call ``callback(failure)`` on the trio thread once the batch is settled."""
-        self.callbacks.append(callback)
-
-    def settle(self) -> None:
-        """The commit is over (``failure`` says how): wake the waiters, call the callbacks."""
-        self.done.set()
-        for callback in self.callbacks:
-            try:
-                callback(self.failure)
-            except Exception:  # one caller's bug must not stop the writer or the other callbacks
-                log.exception("a job transition's callback failed")
-
-    async def wait(self) -> None:
-        """Return once committed; raise the store's error if the commit failed."""
-        await self.done.wait()
-        if self.failure is not None:
-            raise self.failure
-
-    async def answer(self, index: int) -> Any:
-        """The answer to query ``index``, once run."""
-        await self.done.wait()
-        found = self.answers[index]
-        if isinstance(found, _Failed):
-            raise found.error
-        return found
-
-    def run(self, store: JobStore, owner: str, *, poll: bool) -> None:
-        """In the worker thread: the writes, then the queries, then the cancel poll."""
-        if self.records:
-            try:
-                store.save(list(self.records.values()), owner)
-            except Exception as exc:  # noqa: BLE001 - every waiter of the batch gets it
-                self.failure = exc
-        for fn in self.queries:
-            try:
-                self.answers.append(fn(store))
-            except Exception as exc:  # noqa: BLE001 - answered to its asker
-                self.answers.append(_Failed(exc))
-        if poll:
-            try:
-                self.cancels = store.cancel_requests(owner)
-            except Exception as exc:  # noqa: BLE001 - a poll that fails is retried next time
-                log.warning("could not read cancellation requests from %s: %s", store.location, exc)
 
 
 class Ledger:
@@ -228,12 +163,12 @@ class Ledger:
             await trio.lowlevel.checkpoint()
             batch = self._take()
             batch.run(self.store, self.owner, poll=poll)
-        if batch.failure is not None:
+        if batch.failed:
             self._roll_back(batch)
-            log.error("job store %s: %s", self.store.location, batch.failure)
-            self.system._emit("troupe.job.store_failed", batch.failure)
-        else:
-            self._published(batch)
+            for failure in {id(e): e for e in batch.failed.values()}.values():
+                log.error("job store %s: %s", self.store.location, failure)
+                self.system._emit("troupe.job.store_failed", failure)
+        self._published(batch)
         batch.settle()
         return batch
 
@@ -244,7 +179,7 @@ class Ledger:
 
     def _roll_back(self, batch: Batch) -> None:
         """After a failed commit: the live records are what the store holds."""
-        for job_id in batch.records:
+        for job_id in batch.failed:
             if job_id in self.batch.records:  # a newer change is queued: it will be written next
                 continue
             previous = self.stored.get(job_id)
@@ -259,16 +194,21 @@ class Ledger:
         # records spent 3.7-6 ms of the loop's time publishing to nobody.
         system = self.system
         listened = bool(system._events._subs)
-        for record in batch.records.values():
+        failed, substitutes = batch.failed, batch.substitutes
+        for job_id, given in batch.records.items():
+            if failed and job_id in failed:
+                continue
+            # what the store holds: a record it refused is kept as its fallback
+            record = substitutes.get(job_id, given) if substitutes else given
             if record.status.finished:
-                self.stored.pop(record.id, None)
-                event = self.done_waiters.pop(record.id, None)
+                self.stored.pop(job_id, None)
+                event = self.done_waiters.pop(job_id, None)
                 if event is not None:
                     event.set()
             else:
-                self.stored[record.id] = record
+                self.stored[job_id] = record
             if listened:
-                topic = record.status.value if record.id in batch.moved else "progress"
+                topic = record.status.value if job_id in batch.moved else "progress"
                 system._emit(f"troupe.job.{topic}", record)
 
 

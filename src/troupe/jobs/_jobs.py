@@ -68,12 +68,12 @@ class Jobs(metaclass=NoPublicConstructor):
     ) -> str:
         """Record a new job, ``pending`` or already ``running``; return its id once that is durable."""
         job_id, batch = self._ledger.pending(name, cancel, running=running)
-        await batch.wait()
+        await batch.wait(job_id)
         return job_id
 
     async def job_running(self, job_id: str) -> None:
         """Record that the job's work starts; return once durable."""
-        await self._ledger.running(job_id).wait()
+        await self._ledger.running(job_id).wait(job_id)
 
     def job_progress(self, job_id: str, fraction: float, message: str) -> None:
         """Record progress with the next batch (not awaited)."""
@@ -92,7 +92,7 @@ class Jobs(metaclass=NoPublicConstructor):
         Raises:
             JobStoreError: the store is closed (``then`` is not called).
         """
-        self._ledger.finished(job_id, outcome, result, error).then(then)
+        self._ledger.finished(job_id, outcome, result, error).then(job_id, then)
 
     # -- the users' side -----------------------------------------------------
 

@@ -75,22 +75,38 @@ class JobRecord:
     """``"ExcType: message"`` when it failed (or was cancelled or interrupted), else None."""
 
 
+def _dumps(value: object) -> str:
+    """JSON text as `encode_result` writes it (not ASCII-escaped), and strict: no NaN or infinity."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
 def storable(value: object) -> tuple[object, bool]:
-    """``value`` as a record keeps it: itself (a message or JSON), or its repr (then True)."""
+    """``value`` as a record keeps it: itself (a message or JSON), or its repr (then True).
+
+    Never raises: a value whose ``repr`` raises is kept as a placeholder
+    that says so, since the job's outcome must be recorded.
+    """
+    try:
+        return _storable(value)
+    except Exception as exc:  # noqa: BLE001 - any user code (repr, ==, a codec hook) may raise
+        return f"<{type(value).__qualname__} object; its repr raised {_describe(exc)}>", True
+
+
+def _storable(value: object) -> tuple[object, bool]:
     if value is None:
         return None, False
     if is_message_class(type(value)):
         try:
-            json.dumps(codec.encode(value), allow_nan=False)
-        except (TypeError, ValueError):
+            _dumps(codec.encode(value))
+        except Exception:  # noqa: BLE001 - not JSON (NaN, a field the codec refuses...): its repr
             return repr(value), True
         return value, False
     if isinstance(value, CommandResult):
         return _command_json(value), False
     try:
-        if json.loads(json.dumps(value, allow_nan=False)) == value:
+        if json.loads(_dumps(value)) == value:
             return value, False
-    except (TypeError, ValueError, RecursionError):
+    except Exception:  # noqa: BLE001, S110 - not JSON (TypeError, ValueError, RecursionError, ==): its repr
         pass
     return repr(value), True
 
@@ -112,8 +128,8 @@ _STDERR_TAIL = 2000
 
 
 def error_text(error: BaseException) -> str:
-    """``"ExcType: message"``; a failed command also keeps the end of its stderr."""
-    text = f"{type(error).__name__}: {error}"
+    """``"ExcType: message"``; a failed command also keeps the end of its stderr. Never raises."""
+    text = f"{type(error).__name__}: {_message(error)}"
     cause = error.__cause__ if error.__cause__ is not None else error
     if isinstance(cause, subprocess.CalledProcessError) and cause.stderr:
         tail = cause.stderr[-_STDERR_TAIL:]
@@ -121,16 +137,66 @@ def error_text(error: BaseException) -> str:
     return text
 
 
+def _message(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception as exc:  # noqa: BLE001 - a user's __str__ may raise; the outcome must be recorded
+        return f"<its message could not be shown: str() raised {type(exc).__name__}>"
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {_message(error)}"
+
+
+_NOTE_LIMIT = 500  # characters of the reason kept in a fallback record's error
+
+
+def escaped(text: str) -> str:
+    r"""``text`` in ASCII: anything else as a Python escape (``\xe9``, ``\udcff``)."""
+    return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def fallback(record: JobRecord, why: BaseException) -> JobRecord:
+    """``record`` in a form any store keeps: ASCII texts, no result, and why, in its error.
+
+    The job's writer stores this instead of a record its store refused,
+    so that the job's status and times are still kept.
+    """
+    reason = escaped(_describe(why))[:_NOTE_LIMIT]
+    note = (
+        f"JobStoreError: this job's record could not be stored as given ({reason}); "
+        "it is kept with its texts escaped and without its result"
+    )
+    error = note if record.error is None else f"{escaped(record.error)}\n{note}"
+    return JobRecord(
+        record.id,
+        escaped(record.name),
+        record.status,
+        record.created,
+        record.started,
+        record.finished,
+        record.progress,
+        escaped(record.progress_message),
+        None,
+        False,  # noqa: FBT003 - result_is_repr, positional like the fields before it
+        error,
+    )
+
+
 def encode_result(record: JobRecord) -> tuple[str | None, str | None]:
-    """(kind, JSON text) for storage: kind is None, ``message``, ``json`` or ``repr``."""
+    r"""(kind, JSON text) for storage: kind is None, ``message``, ``json`` or ``repr``.
+
+    The text is not ASCII-escaped: JSON's ``\u`` escapes would join two lone
+    surrogates into one character on the way back.
+    """
     value = record.result
     if value is None and not record.result_is_repr:
         return None, None
     if record.result_is_repr:
-        return "repr", json.dumps(value)
+        return "repr", json.dumps(value, ensure_ascii=False)
     if is_message_class(type(value)):
-        return "message", json.dumps(codec.encode(value))
-    return "json", json.dumps(value)
+        return "message", json.dumps(codec.encode(value), ensure_ascii=False)
+    return "json", json.dumps(value, ensure_ascii=False)
 
 
 def decode_result(kind: str | None, text: str | None) -> tuple[object, bool]:

@@ -97,6 +97,30 @@ _LIVE_SQL = "('pending', 'running')"
 _BUSY_TIMEOUT = 10.0
 
 
+def _sql_text(text: str | None) -> str | bytes | None:
+    """Text as the file keeps it: itself, or, if UTF-8 cannot encode it, its bytes (a BLOB).
+
+    Python's ``str`` may hold lone surrogates (``os.fsdecode`` of a file name
+    that is not UTF-8 gives one), which sqlite3 refuses to bind as TEXT. Such
+    a text is stored as its ``surrogatepass`` encoding, a BLOB, and `_py_text`
+    gives back the identical ``str``. Every other text is stored as TEXT.
+    """
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+    return text
+
+
+def _py_text(value: object) -> str:
+    """A text column back as the ``str`` that was stored (see `_sql_text`)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogatepass")
+    return str(value)
+
+
 def _read_only(path: Path) -> bool:
     """Whether the file is read-only: by access, or by its mode bits (which root ignores)."""
     return not os.access(path, os.W_OK) or path.stat().st_mode & 0o222 == 0
@@ -376,20 +400,26 @@ class SQLiteJobStore(JobStore):
         conn = self._writer()
         values: list[object] = []
         for r in records:
-            kind, result = encode_result(r)
+            try:
+                kind, result = encode_result(r)
+            except Exception as exc:  # a result that changed since it was checked, a codec hook
+                raise self._error(
+                    f"job {r.id}'s result cannot be stored ({type(exc).__name__}: {exc}); "
+                    "nothing of this operation was stored"
+                ) from exc
             values += (
                 r.id,
-                r.name,
+                _sql_text(r.name),
                 r.status.value,
                 owner,
                 r.created,
                 r.started,
                 r.finished,
                 r.progress,
-                r.progress_message,
+                _sql_text(r.progress_message),
                 kind,
-                result,
-                r.error,
+                _sql_text(result),
+                _sql_text(r.error),
             )
         width = 12
         with self._transaction(conn, f"store {len(records)} job transition(s)"):
@@ -413,19 +443,19 @@ class SQLiteJobStore(JobStore):
     def _record(self, row: tuple[object, ...]) -> JobRecord:
         job_id, name, status, created, started, finished, progress, message, kind, result, error = row
         try:
-            value, is_repr = decode_result(kind, result)  # type: ignore[arg-type]
+            value, is_repr = decode_result(kind, None if result is None else _py_text(result))  # type: ignore[arg-type]
             return JobRecord(
                 id=str(job_id),
-                name=str(name),
+                name=_py_text(name),
                 status=JobStatus(str(status)),
                 created=float(created),  # type: ignore[arg-type]
                 started=None if started is None else float(started),  # type: ignore[arg-type]
                 finished=None if finished is None else float(finished),  # type: ignore[arg-type]
                 progress=float(progress),  # type: ignore[arg-type]
-                progress_message=str(message),
+                progress_message=_py_text(message),
                 result=value,
                 result_is_repr=is_repr,
-                error=None if error is None else str(error),
+                error=None if error is None else _py_text(error),
             )
         except (ValueError, TypeError) as exc:
             raise self._error(
