@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -185,3 +187,44 @@ def test_errors_are_one_line_with_exit_status_2(
     assert line.startswith("troupe: ")
     assert message in line
     assert not (tmp_path / "missing.sqlite").exists()  # a reader never creates a store
+
+
+def test_issue_17_1_texts_that_are_not_utf8_or_look_like_markup_are_printed_as_they_are(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "jobs.sqlite"
+    bad = os.fsdecode(b"/data/\xff.csv")  # a lone surrogate: what os.fsdecode gives for a non-UTF-8 name
+
+    async def fails() -> None:
+        troupe.report_progress(0.5, f"[bold]read {bad}")
+        raise ValueError(bad)
+
+    async def fill() -> str:
+        async with troupe.open_system(jobs=str(db)):
+            t = await troupe.submit_job(fails, name=f"load {bad} [/]")
+            await troupe.wait_all(t)
+        assert t.job_id is not None
+        return t.job_id
+
+    job_id = trio.run(fill)
+    strict = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "COLUMNS": "200"}  # as in a UTF-8 locale
+
+    def troupe_jobs(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "troupe.cli", "jobs", *args, "--db", str(db)]
+        return subprocess.run(command, capture_output=True, text=True, env=strict, check=False)
+
+    for args in (["list"], ["show", job_id]):
+        done = troupe_jobs(*args)
+        assert done.returncode == 0, done.stderr  # before: UnicodeEncodeError, rich's MarkupError
+        assert done.stderr == ""
+        assert "load /data/\\udcff.csv [/]" in done.stdout
+    assert "ValueError: /data/\\udcff.csv" in done.stdout
+    assert "50% [bold]read /data/\\udcff.csv" in done.stdout
+    for args in (["list", "--json"], ["show", job_id, "--json"]):
+        done = troupe_jobs(*args)
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+        record = found[0] if isinstance(found, list) else found
+        assert record["name"] == f"load {bad} [/]"  # JSON's escapes give the identical text back
+        assert record["error"] == f"ValueError: {bad}"
+        assert record["progress_message"] == f"[bold]read {bad}"

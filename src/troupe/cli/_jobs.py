@@ -51,6 +51,15 @@ def as_json(record: JobRecord) -> dict[str, Any]:
     return data
 
 
+def shown(text: str) -> str:
+    r"""``text`` as printed: what UTF-8 cannot encode (a lone surrogate) as its escape, ``\udcff``.
+
+    A job's texts may hold lone surrogates (``os.fsdecode`` of a file name
+    that is not UTF-8); printing one to a strict UTF-8 stdout would raise.
+    """
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 _FIXED_COLUMNS = 60  # id, status, created, took, progress and the padding between columns
 
 
@@ -78,7 +87,8 @@ def list_jobs(db: str, *, status: tuple[str, ...], limit: int | None, as_json_: 
         return 0
     # Fixed columns keep their width; only the name is cut (`show ID` has it whole).
     out = console()
-    out.print(f"jobs in {db} ({len(records)})", soft_wrap=True)  # a long path is not folded
+    # a long path is not folded; a path is not rich markup
+    out.print(f"jobs in {shown(db)} ({len(records)})", soft_wrap=True, markup=False)
     table = Table(box=None, pad_edge=False, header_style="bold underline")
     table.add_column("id", no_wrap=True, min_width=8)
     room = out.width - _FIXED_COLUMNS  # rich would crop the table rather than cut the name
@@ -90,7 +100,7 @@ def list_jobs(db: str, *, status: tuple[str, ...], limit: int | None, as_json_: 
     for r in records:
         table.add_row(
             r.id[:8],
-            r.name,
+            Text(shown(r.name)),  # a Text: a name is not rich markup
             status_text(r.status),
             _when(r.created, seconds=False),
             _took(r),
@@ -124,21 +134,21 @@ def show_job(db: str, job_id: str, *, as_json_: bool) -> int:
     if as_json_:
         print(json.dumps(as_json(record), indent=2))
         return 0
-    table = Table(show_header=False, title=f"job {record.id}", title_justify="left")
+    table = Table(show_header=False, title=Text(f"job {shown(record.id)}"), title_justify="left")
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    table.add_row("name", record.name)
+    table.add_row("name", Text(shown(record.name)))  # Texts: the job's texts are not rich markup
     table.add_row("status", status_text(record.status))
     table.add_row("created", _when(record.created))
     table.add_row("started", _when(record.started))
     table.add_row("finished", _when(record.finished))
     table.add_row("took", _took(record))
-    table.add_row("progress", f"{record.progress:.0%} {record.progress_message}".rstrip())
+    table.add_row("progress", Text(shown(f"{record.progress:.0%} {record.progress_message}".rstrip())))
     if record.result is not None:
-        shown = record.result if record.result_is_repr else json.dumps(as_json(record)["result"])
-        table.add_row("result" + (" (repr)" if record.result_is_repr else ""), str(shown))
+        value = record.result if record.result_is_repr else json.dumps(as_json(record)["result"])
+        table.add_row("result" + (" (repr)" if record.result_is_repr else ""), Text(shown(str(value))))
     if record.error:
-        table.add_row("error", Text(record.error, style="red"))
+        table.add_row("error", Text(shown(record.error), style="red"))
     console().print(table)
     return 0
 
@@ -152,14 +162,13 @@ def cancel_job(db: str, job_id: str, *, as_json_: bool) -> int:
     if as_json_:
         print(json.dumps(as_json(record), indent=2))
     elif record.status is JobStatus.INTERRUPTED:
-        print(f"job {record.id} ({record.name}) was interrupted: the process running it is gone")
+        print(f"job {record.id} ({shown(record.name)}) was interrupted: the process running it is gone")
     elif record.status.finished:
-        print(f"job {record.id} ({record.name}) already finished: {record.status.value}")
+        print(f"job {record.id} ({shown(record.name)}) already finished: {record.status.value}")
         return 1
     else:
-        print(
-            f"cancellation of job {record.id} ({record.name}) requested; its process cancels it within ~1 s"
-        )
+        name = shown(record.name)
+        print(f"cancellation of job {record.id} ({name}) requested; its process cancels it within ~1 s")
     return 0
 
 
@@ -171,5 +180,5 @@ def purge_jobs(db: str, *, older_than: str | None, ids: tuple[str, ...], as_json
     if as_json_:
         print(json.dumps({"purged": count}))
     else:
-        print(f"purged {count} finished job(s) from {db}")
+        print(f"purged {count} finished job(s) from {shown(db)}")
     return 0
