@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import runpy
+import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -287,3 +289,184 @@ async def test_a_list_may_refer_to_tasks_already_in_the_service_but_not_reuse_th
     with pytest.raises(TaskListError, match="dependency cycle old -> new -> old"):  # reachable from x
         await service.load('<tasks><task id="x"><task rid="old"/></task></tasks>', format="xml")
     await service.load('<tasks><task id="y"><depends rid="z"/></task><task id="z"/></tasks>', format="xml")
+
+
+# -- issue 17, item 13: hostile documents are TaskListErrors with file and line ------------------
+
+
+def _deep_xml(levels: int) -> str:
+    """``levels`` inline <task> definitions nested one per line."""
+    opening = "".join(f'<task id="t{i}">\n' for i in range(levels))
+    return "<tasks>\n" + opening + "</task>" * levels + "</tasks>"
+
+
+async def test_issue_17_13_deep_inline_tasks_are_refused_at_the_bound(system: troupe.ActorSystem) -> None:
+    service = await troupe.new_task_service()
+    with pytest.raises(TaskListError, match="nested more than 256 levels") as caught:
+        await service.load(_deep_xml(3000), format="xml")
+    # <tasks> is level 1 on line 1, so the 257th level is the 256th <task>, on line 257
+    assert (caught.value.file, caught.value.line) == ("<string>", 257)
+    assert await service.stuck() == []
+    assert len(await service.load(_deep_xml(255), format="xml")) == 255  # the bound itself loads
+
+
+async def test_issue_17_13_deep_inline_tasks_load_whatever_the_recursion_limit(
+    system: troupe.ActorSystem,
+) -> None:
+    service = await troupe.new_task_service()
+    doc = _deep_xml(255)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit // 4, 250))
+    try:
+        ids = await service.load(doc, format="xml")
+    finally:
+        sys.setrecursionlimit(limit)
+    assert ids[0] == "t0"
+    assert ids[-1] == "t254"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "doc", "line", "match"),
+    [
+        ("json", '{"tasks":\n' + "[" * 100_000 + "]" * 100_000 + "}", 2, "nested more than 64 levels"),
+        (
+            "json",
+            '{"tasks": [\n{"id": "a", "params": ["[[[[", ' + "[" * 64 + "]" * 64 + "]}]}",
+            2,
+            "64 levels",
+        ),
+        ("toml", "[[tasks]]\nid = 'a'\nparams = " + "[" * 100_000 + "]" * 100_000, 3, "nested more than 64"),
+        ("toml", "[[tasks]]\nid = 'a'\nx = " + "{a=" * 3000 + "1" + "}" * 3000, 3, "nested more than 64"),
+        ("toml", "[[tasks]]\n" + ".".join(["a"] * 100_000) + " = 1", 2, "dotted key of more than 64 parts"),
+        ("toml", "x = 1\n[" + ".".join(['"a"'] * 100_000) + "]", 2, "dotted key of more than 64 parts"),
+    ],
+)
+async def test_issue_17_13_deep_json_and_toml_are_refused_at_the_bound(
+    system: troupe.ActorSystem, fmt: str, doc: str, line: int, match: str
+) -> None:
+    service = await troupe.new_task_service()
+    start = time.perf_counter()
+    with pytest.raises(TaskListError, match=match) as caught:
+        await service.load(doc, format=fmt)
+    assert time.perf_counter() - start < 2.0  # refused before the parser, which is quadratic on dotted keys
+    assert (caught.value.file, caught.value.line) == ("<string>", line)
+    assert await service.stuck() == []
+
+
+async def test_issue_17_13_nesting_at_the_bound_is_not_refused_by_the_scan(
+    system: troupe.ActorSystem,
+) -> None:
+    service = await troupe.new_task_service()
+    for levels, match in ((60, r"params\[0\]: a parameter is a string"), (61, "nested more than 64")):
+        deep = "[" * levels + "]" * levels  # inside {"tasks": [{"params": [...]}]}: 4 levels more
+        with pytest.raises(TaskListError, match=match):
+            await service.load('{"tasks": [{"id": "a", "params": [' + deep + "]}]}", format="json")
+
+
+def test_issue_17_13_a_recursion_limit_too_low_for_the_parser_is_a_task_list_error() -> None:
+    # The last line of defence behind the depth scan: json and tomllib recurse
+    # per level, so a recursion limit lowered below what 64 levels need makes
+    # them raise RecursionError. This drives the reader directly: lowering the
+    # process-wide limit under a running trio loop would break trio itself.
+    from troupe.tasks.service._tasklist import read_task_list  # noqa: PLC0415 - the reader, not a service
+
+    doc = "[[tasks]]\nid = 'a'\nx = " + "{a=" * 60 + "1" + "}" * 60
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 60)
+    try:
+        with pytest.raises(TaskListError, match="too deeply for Python's recursion limit") as caught:
+            read_task_list(doc, "toml")
+    finally:
+        sys.setrecursionlimit(limit)
+    assert caught.value.line == 3
+
+
+async def test_issue_17_13_a_root_task_without_id(system: troupe.ActorSystem) -> None:
+    service = await troupe.new_task_service()
+    for doc in ("<task></task>", "<task rid='a'/>", "<task action='x'>\n<task id='b'/></task>"):
+        with pytest.raises(TaskListError, match=r"<task>.* an id") as caught:
+            await service.load(doc, format="xml")
+        assert caught.value.line == 1
+
+
+@pytest.mark.parametrize(
+    ("fmt", "doc", "line"),
+    [
+        ("json", '{"tasks": [{"id": "a",\n"params": [' + "1" * 5000 + "]}]}", 2),
+        (
+            "json",
+            '{"tasks": [{"id": "'
+            + "1" * 5000
+            + '",\n"params": [1e'
+            + "3" * 5000
+            + ", -"
+            + "2" * 5000
+            + "]}]}",
+            2,
+        ),
+        ("toml", '[[tasks]]\nid = "a"\nparams = [' + "1" * 5000 + "]\n", 3),
+        (
+            "toml",
+            '[[tasks]]\nid = "'
+            + "1" * 5000
+            + '" # '
+            + "1" * 5000
+            + "\nparams = [\n  1.5, 0x"
+            + "f" * 5000
+            + ", -"
+            + "2_2" * 2200
+            + "]\n",
+            4,
+        ),
+    ],
+)
+async def test_issue_17_13_huge_integers(system: troupe.ActorSystem, fmt: str, doc: str, line: int) -> None:
+    service = await troupe.new_task_service()
+    with pytest.raises(TaskListError, match="an integer of more than 4300 digits") as caught:
+        await service.load(doc, format=fmt)
+    assert caught.value.line == line
+    assert await service.stuck() == []
+
+
+async def test_issue_17_13_huge_floats_are_numbers(system: troupe.ActorSystem) -> None:
+    service = await troupe.new_task_service()
+    await service.load('{"tasks": [{"id": "a", "params": [' + "1" * 5000 + ".5]}]}", format="json")
+    assert (await service.get("a")).parameters == (float("1" * 5000 + ".5"),)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "doc"),
+    [
+        ("xml", '<tasks>\n<task id="\ud800"/></tasks>'),
+        ("json", '{"tasks":\n[{"id": "\udfff"}]}'),
+        ("toml", '[[tasks]]\nid = "a\ud83d"'),
+    ],
+)
+async def test_issue_17_13_lone_surrogates_in_a_str_document(
+    system: troupe.ActorSystem, fmt: str, doc: str
+) -> None:
+    service = await troupe.new_task_service()
+    with pytest.raises(TaskListError, match="not valid Unicode text: a lone surrogate") as caught:
+        await service.load(doc, format=fmt)
+    assert (caught.value.file, caught.value.line) == ("<string>", 2)
+
+
+async def test_issue_17_13_lone_surrogates_escaped_in_json(system: troupe.ActorSystem) -> None:
+    service = await troupe.new_task_service()
+    for doc in ('{"tasks": [{"id": "\\ud800"}]}', '{"tasks": [{"id": "a", "params": ["x\\udc00"]}]}'):
+        with pytest.raises(TaskListError, match="a lone surrogate"):
+            await service.load(doc, format="json")
+    await service.load('{"tasks": [{"id": "\\ud83d\\ude00"}]}', format="json")  # a pair is a character
+    assert await service.state("\N{GRINNING FACE}") is TaskState.INITIALIZED
+
+
+@pytest.mark.parametrize("fmt", ["json", "toml"])
+async def test_issue_17_13_bad_utf8_names_the_line(
+    system: troupe.ActorSystem, tmp_path: Path, fmt: str
+) -> None:
+    path = tmp_path / f"list.{fmt}"
+    path.write_bytes(b'{"tasks": []}\n\n"\xff"' if fmt == "json" else b'[[tasks]]\n\nid = "\xff"')
+    service = await troupe.new_task_service()
+    with pytest.raises(TaskListError, match="not UTF-8 text") as caught:
+        await service.load(path)
+    assert (caught.value.file, caught.value.line) == (str(path), 3)

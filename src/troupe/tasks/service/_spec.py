@@ -24,7 +24,18 @@ def normalize_type(value: object) -> str | None:
 def unknown_type_message(value: object, what: str) -> str:
     """What to say about an unknown action or handler type."""
     known = ", ".join(sorted(TYPES))
-    return f"unknown {what} type {value!r}; use one of {known} (or default)"
+    return f"unknown {what} type {shown(value)}; use one of {known} (or default)"
+
+
+_SHOWN = 60  # characters of a document's value quoted in an error message
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for an error message, cut to a readable length (a document may hold megabytes)."""
+    if isinstance(value, str) and len(value) > _SHOWN:
+        return f"{value[:_SHOWN]!r}... ({len(value):,} characters)"
+    text = repr(value)
+    return text if len(text) <= 2 * _SHOWN else text[: 2 * _SHOWN] + "..."
 
 
 @attrs.frozen

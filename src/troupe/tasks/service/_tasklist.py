@@ -8,10 +8,7 @@ cycles) before anything of it is created.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,8 @@ from typing import Any
 import attrs
 
 from .._errors import TaskListError
-from ._spec import NONE, ChildSpec, TaskSpec, normalize_type, unknown_type_message
+from ._spec import NONE, ChildSpec, TaskSpec, normalize_type, shown, unknown_type_message
+from ._syntax import encoded, load_data
 from ._xml import read_xml
 
 FORMATS = ("xml", "json", "toml")
@@ -63,7 +61,7 @@ def read_task_list(source: str | os.PathLike[str], fmt: str | None = None) -> Ta
     if fmt is None:
         msg = "load() of a document given as a str needs format='xml', 'json' or 'toml'"
         raise ValueError(msg)
-    return parse_task_list(source.encode(), fmt, file="<string>", base=None)
+    return parse_task_list(encoded(source, "<string>"), fmt, file="<string>", base=None)
 
 
 def parse_task_list(data: bytes, fmt: str, *, file: str, base: Path | None) -> TaskList:
@@ -71,7 +69,7 @@ def parse_task_list(data: bytes, fmt: str, *, file: str, base: Path | None) -> T
     if fmt == "xml":
         tasks = read_xml(data, file)
     elif fmt in ("json", "toml"):
-        tasks = _from_data(_decode(data, fmt, file), file)
+        tasks = _from_data(load_data(data, fmt, file), file)
     else:
         msg = f"unknown task list format {fmt!r}; use 'xml', 'json' or 'toml'"
         raise ValueError(msg)
@@ -84,27 +82,6 @@ def parse_task_list(data: bytes, fmt: str, *, file: str, base: Path | None) -> T
             raise TaskListError(msg, file=file, line=spec.line)
         seen[spec.id] = spec.line
     return TaskList(file, tuple(tasks), base)
-
-
-_TOML_LINE = re.compile(r"at line (\d+)")
-
-
-def _decode(data: bytes, fmt: str, file: str) -> object:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TaskListError(f"not UTF-8 text ({exc.reason}); save it as UTF-8", file=file) from exc
-    if fmt == "json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise TaskListError(f"malformed JSON: {exc.msg}", file=file, line=exc.lineno) from exc
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        found = _TOML_LINE.search(str(exc))
-        line = int(found.group(1)) if found else None
-        raise TaskListError(f"malformed TOML: {exc}", file=file, line=line) from exc
 
 
 _TASK_KEYS = frozenset(
@@ -139,7 +116,7 @@ class _Shape:
             raise self.fail(where, f"expected a table/object, got {_kind(value)}")
         unknown = sorted(set(value) - keys)
         if unknown:
-            raise self.fail(where, f"unknown key {unknown[0]!r}; known keys: {', '.join(sorted(keys))}")
+            raise self.fail(where, f"unknown key {shown(unknown[0])}; known keys: {', '.join(sorted(keys))}")
         return value
 
     def text(self, value: object, where: str, *, optional: bool = False) -> str | None:
@@ -147,6 +124,18 @@ class _Shape:
             return None
         if not isinstance(value, str) or (not optional and not value):
             raise self.fail(where, f"expected a non-empty string, got {_kind(value)}")
+        return self.unicode(value, where)
+
+    def unicode(self, value: str, where: str) -> str:
+        """``value``, refused if it holds a lone surrogate (which a JSON escape of half a pair makes)."""
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                lone = value[exc.start]
+                raise self.fail(
+                    where, f"a lone surrogate {lone!r} is not Unicode text; escape whole pairs"
+                ) from None
         return value
 
     def flag(self, value: object, where: str) -> bool:
@@ -164,7 +153,7 @@ def _kind(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        return f"the string {value!r}" if value == "" else f"a string ({value!r})"
+        return f"the string {value!r}" if value == "" else f"a string ({shown(value)})"
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, int | float):
@@ -226,7 +215,9 @@ def _task_from(shape: _Shape, raw: object, where: str) -> TaskSpec:
 
 
 def _param(shape: _Shape, value: object, where: str) -> object:
-    if isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        return shape.unicode(value, where)
+    if isinstance(value, int | float | bool):
         return value
     raise shape.fail(where, f"a parameter is a string, number or boolean, got {_kind(value)}")
 
