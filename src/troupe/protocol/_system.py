@@ -18,6 +18,10 @@ class DeadLetterReason(enum.Enum):
     """Handling it raised; the recipient's supervisor took over."""
     DROPPED = "dropped"
     """A full mailbox's overflow policy dropped it."""
+    INTERRUPTED = "interrupted"
+    """Its handling was cut off before it finished: the shutdown timeout ran out,
+    or its supervisor's bound on a group restart did (`OneForAll`'s
+    ``shutdown_timeout``)."""
 
 
 @final
