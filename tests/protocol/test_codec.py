@@ -187,7 +187,7 @@ def test_issue_17_3_tuple_set_and_frozenset_fields_round_trip_with_their_types()
         ("names", {"a": "b"}, "$.names", "expected an array (list[str]), got dict"),
         ("names", ["a", 1], "$.names[1]", "expected a str, got int 1"),
         ("pair", {}, "$.pair", "expected an array (tuple[int, str]), got dict"),
-        ("pair", [1], "$.pair", "expected an array of 2 items (tuple[int, str]), got 1 items"),
+        ("pair", [1], "$.pair", "expected an array of 2 items (tuple[int, str]), got 1 item"),
         ("pair", [1, "a", "b"], "$.pair", "got 3 items"),
         ("rest", {}, "$.rest", "expected an array (tuple[int, ...]), got dict"),
         ("tags", "ab", "$.tags", "expected an array (set[str]), got str 'ab'"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast, final
@@ -202,12 +203,19 @@ def _as_list(values: list[Any]) -> list[Any]:
     return values
 
 
-def _sorted_if_possible(values: list[Any]) -> list[Any]:
-    # Sets have no order: sort their items, when they sort, so that equal
-    # sets encode alike.
-    with contextlib.suppress(TypeError):
+def _sorted(values: list[Any]) -> list[Any]:
+    # Sets have no order: sort their wire items so that equal sets encode
+    # alike; items that do not compare (objects, mixed types) by their JSON.
+    try:
         values.sort()
+    except TypeError:
+        with contextlib.suppress(RecursionError):  # only under a tiny recursion limit: keep the order
+            values.sort(key=_json_text)
     return values
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def _unique(cls: type[set[Any] | frozenset[Any]]) -> Callable[[list[Any]], Any]:
@@ -236,7 +244,7 @@ class Sequence(Node):
         self.cls = cls
         self.item = item
         sets = cls in (set, frozenset)
-        self.to_wire = _sorted_if_possible if sets else _as_list
+        self.to_wire = _sorted if sets else _as_list
         self.to_python: Callable[[list[Any]], Any] = (
             _unique(cls) if sets else (tuple if cls is tuple else _as_list)
         )
@@ -270,15 +278,21 @@ class Tuple(Node):
         if type(value) is not tuple:
             raise unexpected(self.name, value, encoding=True)
         if len(value) != len(self.items):
-            raise Bad(f"expected {self.name}, {len(self.items)} items, got a tuple of {len(value)}")
+            raise Bad(f"expected {self.name}, {_items(len(self.items))}, got {_items(len(value))}")
         return self._open(value, _as_list)
 
     def decode(self, data: Any) -> Any:
         if not isinstance(data, list):
             raise unexpected(f"an array ({self.name})", data, encoding=False)
         if len(data) != len(self.items):
-            raise Bad(f"expected an array of {len(self.items)} items ({self.name}), got {len(data)} items")
+            raise Bad(
+                f"expected an array of {_items(len(self.items))} ({self.name}), got {_items(len(data))}"
+            )
         return self._open(data, tuple)
+
+
+def _items(n: int) -> str:
+    return "1 item" if n == 1 else f"{n} items"
 
 
 def escape(key: str) -> str:

@@ -9,17 +9,21 @@ The wire name of the message sits under the key ``"type"``::
 
 What a field may hold, and how it travels:
 
-| field type | on the wire |
-|---|---|
-| ``str``, ``int``, ``bool``, ``None`` | itself (that type exactly: ``True`` is not an ``int``) |
-| ``float`` | a number (an ``int`` is taken and becomes a float; NaN and infinities are refused) |
-| an enum, ``Literal[...]`` | its value (a JSON scalar) |
-| ``list[X]``, ``tuple[X, ...]``, ``tuple[X, Y]`` | an array (a tuple comes back a tuple) |
-| ``set[X]``, ``frozenset[X]`` | an array, sorted when the items sort |
-| ``dict[str, X]`` | an object |
-| a message class, a union of them | an object with its ``"type"``; subclasses too |
-| ``X | Y | None`` | as its member, chosen by the JSON kind of the data |
-| ``Any``, ``object`` | JSON scalars, lists, dicts with str keys and messages, as they are |
+- ``str``, ``int``, ``bool``, ``None``: as they are, that type exactly
+  (``True`` is not an ``int``);
+- ``float``: a number (an ``int`` is taken and becomes a float; NaN and
+  infinities are refused);
+- an enum, a ``Literal[...]``: its value, a JSON scalar;
+- ``list[X]``, ``tuple[X, ...]``, ``tuple[X, Y]``, ``set[X]``,
+  ``frozenset[X]``: an array, back as the same type (sets sorted, so that
+  equal sets encode alike);
+- ``dict[str, X]``: an object;
+- a message class, or a union of them: an object with its ``"type"``
+  (``@message`` subclasses too);
+- a union of those: the member the JSON kind of the data names (null,
+  boolean, integer, float, string, array, object, message);
+- ``Any``, ``object``: JSON scalars, lists, dicts with str keys, and
+  messages, as they are.
 
 ``"type"`` on the wire always means a message's wire name. A field or
 dict key of the user's named ``type``, ``type_``, ``type__``... travels
