@@ -138,13 +138,14 @@ def _messages(draw: st.DrawFn, inner: st.SearchStrategy[Spec]) -> Spec:
 
 @st.composite
 def _unions(draw: st.DrawFn, inner: st.SearchStrategy[Spec]) -> Spec:
+    drawn = draw(st.lists(inner, min_size=2, max_size=3))
     members: list[Spec] = []
-    for spec in draw(st.lists(inner, min_size=2, max_size=3)):
+    for spec in drawn:
         taken = frozenset().union(*(m.kinds for m in members)) - {"message"}
         if "any" not in spec.kinds and not spec.kinds & taken and spec.tp not in [m.tp for m in members]:
             members.append(spec)
-    if len(members) == 1:
-        return members[0]
+    if len(members) <= 1:
+        return members[0] if members else drawn[0]
     tp = members[0].tp
     for m in members[1:]:
         tp = tp | m.tp

@@ -6,7 +6,8 @@ import collections
 import enum
 import json
 import socket
-from typing import Any, Literal, NewType
+import typing
+from typing import Annotated, Any, Literal, NewType
 
 import attrs
 import pytest
@@ -395,3 +396,25 @@ def test_issue_17_3_forward_references_resolve_in_the_defining_scope() -> None:
 @troupe.message(name="test.types.later")
 class Later:  # defined after a class that names it
     pass
+
+
+@troupe.message(name="test.types.aliases")
+class Aliases:
+    old_list: typing.List = attrs.field(factory=list)  # type: ignore[type-arg] # noqa: UP006 - bare aliases are types too
+    old_tuple: typing.Tuple = ()  # type: ignore[type-arg] # noqa: UP006
+    old_dict: typing.Dict = attrs.field(factory=dict)  # type: ignore[type-arg] # noqa: UP006
+    empty: tuple[()] = ()
+    noted: Annotated[int, "a note"] = 0
+    loose: Annotated[Any, "a note"] | int = 0
+
+
+def test_issue_17_3_bare_typing_aliases_annotated_and_the_empty_tuple() -> None:
+    back = _round_trip(Aliases([1, "a"], (None, 2.5), {"k": [1]}, (), 3, [{"x": None}]))
+    assert isinstance(back, Aliases)
+    assert type(back.old_tuple) is tuple
+    with pytest.raises(
+        troupe.DecodeError, match=r"expected an array of 0 items \(tuple\[\(\)\]\), got 1 item"
+    ):
+        codec.decode({"type": "test.types.aliases", "empty": [1]})
+    with pytest.raises(TypeError, match=r"expected an int, got str 'x' at \$\.noted"):
+        codec.encode(Aliases(noted="x"))  # type: ignore[arg-type]

@@ -121,9 +121,9 @@ class Tagged(Node):
         cls = self._class_of(data)
         fields = _fields_of(cls)
         for key in data:
+            if type(key) is not str:
+                raise Bad(f"key {show(key)} is not a str (JSON object keys are strings)")
             if key != "type" and key not in fields.by_key:
-                if type(key) is not str:
-                    raise Bad(f"key {show(key)} is not a str (JSON object keys are strings)")
                 raise Bad(f"unknown field {key!r} for {fields.tag}", key)
         present = []
         for f in fields.all:
@@ -219,7 +219,7 @@ _SCALARS: dict[object, Node] = {
 }
 
 
-def type_name(tp: object, depth: int = 0) -> str:
+def type_name(tp: object, depth: int = 0) -> str:  # noqa: PLR0911 - one case per kind of type
     """A type as people write it: ``list[Item] | None``."""
     if depth > 5:  # noqa: PLR2004 - deeper parts of a type do not help an error message
         return "..."
@@ -232,8 +232,11 @@ def type_name(tp: object, depth: int = 0) -> str:
     if origin is Literal:
         return f"Literal[{', '.join(map(repr, args))}]"
     if origin is not None:
+        base = getattr(origin, "__name__", repr(origin))
+        if not args:  # typing.List, or tuple[()]
+            return f"{base}[()]" if origin is tuple and tp is not typing.Tuple else base  # noqa: UP006 - the bare alias
         inner = ", ".join("..." if a is Ellipsis else type_name(a, depth + 1) for a in args)
-        return f"{getattr(origin, '__name__', repr(origin))}[{inner or '()'}]"
+        return f"{base}[{inner}]"
     return tp.__name__ if isinstance(tp, type) else repr(tp).removeprefix("typing.")
 
 
@@ -290,6 +293,8 @@ def _union(name: str, args: tuple[Any, ...], depth: int) -> Node:
     compiled = [node_for(a, depth + 1) for a in args]
     # A member the codec cannot carry (BaseException in `BaseException | None`)
     # takes no values: the others still travel.
+    if ANY in compiled:  # Annotated[Any, ...] | int
+        return ANY
     members = [m for m in compiled if not isinstance(m, Unsupported)]
     refused = [m for m in compiled if isinstance(m, Unsupported)]
     if not members:
