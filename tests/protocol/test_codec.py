@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import collections
 import inspect
 import json
 import sys
@@ -178,6 +179,24 @@ def test_issue_17_3_tuple_set_and_frozenset_fields_round_trip_with_their_types()
         set,
         frozenset,
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("pair", [1, "b"], r"expected tuple\[int, str\], got list at \$\.pair"),
+        ("pair", (1, "b", "c"), r"expected tuple\[int, str\], 2 items, got 3 items at \$\.pair"),
+        ("pair", (1, 2), r"expected a str, got int 2 at \$\.pair\[1\]"),
+        ("rest", [1], r"expected tuple\[int, \.\.\.\], got list at \$\.rest"),
+        ("tags", frozenset({"a"}), r"expected set\[str\], got frozenset at \$\.tags"),
+        ("by", collections.OrderedDict(k=1), r"expected dict\[str, int\], got OrderedDict at \$\.by"),
+        ("names", "x" * 100, r"expected list\[str\], got str 'x{36}\.\.\. at \$\.names"),
+    ],
+)
+def test_issue_17_3_containers_encode_strictly(field: str, value: object, message: str) -> None:
+    bag: Any = Bag()
+    with pytest.raises(TypeError, match=message):
+        codec.encode(attrs.evolve(bag, **{field: value}))
 
 
 @pytest.mark.parametrize(

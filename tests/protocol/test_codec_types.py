@@ -115,6 +115,7 @@ def test_issue_17_3_encode_refuses_a_value_of_another_type(field: str, value: ob
         ("mode", False, "got bool False"),
         ("b", 1, "expected a bool, got int 1"),
         ("s", 5, "expected a str, got int 5"),
+        ("s", b"x", "bytes is not JSON data"),
         ("f", "1.5", "expected a float, got str '1.5'"),
         ("f", float("inf"), "inf is not a JSON number"),
         ("user", "7", "expected an int, got str '7'"),
@@ -391,6 +392,16 @@ def test_issue_17_3_forward_references_resolve_in_the_defining_scope() -> None:
 
     back = _round_trip(Tree([Tree([], Later())]))
     assert isinstance(back, Tree)
+
+    @troupe.message(name="test.types.local_leaf")
+    class Leaf:
+        n: int
+
+    @troupe.message(name="test.types.local_branch")
+    class Branch:
+        leaves: list[Leaf]  # a local class of this function, defined before
+
+    _round_trip(Branch([Leaf(1)]))
 
 
 @troupe.message(name="test.types.later")

@@ -32,7 +32,14 @@ NULL, BOOL, INT, FLOAT, STR, ARRAY, OBJECT, TAGGED = (
 ALL_KINDS = frozenset({NULL, BOOL, INT, FLOAT, STR, ARRAY, OBJECT, TAGGED})
 
 SCALAR_KINDS: Mapping[type, str] = {type(None): NULL, bool: BOOL, int: INT, float: FLOAT, str: STR}
-_ARRAY_TYPES = (list, tuple, set, frozenset)
+_KIND_OF_BASE: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, BOOL),
+    (int, INT),
+    (float, FLOAT),
+    (str, STR),
+    ((list, tuple, set, frozenset), ARRAY),
+    (dict, OBJECT),
+)
 
 NOT_WIRE_DATA = "is not wire data (refs and other live objects cannot be sent; send a message or plain data)"
 
@@ -50,19 +57,19 @@ def data_kind(data: object) -> str | None:
 
 
 def value_kind(value: object) -> str | None:
-    """The JSON kind ``value`` would be encoded as, or None if it is not wire data."""
+    """The JSON kind ``value`` would be encoded as, or None if it is nothing like wire data.
+
+    Subclasses (an OrderedDict, a str subclass) get their base's kind, so
+    that the node of that kind can say what exactly it expected.
+    """
     kind = SCALAR_KINDS.get(type(value))
     if kind is not None:
         return kind
-    if type(value) in _ARRAY_TYPES:
-        return ARRAY
-    if type(value) is dict:
-        return OBJECT
     if is_message_class(type(value)):
         return TAGGED
     if isinstance(value, enum.Enum):
         return SCALAR_KINDS.get(type(value.value))
-    return None
+    return next((kind for base, kind in _KIND_OF_BASE if isinstance(value, base)), None)
 
 
 _SHOWN = 40  # characters of a scalar's repr in an error message
