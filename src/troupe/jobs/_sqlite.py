@@ -17,6 +17,7 @@ import functools
 import os
 import socket
 import sqlite3
+import stat
 import time
 import urllib.parse
 from collections.abc import Collection, Iterator, Sequence
@@ -121,9 +122,9 @@ def _py_text(value: object) -> str:
     return str(value)
 
 
-def _read_only(path: Path) -> bool:
+def _read_only(path: Path, mode: int) -> bool:
     """Whether the file is read-only: by access, or by its mode bits (which root ignores)."""
-    return not os.access(path, os.W_OK) or path.stat().st_mode & 0o222 == 0
+    return not os.access(path, os.W_OK) or mode & 0o222 == 0
 
 
 @final
@@ -178,14 +179,15 @@ class SQLiteJobStore(JobStore):
     def open(self, owner: str | None) -> None:
         """Open (and create or migrate, as a writer); recover what dead owners left."""
         path = self._path
+        found = self._stat()
         if owner is None:
-            if not path.is_file():
+            if found is None:
                 raise self._error(
                     "no such job store; a system opened with troupe.open_system(jobs=...) creates it"
                 )
             conn = self._connect("ro")
         else:
-            if path.exists() and _read_only(path):
+            if found is not None and _read_only(path, found.st_mode):
                 raise self._error(
                     "the file is read-only, so jobs cannot be recorded in it; make it writable "
                     "(chmod u+w) or use another path (the command line only reads it)"
@@ -207,10 +209,37 @@ class SQLiteJobStore(JobStore):
         self._conn = conn
         self._owner = owner
 
+    def _stat(self) -> os.stat_result | None:
+        """The file's status; None if there is none (yet)."""
+        try:
+            found = self._path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # a writer creates it (or says why it cannot create its folder)
+        except ValueError as exc:  # os.stat's "embedded null byte"
+            where = str(self._path)
+            msg = f"{where!r}: the path holds a NUL character; give the file's real path"
+            raise JobStoreError(msg, location=where) from exc
+        except OSError as exc:
+            raise self._error(
+                f"cannot reach it ({exc.strerror}); check the permissions of its folders, or use another path"
+            ) from exc
+        if stat.S_ISDIR(found.st_mode):
+            example = self._path / "jobs.sqlite"
+            raise self._error(
+                f"this is a folder, not a job store file; point jobs=/--db at a file, like {example}"
+            )
+        if not stat.S_ISREG(found.st_mode):  # opening a FIFO would block, a device is not a store
+            raise self._error(
+                "this is not a regular file (a FIFO, socket or device); point jobs=/--db at a file"
+            )
+        return found
+
     def _connect(self, mode: Literal["ro", "rw"] | None) -> sqlite3.Connection:
         target = str(self._path)
         if mode is not None:
-            target = f"file:{urllib.parse.quote(target)}?mode={mode}"
+            # a URI is percent-encoded bytes: a path that is not UTF-8 (os.fsdecode's lone
+            # surrogates) is quoted as the bytes it stands for
+            target = f"file:{urllib.parse.quote(os.fsencode(target))}?mode={mode}"
         try:
             conn = sqlite3.connect(
                 target,
@@ -226,16 +255,13 @@ class SQLiteJobStore(JobStore):
     def _prepare(self, conn: sqlite3.Connection, *, writer: bool) -> None:
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.OperationalError as exc:  # cannot open or read it: not a sign that it is not ours
+            raise self._error(
+                f"cannot read it (SQLite: {exc}); check its permissions and its folder's"
+            ) from exc
         except sqlite3.DatabaseError as exc:
             raise self._not_ours(f"SQLite says: {exc}") from exc
-        version = 0
-        if tables:
-            if "troupe_meta" not in tables:
-                raise self._not_ours(f"it holds other tables: {', '.join(sorted(tables))}")
-            meta = dict(conn.execute("SELECT key, value FROM troupe_meta").fetchall())
-            if meta.get("format") != FORMAT:
-                raise self._not_ours(f"its format is {meta.get('format')!r}")
-            version = int(meta.get("version", "0"))
+        version = self._read_version(conn, tables) if tables else 0
         if version > SCHEMA_VERSION:
             raise self._error(
                 f"it was written by a newer troupe (store schema version {version}; this troupe reads "
@@ -279,6 +305,33 @@ class SQLiteJobStore(JobStore):
             else:
                 return row
 
+    def _damaged(self, why: str) -> JobStoreError:
+        return self._error(
+            f"its troupe_meta table is damaged ({why}); restore the file from a copy, or move it aside "
+            "(a writer then makes a new store at this path)"
+        )
+
+    def _read_version(self, conn: sqlite3.Connection, tables: set[str]) -> int:
+        """The schema version of a file that has tables; raises unless it is a troupe store."""
+        if "troupe_meta" not in tables:
+            raise self._not_ours(f"it holds other tables: {', '.join(sorted(tables))}")
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM troupe_meta").fetchall())
+        except sqlite3.Error as exc:
+            raise self._damaged(f"SQLite: {exc}") from exc
+        if meta.get("format") != FORMAT:
+            raise self._not_ours(f"its format is {meta.get('format')!r}")
+        return self._version(meta.get("version"))
+
+    def _version(self, raw: object) -> int:
+        """The schema version as troupe_meta holds it (a text of digits)."""
+        if raw is None:
+            raise self._damaged("it has no schema version")
+        text = str(raw)
+        if not (text.isascii() and text.isdigit()):
+            raise self._damaged(f"its schema version {text!r} is not a number")
+        return int(text)
+
     def _not_ours(self, why: str) -> JobStoreError:
         return self._error(
             f"this is not a troupe job store ({why}); point jobs=/--db at a troupe store, "
@@ -290,9 +343,8 @@ class SQLiteJobStore(JobStore):
             # re-read under the write lock: another process may have migrated it meanwhile
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if "troupe_meta" in tables:
-                version = int(
-                    conn.execute("SELECT value FROM troupe_meta WHERE key = 'version'").fetchone()[0]
-                )
+                row = conn.execute("SELECT value FROM troupe_meta WHERE key = 'version'").fetchone()
+                version = self._version(None if row is None else row[0])
             for statements in _MIGRATIONS[version:]:
                 for statement in statements:
                     conn.execute(statement)
@@ -302,11 +354,27 @@ class SQLiteJobStore(JobStore):
     def _take_lock(self, owner: str) -> int:
         try:
             self._owners.mkdir(exist_ok=True)
+        except FileExistsError as exc:
+            raise self._owners_not_a_folder() from exc
+        except OSError as exc:
+            raise self._error(f"cannot create the owner lock in {self._owners} ({exc.strerror})") from exc
+        try:
             fd = os.open(self._owners / f"{owner}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise self._error(f"cannot create the owner lock in {self._owners} ({exc.strerror})") from exc
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh uuid: nobody else holds it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh uuid: nobody else holds it
+        except OSError as exc:
+            os.close(fd)
+            raise self._error(
+                f"cannot lock {self._owners / owner}.lock ({exc.strerror}); keep the store on a local disk"
+            ) from exc
         return fd
+
+    def _owners_not_a_folder(self) -> JobStoreError:
+        return self._error(
+            f"{self._owners} is not a folder; move it aside (troupe keeps the open writers' locks in it)"
+        )
 
     def _release_lock(self, owner: str | None) -> None:
         if self._lock_fd is not None:
@@ -320,10 +388,16 @@ class SQLiteJobStore(JobStore):
             fd = os.open(self._owners / f"{owner}.lock", os.O_RDONLY)
         except FileNotFoundError:
             return True
+        except NotADirectoryError as exc:
+            raise self._owners_not_a_folder() from exc
+        except OSError as exc:
+            raise self._error(f"cannot read the owner locks in {self._owners} ({exc.strerror})") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
+        except OSError as exc:
+            raise self._error(f"cannot test the owner lock of {owner} ({exc.strerror})") from exc
         finally:
             os.close(fd)  # closing drops the lock if we got it
         return True
@@ -493,7 +567,8 @@ class SQLiteJobStore(JobStore):
             with self._transaction(conn, what):
                 yield conn
             return
-        if _read_only(self._path):
+        found = self._stat()
+        if found is not None and _read_only(self._path, found.st_mode):
             raise self._error(f"the file is read-only, so troupe cannot {what}; make it writable")
         conn = self._connect("rw")
         try:
