@@ -90,20 +90,22 @@ def walk(node: Node, value: Any, *, encoding: bool) -> Any:
             if type(out) is Open:
                 if len(stack) == MAX_DEPTH:
                     raise _too_deep()
-                stack.append(_Frame(step, out))
+                top = _Frame(step, out)
+                stack.append(top)
             elif stack:
-                stack[-1].done.append(out)
+                top = stack[-1]
+                top.done.append(out)
             else:
                 return out
-            top = stack[-1]
-            part = next(top.parts, None)
-            if part is None:  # every part is done: assemble, then hand the result up
+            for step, child, item in top.parts:  # noqa: B007 - `step` is read after the loop, for errors
+                out = child.encode(item) if encoding else child.decode(item)
+                if type(out) is Open:
+                    break  # go down into it; the parts after it wait in the iterator
+                top.done.append(out)
+            else:  # every part is done: assemble, then hand the result up
                 step = None
                 out = top.build(top.done)
                 stack.pop()
-                continue
-            step, child, item = part
-            out = child.encode(item) if encoding else child.decode(item)
     except Bad as bad:
         bad.path = path_text([*(frame.step for frame in stack), step, bad.at])
         raise
