@@ -192,11 +192,11 @@ def test_an_empty_file_is_migrated_and_a_reader_never_creates_one(tmp_path: Path
 
 
 def test_a_version_1_store_is_read_as_it_is_and_migrated_by_a_writer(tmp_path: Path) -> None:
-    from troupe.jobs import _sqlite  # noqa: PLC0415 - the schema as the version-1 troupe wrote it
+    from troupe.jobs import _schema  # noqa: PLC0415 - the schema as the version-1 troupe wrote it
 
     db = tmp_path / "jobs.sqlite"
     with sqlite3.connect(db) as con:
-        for statement in _sqlite._MIGRATIONS[0]:
+        for statement in _schema.MIGRATIONS[0]:
             con.execute(statement)
         con.execute("INSERT INTO troupe_meta VALUES ('format', 'troupe-jobs'), ('version', '1')")
         con.execute(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import fcntl
-import functools
 import os
 import socket
 import sqlite3
@@ -26,100 +25,22 @@ from typing import Literal, final
 
 from ..actors import JobStoreError
 from ._record import LIVE, JobRecord, JobStatus, decode_result, encode_result
+from ._schema import (
+    CHUNK,
+    COLUMNS,
+    FORMAT,
+    LIVE_SQL,
+    MIGRATIONS,
+    READABLE_FROM,
+    SCHEMA_VERSION,
+    WIDTH,
+    py_text,
+    sql_text,
+    upsert,
+)
 from ._store import INTERRUPTED_ERROR, JobStore, not_found
 
-FORMAT = "troupe-jobs"
-SCHEMA_VERSION = 2
-READABLE_FROM = 1
-"""The oldest schema version a reader (the command line) reads without a migration."""
-
-# One entry per schema version: the statements that take a store from the
-# version before to this one. Append, never edit: stores in the field went
-# through the old ones.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        "CREATE TABLE troupe_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        """CREATE TABLE troupe_jobs (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            status TEXT NOT NULL,
-            owner TEXT NOT NULL,
-            created REAL NOT NULL,
-            started REAL,
-            finished REAL,
-            progress REAL NOT NULL DEFAULT 0,
-            progress_message TEXT NOT NULL DEFAULT '',
-            result_kind TEXT,
-            result TEXT,
-            error TEXT,
-            cancel_requested INTEGER NOT NULL DEFAULT 0
-        )""",
-        "CREATE INDEX troupe_jobs_by_status ON troupe_jobs (status, created)",
-        "CREATE INDEX troupe_jobs_by_owner ON troupe_jobs (owner, status)",
-        (
-            "CREATE TABLE troupe_owners (id TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, "
-            "since REAL NOT NULL)"
-        ),
-    ),
-    # 2: the owner index goes. Every query by owner also names a live status,
-    # which the status index finds (EXPLAIN QUERY PLAN), and keeping the
-    # index up to date was half of each job's SQLite time: a job's insert and
-    # outcome update took 12.6-15.5 us with it, 7.6-7.9 us without (5000 jobs
-    # per commit, synchronous=FULL). Version-1 stores stay readable.
-    ("DROP INDEX IF EXISTS troupe_jobs_by_owner",),
-)
-assert len(_MIGRATIONS) == SCHEMA_VERSION  # noqa: S101 - one migration per version
-
-_COLUMNS = (
-    "id, name, status, created, started, finished, progress, progress_message, result_kind, result, error"
-)
-_WRITTEN = "id, name, status, owner, " + _COLUMNS.removeprefix("id, name, status, ")
-_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_ON_CONFLICT = (
-    "ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, "
-    "started = excluded.started, finished = excluded.finished, progress = excluded.progress, "
-    "progress_message = excluded.progress_message, result_kind = excluded.result_kind, "
-    "result = excluded.result, error = excluded.error"
-)
-# Rows per INSERT statement. executemany steps one row at a time and gives up the
-# GIL around each step; getting it back waits on the event loop's thread (up to
-# the 5 ms switch interval). One statement per chunk is one step: in an A/B of 8
-# runs each of bench/jobs.py's 5000 concurrent job tasks, median 0.85 s -> 0.80 s.
-_CHUNK = 200  # x 12 columns, well under SQLite's 32766 bound parameters
-
-
-@functools.cache
-def _upsert(rows: int) -> str:
-    placeholders = ", ".join([_ROW] * rows)  # only "?" placeholders: the values are bound
-    return f"INSERT INTO troupe_jobs ({_WRITTEN}) VALUES {placeholders} {_ON_CONFLICT}"  # noqa: S608
-
-
-_LIVE_SQL = "('pending', 'running')"
 _BUSY_TIMEOUT = 10.0
-
-
-def _sql_text(text: str | None) -> str | bytes | None:
-    """Text as the file keeps it: itself, or, if UTF-8 cannot encode it, its bytes (a BLOB).
-
-    Python's ``str`` may hold lone surrogates (``os.fsdecode`` of a file name
-    that is not UTF-8 gives one), which sqlite3 refuses to bind as TEXT. Such
-    a text is stored as its ``surrogatepass`` encoding, a BLOB, and `_py_text`
-    gives back the identical ``str``. Every other text is stored as TEXT.
-    """
-    if text is None or text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass")
-    return text
-
-
-def _py_text(value: object) -> str:
-    """A text column back as the ``str`` that was stored (see `_sql_text`)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogatepass")
-    return str(value)
 
 
 def _read_only(path: Path, mode: int) -> bool:
@@ -345,7 +266,7 @@ class SQLiteJobStore(JobStore):
             if "troupe_meta" in tables:
                 row = conn.execute("SELECT value FROM troupe_meta WHERE key = 'version'").fetchone()
                 version = self._version(None if row is None else row[0])
-            for statements in _MIGRATIONS[version:]:
+            for statements in MIGRATIONS[version:]:
                 for statement in statements:
                     conn.execute(statement)
             conn.execute("INSERT OR REPLACE INTO troupe_meta VALUES ('format', ?)", (FORMAT,))
@@ -412,7 +333,7 @@ class SQLiteJobStore(JobStore):
             conn.executemany("DELETE FROM troupe_owners WHERE id = ?", [(oid,) for oid in gone])
             conn.execute(
                 f"UPDATE troupe_jobs SET status = 'interrupted', finished = ?, error = ? "  # noqa: S608 - constant
-                f"WHERE status IN {_LIVE_SQL} AND owner NOT IN (SELECT id FROM troupe_owners)",
+                f"WHERE status IN {LIVE_SQL} AND owner NOT IN (SELECT id FROM troupe_owners)",
                 (time.time(), INTERRUPTED_ERROR),
             )
             conn.execute(
@@ -483,23 +404,22 @@ class SQLiteJobStore(JobStore):
                 ) from exc
             values += (
                 r.id,
-                _sql_text(r.name),
+                sql_text(r.name),
                 r.status.value,
                 owner,
                 r.created,
                 r.started,
                 r.finished,
                 r.progress,
-                _sql_text(r.progress_message),
+                sql_text(r.progress_message),
                 kind,
-                _sql_text(result),
-                _sql_text(r.error),
+                sql_text(result),
+                sql_text(r.error),
             )
-        width = 12
         with self._transaction(conn, f"store {len(records)} job transition(s)"):
-            for start in range(0, len(values), _CHUNK * width):
-                chunk = values[start : start + _CHUNK * width]
-                conn.execute(_upsert(len(chunk) // width), chunk)
+            for start in range(0, len(values), CHUNK * WIDTH):
+                chunk = values[start : start + CHUNK * WIDTH]
+                conn.execute(upsert(len(chunk) // WIDTH), chunk)
 
     # -- reading -------------------------------------------------------------
 
@@ -517,19 +437,19 @@ class SQLiteJobStore(JobStore):
     def _record(self, row: tuple[object, ...]) -> JobRecord:
         job_id, name, status, created, started, finished, progress, message, kind, result, error = row
         try:
-            value, is_repr = decode_result(kind, None if result is None else _py_text(result))  # type: ignore[arg-type]
+            value, is_repr = decode_result(kind, None if result is None else py_text(result))  # type: ignore[arg-type]
             return JobRecord(
                 id=str(job_id),
-                name=_py_text(name),
+                name=py_text(name),
                 status=JobStatus(str(status)),
                 created=float(created),  # type: ignore[arg-type]
                 started=None if started is None else float(started),  # type: ignore[arg-type]
                 finished=None if finished is None else float(finished),  # type: ignore[arg-type]
                 progress=float(progress),  # type: ignore[arg-type]
-                progress_message=_py_text(message),
+                progress_message=py_text(message),
                 result=value,
                 result_is_repr=is_repr,
-                error=None if error is None else _py_text(error),
+                error=None if error is None else py_text(error),
             )
         except (ValueError, TypeError) as exc:
             raise self._error(
@@ -539,14 +459,14 @@ class SQLiteJobStore(JobStore):
 
     def get(self, job_id: str) -> JobRecord | None:
         """One record, or None."""
-        rows = self._query(f"SELECT {_COLUMNS} FROM troupe_jobs WHERE id = ?", (job_id,))  # noqa: S608
+        rows = self._query(f"SELECT {COLUMNS} FROM troupe_jobs WHERE id = ?", (job_id,))  # noqa: S608
         return self._record(rows[0]) if rows else None
 
     def list(
         self, *, status: Collection[JobStatus] | None = None, limit: int | None = None
     ) -> builtins.list[JobRecord]:
         """Records, newest first."""
-        sql = f"SELECT {_COLUMNS} FROM troupe_jobs"  # noqa: S608 - constant columns
+        sql = f"SELECT {COLUMNS} FROM troupe_jobs"  # noqa: S608 - constant columns
         params: builtins.list[object] = []
         if status is not None:
             statuses = [JobStatus(s).value for s in status]
@@ -579,7 +499,7 @@ class SQLiteJobStore(JobStore):
 
     def purge(self, *, older_than: float | None = None, ids: Collection[str] | None = None) -> int:
         """Delete finished records; return how many."""
-        sql = f"DELETE FROM troupe_jobs WHERE status NOT IN {_LIVE_SQL}"  # noqa: S608 - constant
+        sql = f"DELETE FROM troupe_jobs WHERE status NOT IN {LIVE_SQL}"  # noqa: S608 - constant
         params: builtins.list[object] = []
         if older_than is not None:
             sql += " AND coalesce(finished, created) < ?"
@@ -616,7 +536,7 @@ class SQLiteJobStore(JobStore):
             str(row[0])
             for row in self._query(
                 f"SELECT id FROM troupe_jobs WHERE owner = ? AND cancel_requested = 1 "  # noqa: S608
-                f"AND status IN {_LIVE_SQL}",
+                f"AND status IN {LIVE_SQL}",
                 (owner,),
             )
         ]
@@ -638,7 +558,7 @@ class SQLiteJobStore(JobStore):
                 with self._transaction(conn, "record the jobs cut off by the shutdown"):
                     conn.execute(
                         f"UPDATE troupe_jobs SET status = 'interrupted', finished = ?, error = ? "  # noqa: S608
-                        f"WHERE owner = ? AND status IN {_LIVE_SQL}",
+                        f"WHERE owner = ? AND status IN {LIVE_SQL}",
                         (time.time(), INTERRUPTED_ERROR, owner),
                     )
                     conn.execute("DELETE FROM troupe_owners WHERE id = ?", (owner,))
