@@ -162,3 +162,141 @@ async def test_reporter_stops_on_shutdown(probe: troupe.TestProbe) -> None:
     system = troupe.current_system()
     await system.spawn(lambda: Reporter(probe.ref, "r"))
     await probe.expect(Note("r", "start"))
+
+
+@troupe.message
+class Job:
+    n: int
+    seconds: float = 0.0
+
+
+class Worker(troupe.Actor[Job]):
+    """Takes ``seconds`` per job; notes what it did and whether on_stop ran."""
+
+    def __init__(self, done: list[object]) -> None:
+        self.done = done
+
+    async def receive(self, msg: Job) -> int:
+        await trio.sleep(msg.seconds)
+        self.done.append(msg.n)
+        return msg.n
+
+    async def on_stop(self) -> None:
+        self.done.append("on_stop")
+
+
+async def test_issue_17_2_an_outer_cancel_runs_the_graceful_shutdown(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    done: list[object] = []
+    with trio.move_on_after(2) as outer:
+        async with troupe.open_system() as system:
+            w = await system.spawn(lambda: Worker(done), name="w")
+            await w.tell(Job(1, 5.0))
+            await w.tell(Job(2))
+            await trio.sleep_forever()
+    assert outer.cancelled_caught
+    # the message being handled was finished, on_stop ran, the queued one is a dead letter
+    assert done == [1, "on_stop"]
+    assert system.dead_letters.count == 1
+    assert trio.current_time() == pytest.approx(5.0)
+
+
+async def test_issue_17_2_a_message_cut_off_by_the_shutdown_timeout_is_a_dead_letter(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    done: list[object] = []
+    async with troupe.open_system(shutdown_timeout=1.0) as system:
+        w = await system.spawn(lambda: Worker(done), name="w")
+        await w.tell(Job(1, 5.0))
+        await w.tell(Job(2))
+        await trio.testing.wait_all_tasks_blocked()
+    assert done == []
+    assert system.dead_letters.count == 2
+    assert system.statistics().stuck_at_shutdown == ("/user/w",)
+
+
+async def test_issue_17_2_the_cut_off_message_has_its_own_reason(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    done: list[object] = []
+    letters: list[troupe.DeadLetter] = []
+
+    async def collect(system: troupe.ActorSystem, ready: trio.Event) -> None:
+        async with system.dead_letters.listen() as stream:
+            ready.set()
+            async for letter in stream:
+                letters.append(letter)  # noqa: PERF401 - kept as they come: the stream is cancelled, not ended
+
+    async with trio.open_nursery() as nursery:  # the listener outlives the system's body
+        with trio.move_on_after(2):
+            async with troupe.open_system(shutdown_timeout=1.0) as system:
+                ready = trio.Event()
+                nursery.start_soon(collect, system, ready)
+                await ready.wait()
+                w = await system.spawn(lambda: Worker(done), name="w")
+                await w.tell(Job(1, 5.0))
+                await w.tell(Job(2))
+                await trio.sleep_forever()
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    assert done == []
+    reasons = sorted((letter.message.n, letter.reason.name) for letter in letters)
+    assert reasons == [(1, "INTERRUPTED"), (2, "STOPPED")]
+
+
+async def test_issue_17_5_an_ask_from_outside_a_cancelled_system_ends(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    done: list[object] = []
+    outcome: list[object] = []
+    refs: list[troupe.ActorRef[Job]] = []
+    opened = trio.Event()
+
+    async def other_system(cancel: trio.CancelScope) -> None:
+        with cancel:
+            async with troupe.open_system(shutdown_timeout=1.0) as system:
+                refs.append(await system.spawn(lambda: Worker(done), name="w"))
+                opened.set()
+                await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        cancel = trio.CancelScope()
+        nursery.start_soon(other_system, cancel)
+        await opened.wait()
+
+        async def ask() -> None:
+            try:
+                outcome.append(await refs[0].ask(Job(1, 60.0), timeout=None))
+            except troupe.TroupeError as exc:
+                outcome.append(type(exc))
+
+        nursery.start_soon(ask)
+        await trio.sleep(1)
+        cancel.cancel()
+        with trio.fail_after(30):
+            await trio.testing.wait_all_tasks_blocked()
+    assert outcome == [troupe.ActorStopped]
+
+
+async def test_issue_17_5_a_pending_ask_ends_when_its_targets_system_closes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    refs: list[troupe.ActorRef[Job]] = []
+    opened = trio.Event()
+
+    class Deaf(troupe.Actor[Job]):
+        async def receive(self, msg: Job) -> None:
+            self.context.defer_reply()  # never answers
+
+    async def other_system() -> None:
+        async with troupe.open_system() as system:
+            refs.append(await system.spawn(Deaf, name="deaf"))
+            opened.set()
+            await trio.sleep(1)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other_system)
+        await opened.wait()
+        with trio.fail_after(2), pytest.raises(troupe.ActorStopped):
+            await refs[0].ask(Job(1), timeout=3)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast, final
@@ -204,14 +203,14 @@ class ActorSystem(metaclass=NoPublicConstructor):
     async def _shutdown(self) -> None:
         self._closing = True
         timeout = self._shutdown_timeout
-        with trio.move_on_after(timeout if timeout is not None else math.inf, shield=True) as scope:
+        with trio.move_on_after(timeout) as scope:
             for guardian in (self._user, self._system_guardian):
                 await cells.stop_children(guardian)
             await trio.lowlevel.checkpoint()
         if scope.cancelled_caught:
             self._stuck = tuple(cell.path for cell in self._walk())
             log.warning(
-                "shutdown_timeout (%s s) ran out; cancelled without on_stop: %s",
+                "shutdown_timeout (%g s) ran out; cancelled without on_stop: %s",
                 timeout,
                 ", ".join(self._stuck),
             )
@@ -239,6 +238,28 @@ def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return leaves[0]
 
 
+def _check_timeout(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        msg = f"shutdown_timeout is a number of seconds >= 0 (math.inf: no bound), got {value!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
+async def _relay_outer_cancel(system: ActorSystem) -> None:
+    """Turn a cancellation from outside ``open_system`` into a cancel of its body.
+
+    The actors and the shutdown run shielded from cancellations that come
+    from outside, so that an outer cancel runs the same bounded, graceful
+    shutdown as leaving the block; this task is not shielded, so the outer
+    cancel reaches it, and it cancels the body.
+    """
+    try:
+        await trio.sleep_forever()
+    finally:
+        if system._body_scope is not None:
+            system._body_scope.cancel()
+
+
 @asynccontextmanager
 async def open_system(
     *,
@@ -251,18 +272,26 @@ async def open_system(
     Shutdown is sequential and depth-first: top-level actors one at a time
     in reverse spawn order, each one's children before its own ``on_stop``.
     ``shutdown_timeout`` bounds the whole of it; what still runs then is
-    cancelled without ``on_stop`` and reported.
+    cancelled without ``on_stop`` and reported, and a message it was
+    handling becomes a dead letter (``DeadLetterReason.INTERRUPTED``).
+
+    A cancellation from outside (a ``trio.move_on_after`` around the block,
+    a cancelled nursery) cancels the body and then runs the same shutdown,
+    shielded and bounded by ``shutdown_timeout``; the cancellation goes on
+    once the system has stopped.
 
     Args:
         name: a name for logs and the command line.
         supervisor: the strategy for top-level actors; default
             ``OneForOne()`` (3 restarts in 5 s).
-        shutdown_timeout: seconds the whole shutdown may take.
+        shutdown_timeout: seconds the whole shutdown may take (``math.inf``:
+            no bound).
 
     Raises:
         ActorFailed: a top-level actor failed more often than ``supervisor``
             allows; ``__cause__`` is the original exception. The body is
             cancelled first. An exception raised by the body itself wins.
+        ValueError: ``shutdown_timeout`` is negative or not a number.
 
     Example::
 
@@ -275,27 +304,34 @@ async def open_system(
     elif not isinstance(supervisor, OneForOne | OneForAll | RestForOne):
         msg = f"supervisor must be OneForOne, OneForAll or RestForOne, got {supervisor!r}"
         raise TypeError(msg)
-    system = ActorSystem._create(name, supervisor, shutdown_timeout)
+    system = ActorSystem._create(name, supervisor, _check_timeout(shutdown_timeout))
     token = CURRENT_SYSTEM.set(system)
     body_error: BaseException | None = None
     try:
         try:
-            async with trio.open_nursery() as nursery:
-                system._nursery = nursery
-                system._deadlines.start(nursery)
-                try:
-                    with trio.CancelScope() as body:
-                        system._body_scope = body
-                        yield system
-                except BaseException as exc:  # noqa: BLE001 - re-raised after the shutdown
-                    body_error = exc
-                system._body_scope = None
-                await system._shutdown()
-                nursery.cancel_scope.cancel()
+            async with trio.open_nursery() as relay:
+                relay.start_soon(_relay_outer_cancel, system, name="troupe outer-cancel relay")
+                with trio.CancelScope(shield=True):
+                    async with trio.open_nursery() as nursery:
+                        system._nursery = nursery
+                        system._deadlines.start(nursery)
+                        try:
+                            with trio.CancelScope() as body:
+                                system._body_scope = body
+                                yield system
+                        except BaseException as exc:  # noqa: BLE001 - re-raised after the shutdown
+                            body_error = exc
+                        system._body_scope = None
+                        await system._shutdown()
+                        nursery.cancel_scope.cancel()
+                relay.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            raise _unwrap(group) from None
+            leaf = _unwrap(group)
+            if body_error is None or not isinstance(leaf, trio.Cancelled):
+                raise leaf from None
     finally:
         CURRENT_SYSTEM.reset(token)
+        system._deadlines.close()
     if body_error is not None:
         raise body_error
     if system._failure is not None:

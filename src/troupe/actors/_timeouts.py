@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import trio
 from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
+from ._errors import ActorStopped
+
 if TYPE_CHECKING:
     from ._reply import Reply
 
@@ -59,13 +61,26 @@ class Deadlines:
             elif self._scope is not None:
                 self._scope.deadline = reply._deadline
 
+    def close(self) -> None:
+        """The system has stopped: fail the asks still waiting on it (nothing can answer them now).
+
+        Every path that ends an actor already fails the asks it holds; this
+        is the net under them, so that no ask outlives its target's system.
+        """
+        heap = self._heap
+        self._heap = []
+        for reply in heap:
+            if not reply._done:
+                cell = reply._cell
+                reply._fail_quietly(ActorStopped("" if cell is None else cell.path))
+
     def _unpark(self, _: object) -> Abort:
         self._parked = None
         return Abort.SUCCEEDED
 
     async def _run(self) -> None:
-        heap = self._heap
         while True:
+            heap = self._heap
             while heap and heap[0]._done:
                 heapq.heappop(heap)
             if not heap:
