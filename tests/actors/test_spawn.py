@@ -129,3 +129,50 @@ async def test_an_actor_without_receive_is_refused_at_spawn(system: troupe.Actor
 
     with pytest.raises(TypeError, match="does not implement receive"):
         await system.spawn(Mute)
+
+
+async def test_issue_17_9_a_cancelled_spawn_leaves_nothing_running(
+    system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
+) -> None:
+    log: list[str] = []
+
+    class Slow(Counter):
+        async def on_start(self) -> None:
+            log.append("start")
+            await trio.sleep(10)
+            log.append("started")
+
+        async def on_stop(self) -> None:
+            log.append("stop")
+
+    with trio.move_on_after(1) as scope:
+        await system.spawn(Slow, name="slow")
+    assert scope.cancelled_caught
+    assert system.lookup("/user/slow") is None
+    assert log == ["start"]  # on_start was cancelled; on_stop does not run for what never started
+    assert system.statistics().alive == 0
+    await system.spawn(Slow, name="slow")  # the name is free again
+    assert log == ["start", "start", "started"]
+
+
+async def test_issue_17_9_a_spawn_cancelled_after_on_start_finished_stops_the_actor(
+    system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
+) -> None:
+    log: list[str] = []
+
+    class Quick(Counter):
+        async def on_start(self) -> None:
+            log.append("start")
+            with trio.CancelScope(shield=True):
+                await trio.sleep(10)  # the spawner's cancel cannot stop this on_start
+            log.append("started")
+
+        async def on_stop(self) -> None:
+            log.append("stop")
+
+    with trio.move_on_after(1) as scope:
+        await system.spawn(Quick, name="quick")
+    assert scope.cancelled_caught
+    assert trio.current_time() == pytest.approx(10)  # the spawn waited for the instance to end
+    assert system.lookup("/user/quick") is None
+    assert log == ["start", "started", "stop"]

@@ -372,3 +372,177 @@ async def test_keyboard_interrupt_from_an_actor_comes_out_unwrapped() -> None:
             ref = await system.spawn(Interrupter)
             await ref.tell(Increment())
             await trio.sleep_forever()
+
+
+@troupe.message
+class AskPeer:
+    pass
+
+
+class Asker(troupe.Actor[AskPeer]):
+    """Asks its peer with no timeout: waits as long as the peer does."""
+
+    def __init__(self, peer: Callable[[], troupe.ActorRef[CounterMsg]], log: list[str]) -> None:
+        self.peer = peer
+        self.log = log
+
+    async def receive(self, msg: AskPeer) -> None:
+        self.log.append("asking")
+        await self.peer().ask(GetCount(), timeout=None)
+        self.log.append("answered")
+
+    async def on_stop(self) -> None:
+        self.log.append("on_stop")
+
+
+@pytest.mark.parametrize("strategy", [troupe.OneForAll, troupe.RestForOne])
+async def test_issue_17_4_a_group_restart_cuts_off_a_sibling_waiting_for_the_failed_child(
+    autojump_clock: trio.testing.MockClock, strategy: Callable[..., troupe.SupervisorStrategy]
+) -> None:
+    log: list[str] = []
+    refs: dict[str, troupe.ActorRef[Any]] = {}
+
+    class Group(troupe.Actor[Any]):
+        supervisor: troupe.SupervisorStrategy = strategy(shutdown_timeout=2.0)
+
+        async def on_start(self) -> None:
+            refs["child"] = await self.context.spawn(Counter, name="child")
+            refs["asker"] = await self.context.spawn(lambda: Asker(lambda: refs["child"], log), name="asker")
+
+        async def receive(self, msg: Any) -> None:
+            return None
+
+    letters: list[troupe.DeadLetter] = []
+    async with troupe.open_system() as system:
+        await system.spawn(Group, name="group")
+        async with system.dead_letters.listen() as stream, system.events.listen("troupe.started") as started:
+            await refs["child"].tell(Sleep(1))  # busy for 1 s, then fails: the group restarts
+            await refs["child"].tell(Boom())
+            await refs["asker"].tell(AskPeer())  # its ask waits behind the Boom, for the restart
+            with trio.fail_after(10):
+                assert (await started.receive()).data == "/user/group/child"
+                assert (await started.receive()).data == "/user/group/asker"
+            letters = [stream.receive_nowait() for _ in range(stream.statistics().current_buffer_used)]
+        # the restart took the sibling's bound (2 s after the failure), no more
+        assert trio.current_time() == pytest.approx(3.0)
+        assert await refs["child"].ask(GetCount()) == 0  # restarted, answering
+        assert log == ["asking"]  # cut off: no answer, and no on_stop
+    reasons = {(type(d.message).__name__, d.reason.name) for d in letters}
+    assert ("AskPeer", "INTERRUPTED") in reasons
+    assert ("Boom", "FAILED") in reasons
+    assert system.statistics().stuck_at_shutdown == ()
+
+
+async def test_issue_17_4_siblings_that_stop_in_time_are_not_cut_off(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[tuple[str, str]] = []
+    refs: dict[str, troupe.ActorRef[Any]] = {}
+
+    class Group(troupe.Actor[Any]):
+        supervisor: troupe.SupervisorStrategy = troupe.OneForAll(shutdown_timeout=5.0)
+
+        async def on_start(self) -> None:
+            refs["a"] = await self.context.spawn(lambda: Reporter(probe.ref, "a"), name="a")
+            refs["b"] = await self.context.spawn(lambda: Reporter(probe.ref, "b"), name="b")
+
+        async def receive(self, msg: Any) -> None:
+            return None
+
+    async with troupe.open_system() as system:
+        probe = await troupe.TestProbe.create(system)
+        await system.spawn(Group, name="group")
+        async with system.events.listen("troupe.started") as started:
+            await refs["b"].tell(Sleep(3))  # finishes within the bound
+            await refs["a"].tell(Boom())
+            with trio.fail_after(10):
+                await started.receive()
+                await started.receive()
+        await trio.testing.wait_all_tasks_blocked()
+        log = notes(probe)
+    assert log[-4:] == [("a", "stop"), ("b", "stop"), ("a", "start"), ("b", "start")] or log[-4:] == [
+        ("b", "stop"),
+        ("a", "stop"),
+        ("a", "start"),
+        ("b", "start"),
+    ]
+    assert trio.current_time() == pytest.approx(3.0)
+
+
+async def test_issue_17_8_backoffs_are_per_child_and_concurrent(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    restarted: dict[str, float] = {}
+
+    class Kid(Counter):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+        async def on_start(self) -> None:
+            restarted.setdefault(self.name, -1.0)
+            if restarted[self.name] == -1.0:
+                restarted[self.name] = 0.0
+            else:
+                restarted[self.name] = trio.current_time()
+
+    class Parent(troupe.Actor[Any]):
+        supervisor: troupe.SupervisorStrategy = troupe.OneForOne(
+            max_restarts=10, within=1000, backoff=troupe.Backoff(1, 60)
+        )
+
+        async def on_start(self) -> None:
+            self.a = await self.context.spawn(lambda: Kid("a"), name="a")
+            self.b = await self.context.spawn(lambda: Kid("b"), name="b")
+
+        async def receive(self, msg: Any) -> Any:
+            return self.a if msg == "a" else self.b
+
+    async with troupe.open_system() as system:
+        parent = await system.spawn(Parent, name="p")
+        a = await parent.ask("a")
+        b = await parent.ask("b")
+        for _ in range(5):  # a's backoff grows to 16 s
+            await a.tell(Boom())
+            await trio.sleep(40)  # past its backoff (at most 16 s so far)
+        start = trio.current_time()
+        await a.tell(Boom())  # a now waits 32 s before its restart
+        await trio.sleep(0.1)
+        await b.tell(Boom())  # b's first restart: 1 s, not after a's 32 s
+        await trio.sleep(5)
+        assert restarted["b"] == pytest.approx(start + 1.1)
+        assert await b.ask(GetCount()) == 0
+        await trio.sleep(40)
+        assert restarted["a"] == pytest.approx(start + 32)
+
+
+async def test_issue_17_11_a_supervisor_that_is_not_a_strategy_is_refused_at_spawn(
+    system: troupe.ActorSystem,
+) -> None:
+    class Bad(Counter):
+        supervisor = None  # type: ignore[assignment]
+
+    with pytest.raises(
+        TypeError, match=r"Bad\.supervisor \(/user/<unnamed>\) is None, not a supervisor strategy"
+    ):
+        await system.spawn(Bad)
+    assert system.lookup("/user/Bad-1") is None
+
+
+async def test_issue_17_11_a_supervisor_set_to_garbage_later_fails_the_parent_cleanly() -> None:
+    class Parent(troupe.Actor[Any]):
+        async def on_start(self) -> None:
+            self.child = await self.context.spawn(Counter, name="child")
+            self.supervisor = "nope"  # type: ignore[assignment]
+
+        async def receive(self, msg: Any) -> Any:
+            return self.child
+
+    with pytest.raises(troupe.ActorFailed) as failed:
+        async with troupe.open_system(supervisor=troupe.OneForOne(max_restarts=0)) as system:
+            parent = await system.spawn(Parent, name="p")
+            child = await parent.ask("child")
+            await child.tell(Boom())
+            await trio.sleep_forever()
+    assert isinstance(failed.value.__cause__, TypeError)
+    assert "not a supervisor strategy" in str(failed.value.__cause__)

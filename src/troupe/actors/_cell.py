@@ -10,6 +10,7 @@ that an idle actor costs one parked task and a few small objects.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
@@ -52,13 +53,21 @@ _FAIRNESS: Final = 1024  # messages handled back to back before yielding to othe
 
 
 class _Starter:
-    """Someone waiting for an instance's ``on_start`` to finish."""
+    """Someone waiting for an instance's ``on_start`` to finish.
 
-    __slots__ = ("spawn", "task")
+    A spawn's starter holds a cancel scope around ``on_start``: when the
+    spawner is cancelled, ``on_start`` is cancelled too and the spawner
+    waits until the instance has ended (as ``nursery.start`` does), so a
+    cancelled spawn leaves nothing running.
+    """
+
+    __slots__ = ("cancelled", "scope", "spawn", "task")
 
     def __init__(self, task: Task, *, spawn: bool) -> None:
         self.task: Task | None = task
         self.spawn = spawn
+        self.scope: trio.CancelScope | None = trio.CancelScope() if spawn else None
+        self.cancelled = False
 
     def wake(self, result: Value[None] | Error) -> None:
         task = self.task
@@ -67,6 +76,13 @@ class _Starter:
             reschedule(task, result)
 
     def abort(self, _: object) -> Abort:
+        scope = self.scope
+        if scope is not None:
+            # The spawner is cancelled: stop the instance first, then let the
+            # cancellation through (start_instance re-raises it).
+            self.cancelled = True
+            scope.cancel()
+            return Abort.FAILED
         self.task = None
         return Abort.SUCCEEDED
 
@@ -85,11 +101,13 @@ class _Cell:
         "abort_failure",
         "accepts",
         "actor",
+        "backoff",
         "capacity",
         "child_numbers",
         "children",
         "context",
         "current",
+        "cut",
         "deferred",
         "done",
         "down",
@@ -113,6 +131,7 @@ class _Cell:
         "self_stop",
         "state",
         "stop_requested",
+        "subscribed",
         "supervising",
         "system",
         "task",
@@ -171,6 +190,11 @@ class _Cell:
         self.generation = 0
         self.final_reason: BaseException | None = None
         self.guardian_strategy: SupervisorStrategy | None = None
+        # children of OneForAll/RestForOne supervisors only: the scope that lets
+        # a group restart cut the instance off (an idle scope costs ~860 bytes)
+        self.cut: trio.CancelScope | None = None
+        self.backoff: trio.CancelScope | None = None  # a restart waiting out its backoff
+        self.subscribed = False  # subscribed to the event bus: unsubscribed at termination
 
     def __repr__(self) -> str:
         return f"<cell {self.path}>"
@@ -234,27 +258,64 @@ def attach(actor: Actor[Any], cell: _Cell) -> None:
     cell.actor = actor
 
 
-async def run_instance(cell: _Cell, actor: Actor[Any], starter: _Starter | None) -> None:  # noqa: C901, PLR0912, PLR0915 - the hot loop stays in one frame
-    """The task of one actor instance: on_start, the receive loop, teardown.
+async def run_instance(cell: _Cell, actor: Actor[Any], starter: _Starter | None) -> None:
+    """The task of one actor instance (see `_instance`), inside its cut scope if it has one."""
+    cut = cell.cut
+    if cut is None:
+        await _instance(cell, actor, starter, None)
+        return
+    with cut:
+        await _instance(cell, actor, starter, cut)
+    if cut.cancelled_caught and cell.state != DEAD:
+        await _after_cut(cell)
 
-    An instance is never interrupted in the middle of a message: a stop, a
-    restart of its group or an escalated failure takes effect once the
-    current message (or ``on_start``) is done, as in other actor runtimes.
+
+def _cut_off(cut: trio.CancelScope | None, exc: BaseException, cell: _Cell) -> bool:
+    """Whether ``exc`` is the instance's own cut (a group restart's bound), not the system's end."""
+    return (
+        cut is not None and cut.cancel_called and isinstance(exc, trio.Cancelled) and not cell.system._closing
+    )
+
+
+async def _instance(  # noqa: C901, PLR0912, PLR0915 - the hot loop stays in one frame
+    cell: _Cell, actor: Actor[Any], starter: _Starter | None, cut: trio.CancelScope | None
+) -> None:
+    """One instance's life: on_start, the receive loop, teardown.
+
+    An instance is never interrupted in the middle of a message by a stop,
+    a restart of its group or an escalated failure: they take effect once
+    the current message (or ``on_start``) is done, as in other actor
+    runtimes. Only a bound running out cuts it off (the shutdown timeout, a
+    group restart's ``shutdown_timeout``, a cancelled spawn): the message
+    it was handling is then a dead letter (``INTERRUPTED``).
     """
     CURRENT_ACTOR.set(cell)
     task = current_task()
     cell.task = task
     failure: BaseException | None = None
     failed_item: object = _NOTHING
+    inflight: object = _NOTHING
     started = False
     try:
         try:
             if actor.__troupe_on_start__:
-                await actor.on_start()
-            started = True
+                scope = None if starter is None else starter.scope
+                if scope is None:
+                    await actor.on_start()
+                    started = True
+                else:
+                    with scope:
+                        await actor.on_start()
+                    starter.scope = None  # type: ignore[union-attr] # scope came from it
+                    started = not scope.cancelled_caught
+                if starter is not None and starter.cancelled:  # the spawn was cancelled: stop now
+                    cell.stop_requested = True
+                    cell.exiting = True
+            else:
+                started = True
             if not cell.exiting:
                 cell.state = RUNNING
-            if starter is not None:
+            if starter is not None and not starter.cancelled:
                 starter.wake(Value(None))
                 starter = None
                 cell.system._emit("troupe.started", cell.path)
@@ -274,6 +335,7 @@ async def run_instance(cell: _Cell, actor: Actor[Any], starter: _Starter | None)
                     cell.parked = task
                     await wait_task_rescheduled(abort_park)
                     continue
+                inflight = item
                 if type(item) is Reply:
                     cell.current = item
                     try:
@@ -292,6 +354,7 @@ async def run_instance(cell: _Cell, actor: Actor[Any], starter: _Starter | None)
                         failure = exc
                         failed_item = item
                         break
+                inflight = _NOTHING
                 n += 1
                 if n >= _FAIRNESS:
                     n = 0
@@ -303,16 +366,40 @@ async def run_instance(cell: _Cell, actor: Actor[Any], starter: _Starter | None)
         if failure is None:
             failure = cell.abort_failure
         cell.current = None
-    except BaseException:
-        # Cancelled from outside (the shutdown deadline passed) or
-        # KeyboardInterrupt: no on_stop, but nothing is lost.
-        if starter is not None:
-            starter.wake(Error(ActorStopped(cell.path)))
+    except BaseException as exc:
+        # Cut off: the shutdown timeout ran out (the system's nursery is
+        # cancelled), a group restart's bound did (our cut scope), or
+        # KeyboardInterrupt. No on_stop, but nothing is lost: the message
+        # being handled is a dead letter of its own kind.
+        cut_off = _cut_off(cut, exc, cell)
         cell.current = None
-        _drop_instance(cell, None)
-        finalize(cell, None)
-        raise
-    await _after_instance(cell, actor, starter, started=started, failure=failure, failed_item=failed_item)
+        if inflight is not _NOTHING and cell.state != DEAD:
+            error = ActorCrashed(cell.path, None) if cut_off else ActorStopped(cell.path)
+            dead_letter(cell, inflight, DeadLetterReason.INTERRUPTED, error)
+        if starter is not None:
+            starter.wake(Value(None) if cut_off and not starter.spawn else Error(ActorStopped(cell.path)))
+        if not cut_off:
+            _drop_instance(cell, None)
+            finalize(cell, None)
+        raise  # a cut is caught by its scope: run_instance goes on with _after_cut
+    await _after_instance(
+        cell, actor, starter, started=started, failure=failure, failed_item=failed_item, cut=cut
+    )
+
+
+async def _after_cut(cell: _Cell) -> None:
+    """End an instance its supervisor cut off: no on_stop; children stopped; then down."""
+    _drop_instance(cell, ActorCrashed(cell.path, None))
+    if cell.children:
+        await stop_children(cell)
+    if cell.state == DEAD:
+        return
+    cell.state = DOWN
+    if cell.restart_pending:
+        if cell.down is not None:
+            cell.down.set()
+        return
+    finalize(cell, None)
 
 
 async def _after_instance(  # noqa: C901, PLR0912 - one exit path per way an instance can end
@@ -323,6 +410,7 @@ async def _after_instance(  # noqa: C901, PLR0912 - one exit path per way an ins
     started: bool,
     failure: BaseException | None,
     failed_item: object,
+    cut: trio.CancelScope | None,
 ) -> None:
     system = cell.system
     cell.state = STOPPING
@@ -342,7 +430,11 @@ async def _after_instance(  # noqa: C901, PLR0912 - one exit path per way an ins
         crashed = ActorCrashed(cell.path, None)
     try:
         await teardown(cell, actor, run_on_stop=started, reply_error=crashed)
-    except BaseException:
+    except BaseException as exc:
+        if _cut_off(cut, exc, cell):  # on_stop cut off by a group restart's bound: _after_cut goes on
+            if starter is not None:
+                starter.wake(Error(ActorStopped(cell.path)) if starter.spawn else Value(None))
+            raise
         if starter is not None:
             starter.wake(Error(ActorStopped(cell.path)))
         finalize(cell, failure)
@@ -426,6 +518,12 @@ def finalize(cell: _Cell, reason: BaseException | None, *, announce: bool = True
     cell.factory = None
     cell.task = None
     cell.context = None
+    cell.cut = None
+    if cell.backoff is not None:
+        _cancel_backoff(cell)
+    if cell.subscribed:  # its subscriptions go with it: events are not dead-lettered to it for ever
+        cell.subscribed = False
+        system._events._forget(cell)
     q = cell.q
     cell.q = None
     if q:
@@ -523,14 +621,23 @@ def fail_cell(cell: _Cell, exc: BaseException) -> None:
 # -- starting and supervising ---------------------------------------------------------
 
 
+def _group_supervised(cell: _Cell) -> bool:
+    """Whether ``cell``'s supervisor restarts groups (so it may have to cut ``cell`` off)."""
+    parent = cell.parent
+    return parent is not None and isinstance(parent.strategy(), OneForAll | RestForOne)
+
+
 async def start_instance(cell: _Cell, actor: Actor[Any], *, spawn: bool, schedule: bool = True) -> None:
     """Run ``actor`` in ``cell``; wait for its ``on_start`` if it has one.
 
     Without ``on_start`` it yields to the scheduler once, unless ``schedule``
-    is False (the caller then provides the schedule point).
+    is False (the caller then provides the schedule point). A spawn
+    cancelled while ``on_start`` runs cancels it, waits until the instance
+    has ended, then raises the cancellation.
     """
     attach(actor, cell)
     cell.state = STARTING
+    cell.cut = trio.CancelScope() if _group_supervised(cell) else None
     system = cell.system
     if not actor.__troupe_on_start__:
         system._nursery.start_soon(run_instance, cell, actor, None, name=cell.path)
@@ -540,7 +647,11 @@ async def start_instance(cell: _Cell, actor: Actor[Any], *, spawn: bool, schedul
         return
     starter = _Starter(current_task(), spawn=spawn)
     system._nursery.start_soon(run_instance, cell, actor, starter, name=cell.path)
-    await wait_task_rescheduled(starter.abort)
+    try:
+        await wait_task_rescheduled(starter.abort)
+    finally:
+        if starter.cancelled:
+            await trio.lowlevel.checkpoint()  # raises the spawner's cancellation
 
 
 async def supervise(parent: _Cell, child: _Cell, failure: BaseException | None) -> None:
@@ -561,7 +672,20 @@ async def supervise(parent: _Cell, child: _Cell, failure: BaseException | None) 
         parent.supervising = False
 
 
-async def _decide(parent: _Cell, child: _Cell, failure: BaseException | None) -> None:  # noqa: C901, PLR0912 - the OTP rules, in order
+def _strategy_or_fail(parent: _Cell) -> SupervisorStrategy | None:
+    """The parent's strategy; None (and the parent fails) if its ``supervisor`` is not one."""
+    strategy = parent.strategy()
+    if isinstance(strategy, OneForOne | OneForAll | RestForOne):
+        return strategy
+    error = TypeError(
+        f"{parent.path}.supervisor is {strategy!r}, not a supervisor strategy; set it to "
+        "troupe.OneForOne(...), troupe.OneForAll(...) or troupe.RestForOne(...)"
+    )
+    fail_cell(parent, error)
+    return None
+
+
+async def _decide(parent: _Cell, child: _Cell, failure: BaseException | None) -> None:  # noqa: C901 - the OTP rules, in order
     system = child.system
     if child.stop_requested or system._closing or parent.state >= STOPPING:
         finalize(child, failure)
@@ -570,7 +694,10 @@ async def _decide(parent: _Cell, child: _Cell, failure: BaseException | None) ->
     if kind is Restart.TEMPORARY or (kind is Restart.TRANSIENT and failure is None):
         finalize(child, failure)
         return
-    strategy = parent.strategy()
+    strategy = _strategy_or_fail(parent)
+    if strategy is None:
+        finalize(child, failure)
+        return
     now = trio.current_time()
     history = child.restart_times
     if history is None:
@@ -592,9 +719,38 @@ async def _decide(parent: _Cell, child: _Cell, failure: BaseException | None) ->
         group = [child]
     for other in reversed(group):
         if other is not child:
-            await _abort_for_restart(other)
-    if strategy.backoff is not None:
-        await trio.sleep(strategy.backoff.delay(len(history)))
+            _cancel_backoff(other)  # its pending restart is this one's now
+            await _abort_for_restart(other, strategy)
+    delay = 0.0 if strategy.backoff is None else strategy.backoff.delay(len(history))
+    if delay > 0:
+        # Each child waits out its own backoff, in a task of its own: the
+        # supervisor goes on deciding its other children's exits meanwhile.
+        scope = child.backoff = trio.CancelScope()
+        system._nursery.start_soon(
+            _restart_later, parent, child, group, delay, scope, name=f"{child.path} backoff"
+        )
+        return
+    await _restart_group(parent, child, group)
+
+
+def _cancel_backoff(cell: _Cell) -> None:
+    scope = cell.backoff
+    if scope is not None:
+        cell.backoff = None
+        scope.cancel()
+
+
+async def _restart_later(
+    parent: _Cell, child: _Cell, group: list[_Cell], delay: float, scope: trio.CancelScope
+) -> None:
+    with scope:
+        await trio.sleep(delay)
+        if child.backoff is scope:
+            child.backoff = None
+            await _restart_group(parent, child, group)
+
+
+async def _restart_group(parent: _Cell, child: _Cell, group: list[_Cell]) -> None:
     for member in group:
         if member is not child and member.restart is Restart.TEMPORARY:
             finalize(member, None)
@@ -602,20 +758,31 @@ async def _decide(parent: _Cell, child: _Cell, failure: BaseException | None) ->
         await _restart(parent, member)
 
 
-async def _abort_for_restart(cell: _Cell) -> None:
+async def _abort_for_restart(cell: _Cell, strategy: SupervisorStrategy) -> None:
+    """Stop a sibling for a group restart; cut it off after the strategy's ``shutdown_timeout``."""
     if cell.state in {DEAD, DOWN}:
         return
     cell.restart_pending = True
     cell.exiting = True
     cell.wake()
-    cell.down = trio.Event()
-    await cell.down.wait()
+    down = cell.down = trio.Event()
+    bound = getattr(strategy, "shutdown_timeout", math.inf)
+    with trio.move_on_after(bound):
+        await down.wait()
+    if not down.is_set():
+        cut = cell.cut
+        if cut is not None:
+            log.warning(
+                "%s did not stop within %s s for its group's restart; cutting it off", cell.path, bound
+            )
+            cut.cancel()
+        await down.wait()
     cell.down = None
 
 
 async def _restart(parent: _Cell, cell: _Cell) -> None:
     system = cell.system
-    if cell.state == DEAD:
+    if cell.state != DOWN:  # dead, or already restarted by a decision that came first
         return
     if cell.stop_requested or system._closing or parent.state >= STOPPING:
         finalize(cell, None)
@@ -633,9 +800,7 @@ async def _restart(parent: _Cell, cell: _Cell) -> None:
             "%s failed to restart", cell.path, exc_info=exc, extra={FAILURE_LOG_KEY: (cell.path, exc)}
         )
         system._emit("troupe.failed", cell.path)
-        failures = parent.failures
-        assert failures is not None  # noqa: S101 - we are inside supervise()
-        failures.append((cell, exc, cell.generation))
+        await supervise(parent, cell, exc)
         return
     system._stats_restarts += 1
     system._emit("troupe.restarted", cell.path)
@@ -656,6 +821,13 @@ def make_actor(factory: Callable[[], object], path: str) -> Actor[Any]:
         msg = (
             f"the factory for {path} returned {type(actor).__qualname__} ({actor!r}), "
             "not an Actor; pass the class, a lambda or a functools.partial that builds one"
+        )
+        raise TypeError(msg)
+    supervisor = actor.supervisor
+    if not isinstance(supervisor, OneForOne | OneForAll | RestForOne):
+        msg = (
+            f"{type(actor).__qualname__}.supervisor ({path}) is {supervisor!r}, not a supervisor "
+            "strategy; set it to troupe.OneForOne(...), troupe.OneForAll(...) or troupe.RestForOne(...)"
         )
         raise TypeError(msg)
     if type(actor).receive is Actor.receive:

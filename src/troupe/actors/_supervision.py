@@ -26,7 +26,8 @@ class Backoff:
     """Delay between restarts.
 
     The k-th restart within the window waits ``min(initial * 2**(k-1),
-    maximum)`` seconds while messages keep queuing.
+    maximum)`` seconds while messages keep queuing. Each child waits out its
+    own backoff: a sibling's restart is never held up by it.
 
     Example::
 
@@ -65,13 +66,25 @@ class OneForOne(_Strategy):
     """
 
 
+@attrs.frozen
+class _GroupStrategy(_Strategy):
+    shutdown_timeout: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
+    """Seconds each sibling stopped for a group restart may take to finish its
+    current message and ``on_stop`` (OTP's shutdown timeout). Then it is cut
+    off: the message becomes a dead letter (``DeadLetterReason.INTERRUPTED``;
+    an ask gets `ActorCrashed`) and ``on_stop`` is skipped. A sibling waiting
+    on the failed child (an ``ask`` with ``timeout=None``) would otherwise
+    wait for a restart that waits for it. ``math.inf``: no bound."""
+
+
 @final
 @attrs.frozen
-class OneForAll(_Strategy):
+class OneForAll(_GroupStrategy):
     """When one child fails, restart all of them.
 
-    The siblings are stopped in reverse start order, then all are restarted
-    in start order.
+    The siblings are stopped in reverse start order, each within
+    ``shutdown_timeout`` seconds (then cut off), then all are restarted in
+    start order.
 
     Example::
 
@@ -82,8 +95,11 @@ class OneForAll(_Strategy):
 
 @final
 @attrs.frozen
-class RestForOne(_Strategy):
+class RestForOne(_GroupStrategy):
     """When a child fails, restart it and every sibling started after it.
+
+    The siblings started after it are stopped as for `OneForAll`, within
+    ``shutdown_timeout`` seconds each.
 
     Example::
 
