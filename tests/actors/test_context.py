@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -261,3 +262,28 @@ async def test_context_parent_and_stop(system: troupe.ActorSystem) -> None:
     assert not counter.alive
     assert await kid.ask("still there") == "/user/p"
     _ = Increment
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [("single", math.nan), ("single", -1.0), ("periodic", math.nan), ("periodic", 0.0), ("periodic", -2.0)],
+)
+async def test_issue_17_10_bad_timer_times_are_value_errors_at_the_call(
+    system: troupe.ActorSystem, kind: str, value: float
+) -> None:
+    errors: list[BaseException] = []
+
+    class Timed(Counter):
+        async def on_start(self) -> None:
+            try:
+                if kind == "single":
+                    self.context.timers.start_single("t", value, Increment())
+                else:
+                    self.context.timers.start_periodic("t", value, Increment())
+            except ValueError as exc:
+                errors.append(exc)
+
+    ref = await system.spawn(Timed)
+    assert len(errors) == 1
+    assert "timer 't' of /user/Timed-1" in str(errors[0])
+    assert await ref.ask(GetCount()) == 0  # nothing started, the system lives on

@@ -97,11 +97,44 @@ async def test_capacity_zero_is_a_rendezvous(
     system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
 ) -> None:
     ref = await busy(system, troupe.Mailbox(capacity=0))
+    with pytest.raises(troupe.MailboxFull):
+        ref.tell_nowait(Increment())  # busy: nobody is waiting to take it
     await ref.tell(Increment())  # returns once the actor took it, after the Sleep
     assert trio.current_time() == pytest.approx(10)
-    with pytest.raises(troupe.MailboxFull):
-        ref.tell_nowait(Increment())  # nobody is waiting to take it
     assert await ref.ask(GetCount(), timeout=None) == 1
+
+
+async def test_issue_17_12_tell_nowait_hands_over_to_an_idle_rendezvous_actor(
+    system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
+) -> None:
+    ref = await system.spawn(Counter, mailbox=troupe.Mailbox(capacity=0))
+    await trio.testing.wait_all_tasks_blocked()
+    ref.tell_nowait(Increment(2))  # the actor waits for a message: it takes this one (as trio's channel)
+    with pytest.raises(troupe.MailboxFull):
+        ref.tell_nowait(Increment(3))  # it has not taken the first yet: no room for a second
+    await ref.tell(Sleep(5))
+    with pytest.raises(troupe.MailboxFull):
+        ref.tell_nowait(Increment(3))  # busy: nobody waits
+    assert await ref.ask(GetCount(), timeout=None) == 2
+    assert system.dead_letters.count == 0
+
+
+async def test_issue_17_12_a_rendezvous_actor_subscribed_to_the_bus_gets_events(
+    system: troupe.ActorSystem,
+) -> None:
+    got: list[troupe.BusEvent] = []
+
+    class Listener(troupe.Actor[troupe.BusEvent]):
+        async def receive(self, msg: troupe.BusEvent) -> None:
+            got.append(msg)
+
+    ref = await system.spawn(Listener, mailbox=troupe.Mailbox(capacity=0))
+    await system.events.subscribe("app.*", ref)
+    for i in range(3):
+        await trio.testing.wait_all_tasks_blocked()
+        await system.events.publish("app.tick", i)
+    await trio.testing.wait_all_tasks_blocked()
+    assert [ev.data for ev in got] == [0, 1, 2]
 
 
 async def test_ask_waits_for_room_within_its_timeout(

@@ -259,3 +259,70 @@ async def test_statistics(system: troupe.ActorSystem) -> None:
         0,
     )
     assert math.isfinite(stats.capacity)
+
+
+@troupe.message
+class Echo:
+    times: int
+
+
+class SelfTeller(troupe.Actor[Echo | Increment]):
+    def __init__(self, errors: list[BaseException]) -> None:
+        self.errors = errors
+        self.count = 0
+
+    async def receive(self, msg: Echo | Increment) -> None:
+        if isinstance(msg, Echo):
+            for _ in range(msg.times):
+                try:
+                    await self.ref.tell(Increment())
+                except troupe.MailboxFull as exc:
+                    self.errors.append(exc)
+        else:
+            self.count += 1
+
+
+async def test_issue_17_6_telling_yourself_into_a_full_mailbox_does_not_hang(
+    system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
+) -> None:
+    errors: list[BaseException] = []
+    ref = await system.spawn(lambda: SelfTeller(errors), mailbox=troupe.Mailbox(capacity=2))
+    with trio.fail_after(5):
+        await ref.tell(Echo(5))
+        await trio.testing.wait_all_tasks_blocked()
+    assert len(errors) == 3  # two fit, three are refused (Overflow.BLOCK)
+    assert "mailbox of" in str(errors[0])
+
+
+async def test_issue_17_6_telling_yourself_applies_the_overflow_policy(
+    system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
+) -> None:
+    errors: list[BaseException] = []
+    box = troupe.Mailbox(capacity=2, overflow=troupe.Overflow.DROP_NEW)
+    ref = await system.spawn(lambda: SelfTeller(errors), mailbox=box)
+    with trio.fail_after(5):
+        await ref.tell(Echo(5))
+        await trio.testing.wait_all_tasks_blocked()
+    assert errors == []
+    assert system.dead_letters.count == 3
+
+
+async def test_issue_17_6_a_rendezvous_actor_telling_itself_does_not_hang(
+    system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
+) -> None:
+    errors: list[BaseException] = []
+    ref = await system.spawn(lambda: SelfTeller(errors), mailbox=troupe.Mailbox(capacity=0))
+    with trio.fail_after(5):
+        await ref.tell(Echo(1))
+        await trio.testing.wait_all_tasks_blocked()
+    assert len(errors) == 1
+
+
+@pytest.mark.parametrize("timeout", [math.nan, -1.0, -math.inf])
+async def test_issue_17_10_a_bad_ask_timeout_is_a_value_error_at_the_call(
+    system: troupe.ActorSystem, timeout: float
+) -> None:
+    ref = await system.spawn(Counter)
+    with pytest.raises(ValueError, match="ask timeout is a number of seconds >= 0 or None"):
+        await ref.ask(GetCount(), timeout=timeout)
+    assert await ref.ask(GetCount(), timeout=math.inf) == 0  # the system lives on

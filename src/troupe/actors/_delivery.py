@@ -59,7 +59,7 @@ def try_enqueue(cell: _Cell, item: object) -> bool:
     q = cell.q
     if q is None:
         if not cell.capacity:
-            return False
+            return _hand_over(cell, item)
         q = cell.q = deque()
     if len(q) < cell.capacity and not cell.waiters:
         q.append(item)
@@ -68,7 +68,28 @@ def try_enqueue(cell: _Cell, item: object) -> bool:
             cell.parked = None
             reschedule(task)
         return True
+    if not cell.capacity:
+        return _hand_over(cell, item)
     return False
+
+
+def _hand_over(cell: _Cell, item: object) -> bool:
+    """A rendezvous mailbox (capacity 0): hand ``item`` to the actor if it is waiting for one.
+
+    As trio's 0-buffer channel accepts ``send_nowait`` while a receiver
+    waits: the waiting actor takes it as it wakes; nobody else can be
+    handed one before it has.
+    """
+    task = cell.parked
+    if task is None or cell.q:
+        return False
+    q = cell.q
+    if q is None:
+        q = cell.q = deque()
+    q.append(item)
+    cell.parked = None
+    reschedule(task)
+    return True
 
 
 def overflow(cell: _Cell, item: object) -> None:

@@ -112,11 +112,15 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         """Queue ``msg``; wait while the mailbox is full (backpressure).
 
         Order is kept per sending task. Telling a stopped actor does not
-        raise: the message becomes a dead letter.
+        raise: the message becomes a dead letter. An actor telling its own
+        ref into its full mailbox would wait for room only it can make, so
+        that tell applies the overflow policy instead, as `tell_nowait` does.
 
         Raises:
             MessageTypeError: the actor does not accept ``type(msg)``;
                 nothing was queued.
+            MailboxFull: an actor told itself into its full mailbox under
+                ``Overflow.BLOCK``.
         """
         cell = self._cell
         accepts = cell.accepts
@@ -126,8 +130,13 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         if cell.state == _DEAD:
             cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
         elif not try_enqueue(cell, msg):
-            await wait_for_room(cell, msg)
-            return
+            if current_task() is cell.task:
+                # Telling itself into a full mailbox: only this actor can make
+                # room, so waiting would wait for ever. As tell_nowait.
+                overflow(cell, msg)
+            else:
+                await wait_for_room(cell, msg)
+                return
         await cancel_shielded_checkpoint()
 
     def tell_nowait(self, msg: M) -> None:
@@ -164,11 +173,15 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
             ActorCrashed: ``receive`` raised; ``__cause__`` is the error.
             ActorStopped: the actor is stopped, or stopped before answering.
             RuntimeError: an actor asked its own ref (it would wait for itself).
+            ValueError: ``timeout`` is negative or NaN.
         """
         cell = self._cell
         accepts = cell.accepts
         if accepts is not None and not isinstance(msg, accepts):
             raise self._reject(msg)
+        if timeout is not None and not timeout >= 0:  # NaN included
+            msg_ = f"ask timeout is a number of seconds >= 0 or None, got {timeout!r}"
+            raise ValueError(msg_)
         task = current_task()
         if task is cell.task and cell.state != _DEAD:
             msg_ = (

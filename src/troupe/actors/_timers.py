@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
@@ -16,6 +17,12 @@ if TYPE_CHECKING:
     from ._cell import _Cell
 
 M = TypeVar("M")
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan  # refused by the caller's check, with the value in the message
+    return value
 
 
 @final
@@ -42,9 +49,13 @@ class Timers(Generic[M], metaclass=NoPublicConstructor):
         cell = self._cell
         if cell.accepts is not None and not isinstance(msg, cell.accepts):
             raise MessageTypeError(cell.path, msg, describe_accepts(cell.accepts))
-        if first < 0 or (interval is not None and interval <= 0):
-            what = "delay must be >= 0" if first < 0 else "interval must be > 0"
-            msg_ = f"timer {key!r} of {cell.path}: {what}"
+        if not _seconds(first) >= 0 or (interval is not None and not _seconds(interval) > 0):  # NaN too
+            what = (
+                f"delay must be >= 0, got {first!r}"
+                if interval is None
+                else f"interval must be > 0, got {interval!r}"
+            )
+            msg_ = f"timer {key!r} of {cell.path}: {what} seconds"
             raise ValueError(msg_)
         self.cancel(key)
         scope = trio.CancelScope()
@@ -54,11 +65,21 @@ class Timers(Generic[M], metaclass=NoPublicConstructor):
         )
 
     def start_single(self, key: Hashable, delay: float, msg: M) -> None:
-        """Send ``msg`` to this actor once, ``delay`` seconds from now."""
+        """Send ``msg`` to this actor once, ``delay`` seconds from now.
+
+        Raises:
+            ValueError: ``delay`` is negative or not a number (NaN included).
+            MessageTypeError: the actor does not accept ``type(msg)``.
+        """
         self._start(key, delay, None, msg)
 
     def start_periodic(self, key: Hashable, interval: float, msg: M) -> None:
-        """Send ``msg`` to this actor every ``interval`` seconds."""
+        """Send ``msg`` to this actor every ``interval`` seconds.
+
+        Raises:
+            ValueError: ``interval`` is not a number > 0 (NaN included).
+            MessageTypeError: the actor does not accept ``type(msg)``.
+        """
         self._start(key, interval, interval, msg)
 
     def cancel(self, key: Hashable) -> None:
