@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -136,3 +138,47 @@ async def test_listeners_that_come_and_go_never_break_a_publisher(system: troupe
     async with system.events.listen("load.*") as events:
         await system.events.publish("load.tick", 1)
         assert (await events.receive()).data == 1
+
+
+class Sink(troupe.Actor[troupe.BusEvent]):
+    async def receive(self, msg: troupe.BusEvent) -> None:
+        return None
+
+
+async def test_issue_17_16_publishing_on_ever_new_topics_does_not_grow_memory(
+    system: troupe.ActorSystem,
+) -> None:
+    ref = await system.spawn(Sink)
+    await system.events.subscribe("orders.**", ref)
+
+    async def publish(start: int, count: int) -> None:
+        for i in range(start, start + count):
+            await system.events.publish(f"orders.{i}", None)
+        await trio.testing.wait_all_tasks_blocked()
+
+    await publish(0, 5000)  # past the cache's bound
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        await publish(5000, 20_000)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 1024 * 1024  # 20k new topics: unbounded, the cache grew about 3 MB
+    assert system.dead_letters.count == 0
+
+
+async def test_issue_17_17_stopped_subscribers_are_unsubscribed(system: troupe.ActorSystem) -> None:
+    refs = [await system.spawn(Sink) for _ in range(50)]
+    for ref in refs:
+        await system.events.subscribe("app.*", ref)
+    for ref in refs:
+        await ref.stop()
+    for i in range(20):
+        await system.events.publish("app.tick", i)
+    assert system.dead_letters.count == 0
+    await system.events.subscribe("app.*", refs[0])  # subscribing a stopped actor does nothing
+    await system.events.publish("app.tick", 20)
+    assert system.dead_letters.count == 0

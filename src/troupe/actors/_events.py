@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from ._ref import ActorRef
 
 
+_CACHE_SIZE = 1024
+"""Topics whose matching subscribers are remembered (the most recently added ones).
+
+Runtimes publish on a few fixed topics; an application that publishes on a
+topic per order or per user would otherwise grow the cache without bound
+(100k topics: 14.8 MiB)."""
+
+
 def _check_topic(topic: str, *, pattern: bool) -> tuple[str, ...]:
     if not isinstance(topic, str) or not topic:
         msg = f"a topic is a non-empty dot-separated str, got {topic!r}"
@@ -94,6 +102,10 @@ class EventBus(metaclass=NoPublicConstructor):
     async def subscribe(self, topic: str, ref: ActorRef[Any]) -> None:
         """Deliver matching events to ``ref`` as [`BusEvent`][troupe.BusEvent] messages.
 
+        The subscription ends when the actor terminates (it is not kept to
+        dead-letter every later event); subscribing a stopped actor does
+        nothing.
+
         Raises:
             MessageTypeError: ``ref``'s actor does not accept ``BusEvent``.
             ValueError: the pattern is malformed.
@@ -103,14 +115,24 @@ class EventBus(metaclass=NoPublicConstructor):
         if not accepts_type(cell.accepts, BusEvent):
             raise MessageTypeError(cell.path, BusEvent(topic, None), describe_accepts(cell.accepts))
         await trio.lowlevel.checkpoint()
+        if not ref.alive:  # a stopped actor gets nothing: subscribing it would only make dead letters
+            return
         self._subs.append((parts, ref))
         self._cache.clear()
+        cell.subscribed = True
 
     async def unsubscribe(self, topic: str, ref: ActorRef[Any]) -> None:
         """Stop delivering ``topic`` to ``ref`` (a no-op if it was not subscribed)."""
         parts = _check_topic(topic, pattern=True)
         await trio.lowlevel.checkpoint()
         self._remove(parts, ref)
+
+    def _forget(self, cell: object) -> None:
+        """Drop every subscription of the actor in ``cell`` (it has terminated)."""
+        kept = [(p, t) for p, t in self._subs if getattr(t, "_cell", None) is not cell]
+        if len(kept) != len(self._subs):
+            self._subs = kept
+            self._cache.clear()
 
     def _remove(self, parts: tuple[str, ...], target: object) -> None:
         for i, (p, t) in enumerate(self._subs):
@@ -144,11 +166,14 @@ class EventBus(metaclass=NoPublicConstructor):
         await trio.lowlevel.checkpoint()
 
     def _targets(self, topic: str) -> list[Any]:
-        found = self._cache.get(topic)
+        cache = self._cache
+        found = cache.get(topic)
         if found is None:
             parts = tuple(topic.split("."))
             found = [t for p, t in self._subs if _matches(p, parts)]
-            self._cache[topic] = found
+            if len(cache) >= _CACHE_SIZE:  # bounded: forget the oldest topic
+                del cache[next(iter(cache))]
+            cache[topic] = found
         return found
 
     def _emit(self, topic: str, data: object) -> None:
