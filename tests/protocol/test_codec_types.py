@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import collections
 import enum
+import gc
 import json
 import socket
 import typing
+import weakref
 from typing import Annotated, Any, Literal, NewType
 
 import attrs
@@ -429,3 +431,18 @@ def test_issue_17_3_bare_typing_aliases_annotated_and_the_empty_tuple() -> None:
         codec.decode({"type": "test.types.aliases", "empty": [1]})
     with pytest.raises(TypeError, match=r"expected an int, got str 'x' at \$\.noted"):
         codec.encode(Aliases(noted="x"))  # type: ignore[arg-type]
+
+
+def test_issue_17_3_a_message_defined_in_a_function_keeps_only_what_its_annotations_may_name() -> None:
+    data = [object()]
+    alive = weakref.ref(data[0])
+    pair_type = tuple[int, int]
+
+    @troupe.message(name="test.types.local_pair")
+    class Local:
+        pair: pair_type  # a local alias
+
+    del data
+    gc.collect()
+    assert alive() is None  # the function's other locals do not live as long as the class
+    _round_trip(Local((1, 2)))

@@ -127,12 +127,23 @@ def _scope_of_caller() -> tuple[dict[str, Any], dict[str, Any] | None]:
     # The frame that wrote `@message`: its globals, and a snapshot of its
     # locals when it is a function or class body (so that a message defined
     # in a function may name the function's other local classes).
+    # Only what an annotation may name is kept: a function's other locals
+    # (a system, a big list) must not live as long as the class.
     frame = sys._getframe(2)  # our caller is message(); its caller wrote the decorator
     try:
-        local = None if frame.f_locals is frame.f_globals else dict(frame.f_locals)
+        if frame.f_locals is frame.f_globals:
+            return frame.f_globals, None
+        local = {k: v for k, v in frame.f_locals.items() if _type_like(v)}
         return frame.f_globals, local
     finally:
         del frame
+
+
+def _type_like(value: object) -> bool:
+    return (
+        isinstance(value, type | typing.TypeVar | typing.NewType)
+        or typing.get_origin(value) is not None  # an alias: list[int], int | None, Literal[...]
+    )
 
 
 @attrs.frozen
