@@ -433,16 +433,19 @@ def test_issue_17_3_bare_typing_aliases_annotated_and_the_empty_tuple() -> None:
         codec.encode(Aliases(noted="x"))  # type: ignore[arg-type]
 
 
-def test_issue_17_3_a_message_defined_in_a_function_keeps_only_what_its_annotations_may_name() -> None:
-    data = [object()]
-    alive = weakref.ref(data[0])
+def _define_local_message() -> tuple[type, weakref.ref[Later]]:
+    data = [Later()]  # any object that is not a type
     pair_type = tuple[int, int]
 
     @troupe.message(name="test.types.local_pair")
     class Local:
         pair: pair_type  # a local alias
 
-    del data
+    return Local, weakref.ref(data[0])
+
+
+def test_issue_17_3_a_message_defined_in_a_function_keeps_only_what_its_annotations_may_name() -> None:
+    local, alive = _define_local_message()
     gc.collect()
     assert alive() is None  # the function's other locals do not live as long as the class
-    _round_trip(Local((1, 2)))
+    _round_trip(local((1, 2)))
