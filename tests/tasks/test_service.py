@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import types
 from pathlib import Path
 from typing import Any
 
@@ -431,3 +432,150 @@ async def test_stuck_names_a_real_cycle_for_exactly_the_tasks_on_one(graph: dict
             path = reason.removeprefix(prefix).split(" -> ")
             assert path[0] == path[-1] == task_id
             assert all(b in graph[a] for a, b in itertools.pairwise(path))
+
+
+# -- issue 17, item 13: the service never crashes because of a task list -----------------------
+
+
+async def _answers(service: TaskService) -> None:
+    """The service still takes calls: add, execute and read a fresh task."""
+    name = f"alive-{len(await service.stuck())}-{id(service)}"
+    await service.add_task(name)
+    await service.execute(name)
+    assert await service.state(name) is S.COMPLETE
+
+
+async def test_issue_17_13_import_task_of_a_hostile_document_leaves_the_loader_stuck(
+    system: troupe.ActorSystem, tmp_path: Path
+) -> None:
+    path = tmp_path / "deep.xml"
+    path.write_text("<tasks>" + '<task id="t">' * 3000 + "</task>" * 3000 + "</tasks>")
+    service = await troupe.new_task_service()
+    loader = await service.execute_task_loader("loader", path, "t")
+    [stuck] = await service.stuck()
+    assert stuck.id == "loader"
+    assert "nested more than 256 levels" in stuck.reason
+    assert isinstance(loader.error, troupe.TaskListError)
+    assert (loader.error.file, loader.error.line) == (str(path), 1)
+    await _answers(service)
+
+
+class _Exploding(types.ModuleType):
+    """A registry module whose lookups raise: an unexpected error inside the service."""
+
+    def __getattr__(self, name: str) -> Any:
+        msg = f"lookup of {name} exploded"
+        raise RuntimeError(msg)
+
+
+async def test_issue_17_13_an_unexpected_error_in_a_call_is_a_task_service_error(
+    system: troupe.ActorSystem,
+) -> None:
+    service = await troupe.new_task_service(functions=_Exploding("registry"))
+    await service.add_task("before")
+    doc = '<tasks><task id="a"/><task id="b" action-type="function" action="f"/></tasks>'
+    with pytest.raises(TaskServiceError, match="RuntimeError: lookup of f exploded") as caught:
+        await service.load(doc, format="xml")
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    with pytest.raises(TaskServiceError, match="exploded"):
+        await service.add_task("c", action_type="function", action="f")
+    with pytest.raises(TaskServiceError, match="no task 'a'"):
+        await service.state("a")  # the failed load added nothing
+    assert await service.state("before") is S.INITIALIZED
+    await _answers(service)
+
+
+async def test_issue_17_13_an_unexpected_error_in_an_import_leaves_the_loader_stuck(
+    system: troupe.ActorSystem, tmp_path: Path
+) -> None:
+    path = tmp_path / "list.xml"
+    path.write_text('<tasks><task id="a" action-type="function" action="f"/></tasks>')
+    service = await troupe.new_task_service(functions=_Exploding("registry"))
+    loader = await service.execute_task_loader("loader", path, "a")
+    [stuck] = await service.stuck()
+    assert stuck.id == "loader"
+    assert "RuntimeError: lookup of f exploded" in stuck.reason
+    assert isinstance(loader.error, RuntimeError)
+    await _answers(service)
+
+
+async def test_issue_17_13_an_unexpected_error_serving_a_task_leaves_it_stuck(
+    system: troupe.ActorSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fault injected where no public input reaches (serving a task, taking a
+    # body's report): the service's last line of defence must hold there too.
+    from troupe.tasks.service._actor import ServiceActor  # noqa: PLC0415 - the fault's target
+
+    real_complete, real_ran = ServiceActor._complete, ServiceActor._ran
+
+    def complete(self: ServiceActor, t: Any) -> None:
+        if t.id == "doomed":
+            msg = "serving exploded"
+            raise RuntimeError(msg)
+        real_complete(self, t)
+
+    def ran(self: ServiceActor, msg: Any) -> None:
+        real_ran(self, msg)
+        if msg.task == "reported":
+            msg = "report exploded"
+            raise RuntimeError(msg)
+
+    monkeypatch.setattr(ServiceActor, "_complete", complete)
+    monkeypatch.setattr(ServiceActor, "_ran", ran)
+    service = await troupe.new_task_service()
+    await service.add_task("doomed")
+    await service.add_task("fine")
+    await service.add_dependency("fine", "doomed")
+    await service.execute("doomed")
+    [stuck] = await service.stuck()
+    assert (stuck.id, stuck.state) == ("doomed", S.HANDLED)
+    assert "RuntimeError: serving exploded" in stuck.reason
+    await service.add_task("reported", action_type="function", action=lambda *_: True)
+    await service.execute("reported")
+    assert await service.state("reported") is S.COMPLETE  # the report was applied before the fault
+    await _answers(service)
+
+
+async def test_issue_17_13_a_load_that_fails_while_creating_tasks_adds_none(
+    system: troupe.ActorSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from troupe.tasks.service import _actor  # noqa: PLC0415 - the fault's target
+
+    real = _actor.spawn_batched
+    calls = 0
+
+    async def spawn(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            msg = "spawn exploded"
+            raise RuntimeError(msg)
+        return await real(*args, **kwargs)
+
+    service = await troupe.new_task_service()
+    monkeypatch.setattr(_actor, "spawn_batched", spawn)
+    doc = '<tasks><task id="a"/><task id="b"/><task id="c"/></tasks>'
+    with pytest.raises(TaskServiceError, match="spawn exploded"):
+        await service.load(doc, format="xml")
+    for task_id in "abc":
+        with pytest.raises(TaskServiceError, match="no task"):
+            await service.state(task_id)
+    assert await service.load(doc, format="xml") == ("a", "b", "c")  # the names are free again
+    await _answers(service)
+
+
+async def test_issue_17_13_hostile_loads_leave_the_service_answering(system: troupe.ActorSystem) -> None:
+    service = await troupe.new_task_service()
+    hostile = [
+        ("<tasks>" + '<task id="t">' * 3000 + "</task>" * 3000 + "</tasks>", "xml"),
+        ("<task></task>", "xml"),
+        ('{"tasks": ' + "[" * 50_000 + "]" * 50_000 + "}", "json"),
+        ("x = " + "{a=" * 3000 + "1" + "}" * 3000, "toml"),
+        ('{"tasks": [{"id": "a", "params": [' + "9" * 5000 + "]}]}", "json"),
+        ('{"tasks": [{"id": "\ud800"}]}', "json"),
+    ]
+    for doc, fmt in hostile:
+        with pytest.raises(troupe.TaskListError):
+            await service.load(doc, format=fmt)
+    assert await service.stuck() == []
+    await _answers(service)

@@ -166,8 +166,16 @@ class ServiceActor(Actor[Call | _Ran]):
     # -- the message loop -------------------------------------------------
 
     async def receive(self, msg: Call | _Ran) -> None:
+        # Nothing a task or a task list does may crash the service (DESIGN: the
+        # service never crashes or restarts because of a task), so whatever an
+        # operation raises beyond its own errors is answered as a
+        # TaskServiceError, and whatever serving one task raises leaves that
+        # task stuck with the error (see _drain).
         if isinstance(msg, _Ran):
-            self._ran(msg)
+            try:
+                self._ran(msg)
+            except Exception as exc:  # noqa: BLE001 - the safety net
+                self._unexpected(exc, f"taking the report of task {msg.task!r}'s body")
         else:
             reply = self.context.defer_reply()
             try:
@@ -175,6 +183,8 @@ class ServiceActor(Actor[Call | _Ran]):
                 ok = True
             except (TaskServiceError, TaskListError, TypeError, ValueError) as exc:
                 value, ok = exc, False
+            except Exception as exc:  # noqa: BLE001 - the safety net
+                value, ok = self._unexpected(exc, f"{msg.op}()"), False
             if msg.nested or msg.op in QUERIES:
                 _answer(reply, ok=ok, value=value)
             else:
@@ -185,15 +195,39 @@ class ServiceActor(Actor[Call | _Ran]):
             for reply, ok, value in pending:
                 _answer(reply, ok=ok, value=value)
 
+    def _unexpected(self, exc: Exception, doing: str) -> TaskServiceError:
+        """Log an error the service did not expect; the `TaskServiceError` to answer with."""
+        log.error("task service %s: %s raised", self.ref.path, doing, exc_info=exc)
+        error = TaskServiceError(
+            f"the task service {self.ref.path} failed in {doing} with {type(exc).__name__}: {exc} "
+            "(see __cause__); the service keeps running"
+        )
+        error.__cause__ = exc
+        return error
+
     async def _drain(self) -> None:
         """Serve queued tasks (and import task lists) until none can move."""
         queue, imports = self.queue, self.imports
         while queue or imports:
             while queue:
-                self._serve(queue.popleft())
+                t = queue.popleft()
+                try:
+                    self._serve(t)
+                except Exception as exc:  # noqa: BLE001 - the safety net: the task is stuck, not the service
+                    self._stuck_by(t, exc)
             if imports:
-                await self._import(imports.popleft())
+                t = imports.popleft()
+                try:
+                    await self._import(t)
+                except Exception as exc:  # noqa: BLE001 - the same net
+                    self._stuck_by(t, exc)
         self._pump()
+
+    def _stuck_by(self, t: Record, exc: Exception) -> None:
+        """Leave ``t`` stuck with an error that serving it raised."""
+        t.error = exc
+        t.note = f"serving it raised {type(exc).__name__}: {exc}"
+        log.error("task service %s: serving task %s raised", self.ref.path, t.id, exc_info=exc)
 
     # -- Hemi's serve ------------------------------------------------------
 
@@ -380,15 +414,8 @@ class ServiceActor(Actor[Call | _Ran]):
         params: tuple[Any, ...],
         base: Path | None,
     ) -> Record:
-        t = Record(
-            task_id,
-            kinds[0],
-            self._resolve(kinds[0], values[0]),
-            kinds[1],
-            self._resolve(kinds[1], values[1]),
-            params,
-            base,
-        )
+        """Create a task; ``values`` are resolved already (see `_resolve`)."""
+        t = Record(task_id, kinds[0], values[0], kinds[1], values[1], params, base)
         name = actor_name("", task_id)
         if task_id in self.removed:  # its cleared predecessor's actor may still be stopping
             serial = 1
@@ -438,7 +465,8 @@ class ServiceActor(Actor[Call | _Ran]):
             if problem is not None:
                 raise TaskServiceError(f"task {task_id!r}: {problem}")
             kinds.append(kind)
-        t = await self._new(task_id, (kinds[0], kinds[1]), (action, handler), parameters, None)
+        values = (self._resolve(kinds[0], action), self._resolve(kinds[1], handler))
+        t = await self._new(task_id, (kinds[0], kinds[1]), values, parameters, None)
         if auto_execute:
             self._execute(t)
         return ServiceTask._create(t)
@@ -526,7 +554,11 @@ class ServiceActor(Actor[Call | _Ran]):
     async def _add_list(self, tasks: TaskList) -> None:
         known = {task_id: [n for n in t.waits if n in self.tasks] for task_id, t in self.tasks.items()}
         check(tasks, known=known, registries=self.registries)
-        created = {}
+        values = [
+            (self._resolve(spec.action_type, spec.action), self._resolve(spec.handler_type, spec.handler))
+            for spec in tasks.tasks
+        ]
+        created: dict[str, Record] = {}
         # Creating thousands of records and actors is what triggers the cyclic
         # GC's full passes, each walking every object made so far: pausing it
         # for the bulk creation keeps a load linear (bench/service.py: the
@@ -534,11 +566,13 @@ class ServiceActor(Actor[Call | _Ran]):
         collecting = gc.isenabled()
         gc.disable()
         try:
-            for spec in tasks.tasks:
+            for spec, resolved in zip(tasks.tasks, values, strict=True):
                 kinds = (spec.action_type, spec.handler_type)
-                created[spec.id] = await self._new(
-                    spec.id, kinds, (spec.action, spec.handler), spec.params, tasks.base
-                )
+                created[spec.id] = await self._new(spec.id, kinds, resolved, spec.params, tasks.base)
+        except Exception:
+            for t in created.values():  # a failed load leaves the service as it was
+                self._remove(t)
+            raise
         finally:
             if collecting:
                 gc.enable()
@@ -562,7 +596,8 @@ class ServiceActor(Actor[Call | _Ran]):
             return
         try:
             fmt = Path(t.action).suffix.lstrip(".").lower() or "xml"
-            tasks = parse_task_list(t.source, fmt, file=t.action, base=t.base)
+            source, file, base = t.source, t.action, t.base  # parsed off the trio thread, as load() does
+            tasks = await trio.to_thread.run_sync(lambda: parse_task_list(source, fmt, file=file, base=base))
             _check_entry(tasks, entry, self.tasks)
             await self._add_list(tasks)
         except (TaskListError, ValueError) as exc:
@@ -621,7 +656,9 @@ def stuck(tasks: dict[str, Record]) -> list[StuckTask]:
         if t.running or t.state in (TaskState.INITIALIZED, TaskState.COMPLETE, TaskState.DESTROYED):
             continue
         waits = tuple(t.waits)
-        if t.state == TaskState.BUSY or (t.state == TaskState.ACTIVE and t.handled):
+        if t.error is not None and t.note is not None:  # its body, or serving it, raised
+            reason = f"{t.note}; advance() it to move it on"
+        elif t.state == TaskState.BUSY or (t.state == TaskState.ACTIVE and t.handled):
             part, kind = (
                 ("handler", t.handler_type) if t.state == TaskState.ACTIVE else ("action", t.action_type)
             )
