@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ import trio
 
 import troupe
 from troupe import JobStatus
+
+from kit import FakeStore
 
 
 @troupe.message(name="tests.jobs.Report")
@@ -350,3 +354,45 @@ async def test_a_message_type_unknown_to_the_reader_comes_back_encoded(tmp_path:
 
 def _unused(*_: Any) -> None:
     pass
+
+
+async def test_a_submit_job_cancelled_before_its_job_is_written_leaves_no_record(
+    store: troupe.JobStore,
+) -> None:
+    async with troupe.open_system(jobs=store) as system:
+        assert system.jobs is not None
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await troupe.submit_job(_returns, 1)  # cancelled while its record waits for the writer
+        await trio.testing.wait_all_tasks_blocked()
+        # taken by the writer before the cancel arrived, it is recorded cancelled; else never
+        found = [r.status for r in await system.jobs.list()]
+        assert found in ([], [JobStatus.CANCELLED])  # before: `running` for ever, with no task
+
+
+async def test_a_submit_job_cancelled_while_its_job_is_written_records_it_cancelled() -> None:
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_first_save(records: Sequence[troupe.JobRecord]) -> None:
+        if not holding.is_set():
+            holding.set()
+            assert release.wait(10)
+
+    store = FakeStore(hold_the_first_save)
+    async with troupe.open_system(jobs=store) as system:
+        assert system.jobs is not None
+        async with system.events.listen("troupe.job.cancelled") as events:
+            with trio.CancelScope() as scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(troupe.submit_job, _returns, 1)
+                    assert await trio.to_thread.run_sync(holding.wait, 10)  # its `running` is being written
+                    scope.cancel()
+            release.set()
+            with trio.fail_after(10):
+                await events.receive()
+        [record] = await system.jobs.list()
+        assert record.status is JobStatus.CANCELLED  # before: `running` until the system closed
+        assert record.error == (
+            "Cancelled: the call that started this job was cancelled before it returned; the job never ran"
+        )
+    assert system.statistics().failures == 0

@@ -43,6 +43,9 @@ _OUTCOMES = {
     "interrupted": JobStatus.INTERRUPTED,
 }
 _SHUTDOWN_ERROR = "Interrupted: the system shut down before the job finished"
+_ABANDONED_ERROR = (
+    "Cancelled: the call that started this job was cancelled before it returned; the job never ran"
+)
 
 
 class Ledger:
@@ -97,6 +100,25 @@ class Ledger:
             record = JobRecord(str(uuid.uuid4()), name, JobStatus.PENDING, now)
         self.cancels[record.id] = cancel
         return record.id, self._put(record)
+
+    def abandon(self, job_id: str, batch: Batch) -> None:
+        """The caller of `pending` gave up waiting (cancelled): no task will run the job.
+
+        Not yet taken by the writer, its record never reaches the store;
+        taken, it may be durable already, and is recorded ``cancelled``.
+        """
+        record = self.live.get(job_id)
+        if record is None or self.closed:  # its commit failed, or the shutdown marks it interrupted
+            return
+        if batch is self.batch:
+            del batch.records[job_id]
+            batch.moved.discard(job_id)
+            del self.live[job_id]
+            self.cancels.pop(job_id, None)
+            return
+        self._put(
+            attrs.evolve(record, status=JobStatus.CANCELLED, finished=time.time(), error=_ABANDONED_ERROR)
+        )
 
     def running(self, job_id: str) -> Batch:
         """The job's work starts."""

@@ -68,7 +68,11 @@ class Jobs(metaclass=NoPublicConstructor):
     ) -> str:
         """Record a new job, ``pending`` or already ``running``; return its id once that is durable."""
         job_id, batch = self._ledger.pending(name, cancel, running=running)
-        await batch.wait(job_id)
+        try:
+            await batch.wait(job_id)
+        except BaseException:  # cancelled: the caller gets no id, and no task will run the job
+            self._ledger.abandon(job_id, batch)
+            raise
         return job_id
 
     async def job_running(self, job_id: str) -> None:
