@@ -11,7 +11,7 @@ handle is finished, and its record agrees with its outcome.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ import troupe
 from troupe import JobStatus
 
 import faultkit
+from kit import FakeStore
 
 _HANG_GUARD = 600.0  # virtual seconds; nothing here takes more than a few
 
@@ -48,7 +49,7 @@ class _Jobs:
         self.handles.append(t)
         return t
 
-    def check_open(self, store: troupe.MemoryJobStore) -> None:
+    def check_open(self, store: troupe.JobStore) -> None:
         """While the system runs: a finished task's outcome is durable, a live one's record is there."""
         for t in self.handles:
             record = store.get(t.job_id)  # type: ignore[arg-type]
@@ -56,14 +57,14 @@ class _Jobs:
             if t.finished:
                 assert record.status.finished, (self.cut.at, t, record)
 
-    async def check_no_ghost(self, store: troupe.MemoryJobStore) -> None:
+    async def check_no_ghost(self, store: troupe.JobStore) -> None:
         """While the system runs: a record is live only while its task runs (nothing else will end it)."""
         await trio.testing.wait_all_tasks_blocked()  # the writer has written what was left to write
         running = {t.job_id for t in self.handles if not t.finished}
         for record in store.list(status=[JobStatus.PENDING, JobStatus.RUNNING]):
             assert record.id in running, (self.cut.at, record)
 
-    async def check_closed(self, store: troupe.MemoryJobStore) -> None:
+    async def check_closed(self, store: troupe.JobStore) -> None:
         """After the system closed: every job finished, in the store as in its handle."""
         assert store.list(status=[JobStatus.PENDING, JobStatus.RUNNING]) == [], self.cut.at
         for t in self.handles:
@@ -127,11 +128,32 @@ async def _queries_setup(jobs: _Jobs) -> list[troupe.TaskHandle[Any]]:
     return [done, live]
 
 
+async def _refused(jobs: _Jobs) -> None:
+    refused = jobs.keep(await troupe.submit_job(_work, name="café"))  # the store keeps ASCII only
+    kept = jobs.keep(await troupe.submit_job(_fails, name="plain"))
+    await troupe.wait_all(refused, kept)
+
+
+class _AsciiOnly(FakeStore):
+    """A store that refuses a save holding text that is not ASCII; not blocking, for virtual time."""
+
+    blocking = False
+
+    def __init__(self) -> None:
+        super().__init__(self._refuse)
+
+    @staticmethod
+    def _refuse(records: Sequence[troupe.JobRecord]) -> None:
+        for r in records:
+            r.name.encode("ascii")
+
+
 SCENARIOS: dict[str, tuple[Callable[[_Jobs], Awaitable[list[troupe.TaskHandle[Any]]]] | None, Any]] = {
     "submit_job + result()": (None, _submit_and_result),
     "run_task/delay_task(job=True)": (None, _run_task_as_job),
     "cancel(force=True)": (None, _cancel),
     "system.jobs.get/list/cancel/purge": (_queries_setup, _store_queries),
+    "a record the store refuses": (None, _refused),
 }
 
 
@@ -139,7 +161,9 @@ def _scenario(name: str, *, ghosts: bool) -> Callable[[faultkit.Cut], Awaitable[
     setup, attack = SCENARIOS[name]
 
     async def scenario(cut: faultkit.Cut) -> None:
-        store = troupe.MemoryJobStore()
+        store: troupe.JobStore = (
+            _AsciiOnly() if name == "a record the store refuses" else troupe.MemoryJobStore()
+        )
         jobs = _Jobs(cut)
         with trio.fail_after(_HANG_GUARD):
             async with troupe.open_system(jobs=store) as system:
