@@ -45,7 +45,15 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     def save(self, records: Sequence[JobRecord], owner: str) -> None:
-        """Insert or replace these records, durably, all or none."""
+        """Insert or replace these records, durably, all or none.
+
+        If it raises, the system's writer saves the records apart (in
+        halves) to find those this store refuses, and stores each of them
+        as a fallback (ASCII texts, no result, the reason in its error),
+        so that one bad record does not cost the others. ``save([])``
+        should fail when the store is down: the writer then gives up at
+        once instead of retrying.
+        """
 
     @abc.abstractmethod
     def get(self, job_id: str) -> JobRecord | None:
