@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 import troupe
 from troupe import JobStatus
 
+import faultkit
 from kit import FakeStore
 
 
@@ -217,3 +220,31 @@ async def test_issue_17_1_results_and_errors_that_cannot_be_shown_are_still_reco
             assert record is not None
             assert (record.status, record.result, record.result_is_repr) == (JobStatus.SUCCEEDED, shown, True)
     assert system.statistics().failures == 0
+
+
+@faultkit.fuzz_settings(ci=30, soak=1000)
+@given(st.lists(st.booleans(), min_size=1, max_size=60))
+def test_issue_17_1_any_mix_of_refused_records_costs_only_their_own(refused: list[bool]) -> None:
+    # For any batch (the names submitted at once) and any records in it the store
+    # refuses: every submission succeeds, every record is stored, as given or as
+    # its fallback, and only the refused ones as fallbacks.
+    names = [f"job {i} {'é' if bad else 'e'}" for i, bad in enumerate(refused)]
+
+    async def scenario() -> None:
+        store = FakeStore(_ascii_only)
+        async with troupe.open_system(jobs=store) as system:
+            handles, errors = await _submit_all(names)
+            assert errors == {}
+            await troupe.wait_all(*handles.values())
+            for name, t in handles.items():
+                record = store.get(t.job_id)  # type: ignore[arg-type]
+                assert record is not None
+                assert record.status is JobStatus.SUCCEEDED
+                if "é" in name:
+                    assert (record.name, record.result) == (name.replace("é", "\\xe9"), None)
+                    assert record.error is not None
+                else:
+                    assert (record.name, record.result, record.error) == (name, name, None)
+        assert system.statistics().failures == 0
+
+    trio.run(scenario)
