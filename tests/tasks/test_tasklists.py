@@ -460,6 +460,15 @@ async def test_issue_17_13_lone_surrogates_escaped_in_json(system: troupe.ActorS
     assert await service.state("\N{GRINNING FACE}") is TaskState.INITIALIZED
 
 
+async def test_issue_17_13_a_toml_syntax_error_at_the_end_names_the_last_line(
+    system: troupe.ActorSystem,
+) -> None:
+    service = await troupe.new_task_service()
+    with pytest.raises(TaskListError, match="end of document") as caught:
+        await service.load("[[tasks]]\nid = 'a'\nparams = [", format="toml")
+    assert caught.value.line == 3
+
+
 @pytest.mark.parametrize("fmt", ["json", "toml"])
 async def test_issue_17_13_bad_utf8_names_the_line(
     system: troupe.ActorSystem, tmp_path: Path, fmt: str

@@ -19,6 +19,7 @@ import json
 import re
 import sys
 import tomllib
+from itertools import accumulate
 
 from .._errors import TaskListError
 
@@ -56,20 +57,21 @@ def load_data(data: bytes, fmt: str, file: str) -> object:
             integer too long to convert; with the line wherever it is known.
     """
     text = utf8_text(data, file)
-    deepest = _check_nesting(text, fmt, file)
+    _check_nesting(text, fmt, file)
     try:
         return json.loads(text) if fmt == "json" else tomllib.loads(text)
     except json.JSONDecodeError as exc:
         raise TaskListError(f"malformed JSON: {exc.msg}", file=file, line=exc.lineno) from exc
     except tomllib.TOMLDecodeError as exc:
-        found = _TOML_LINE.search(str(exc))
-        line = int(found.group(1)) if found else None
+        found = _TOML_LINE.search(str(exc))  # or "(at end of document)": the last line
+        line = int(found.group(1)) if found else line_at(text, len(text))
         raise TaskListError(f"malformed TOML: {exc}", file=file, line=line) from exc
     except RecursionError:
         msg = (
             f"nested too deeply for Python's recursion limit ({sys.getrecursionlimit()}), which "
             "was lowered below what the parser needs; raise it, or flatten the document"
         )
+        _, deepest = _scan(text, fmt)
         raise TaskListError(msg, file=file, line=line_at(text, deepest)) from None  # no 1000-frame cause
     except ValueError as exc:  # int() past sys.get_int_max_str_digits(); nothing else reaches here
         limit = sys.get_int_max_str_digits()
@@ -123,31 +125,55 @@ def line_at(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
-def _check_nesting(text: str, fmt: str, file: str) -> int:
-    """Refuse nesting past `MAX_DEPTH`; return the offset where the nesting is deepest."""
+def _check_nesting(text: str, fmt: str, file: str) -> None:
+    """Refuse nesting past `MAX_DEPTH`, and TOML dotted keys of more parts.
+
+    A quick pass first, all in C: strings and comments removed, the depth
+    is a running sum over the brackets left. Only when it finds too much
+    does the exact scan (`_scan`) run, to decide and to find the line.
+    """
+    skeleton = _SKIP[fmt].sub("", text)
+    deepest = max(accumulate(map(_DELTA.__getitem__, _NOT_BRACKET.sub("", skeleton))), default=0)
+    if deepest > MAX_DEPTH or (fmt == "toml" and _LONG_KEY.search(skeleton) is not None):
+        problem, at = _scan(text, fmt)
+        if problem is not None:
+            raise TaskListError(_PROBLEMS[problem], file=file, line=line_at(text, at))
+
+
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DELTA = {"[": 1, "{": 1, "]": -1, "}": -1}
+_LONG_KEY = re.compile(rf"\.(?:[A-Za-z0-9_ \t-]*\.){{{MAX_DEPTH - 1}}}")  # a part, and MAX_DEPTH more
+_PROBLEMS = {
+    "open": (
+        f"nested more than {MAX_DEPTH} levels deep (arrays, objects and tables); a task list "
+        "needs five (see its schema), so this is not one"
+    ),
+    "key": (
+        f"a dotted key of more than {MAX_DEPTH} parts (each part one level of tables); a task list "
+        "needs two, so this is not one"
+    ),
+}
+
+
+def _scan(text: str, fmt: str) -> tuple[str | None, int]:
+    """The first problem (``"open"``: too deep, ``"key"``: too long) and its offset.
+
+    Without one, ``(None, offset)`` of the deepest point.
+    """
     depth = deepest = at = 0
     for token in _TOKENS[fmt].finditer(text):
         opened = token.group("open")
         if opened is not None:
             depth += len(opened)
             if depth > MAX_DEPTH:
-                where = token.start() + len(opened) - (depth - MAX_DEPTH)
-                msg = (
-                    f"nested more than {MAX_DEPTH} levels deep (arrays, objects and tables); a task "
-                    "list needs five (see its schema), so this is not one"
-                )
-                raise TaskListError(msg, file=file, line=line_at(text, where))
+                return "open", token.start() + len(opened) - (depth - MAX_DEPTH)
             if depth > deepest:
                 deepest, at = depth, token.end() - 1
         elif token.group("close") is not None:
-            depth = max(0, depth - len(token.group("close")))
+            depth -= len(token.group("close"))
         elif fmt == "toml" and token.group("key") is not None:
-            msg = (
-                f"a dotted key of more than {MAX_DEPTH} parts (each part one level of tables); a task "
-                "list needs two, so this is not one"
-            )
-            raise TaskListError(msg, file=file, line=line_at(text, token.start()))
-    return at
+            return "key", token.start()
+    return None, at
 
 
 def _long_integer(text: str, fmt: str, limit: int) -> int | None:
