@@ -353,14 +353,35 @@ async def test_issue_17_13_deep_json_and_toml_are_refused_at_the_bound(
     assert await service.stuck() == []
 
 
+def _json_params(levels: int) -> str:
+    return '{"tasks": [{"id": "a", "params": [' + "[" * levels + "]" * levels + "]}]}"  # 4 levels more
+
+
+def _toml_params(levels: int) -> str:
+    return "[[tasks]]\nid = 'a'\nparams = [" + "{x = " * levels + "1" + "}" * levels + "]"  # 1 more
+
+
+def _toml_key(parts: int) -> str:
+    return "[[tasks]]\nid = 'a'\n" + ".".join(['"p"'] * parts) + " = 1"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "at_the_bound", "past_it", "match"),
+    [
+        ("json", _json_params(60), _json_params(61), r"params\[0\]: a parameter is a string"),
+        ("toml", _toml_params(63), _toml_params(64), r"params\[0\]: a parameter is a string"),
+        ("toml", _toml_key(64), _toml_key(65), "unknown key 'p'"),
+    ],
+)
 async def test_issue_17_13_nesting_at_the_bound_is_not_refused_by_the_scan(
-    system: troupe.ActorSystem,
+    system: troupe.ActorSystem, fmt: str, at_the_bound: str, past_it: str, match: str
 ) -> None:
     service = await troupe.new_task_service()
-    for levels, match in ((60, r"params\[0\]: a parameter is a string"), (61, "nested more than 64")):
-        deep = "[" * levels + "]" * levels  # inside {"tasks": [{"params": [...]}]}: 4 levels more
-        with pytest.raises(TaskListError, match=match):
-            await service.load('{"tasks": [{"id": "a", "params": [' + deep + "]}]}", format="json")
+    with pytest.raises(TaskListError, match=match):  # parsed, then refused by the schema
+        await service.load(at_the_bound, format=fmt)
+    with pytest.raises(TaskListError, match="more than 64") as caught:
+        await service.load(past_it, format=fmt)
+    assert caught.value.line == (1 if fmt == "json" else 3)
 
 
 def test_issue_17_13_a_recursion_limit_too_low_for_the_parser_is_a_task_list_error() -> None:
@@ -479,3 +500,33 @@ async def test_issue_17_13_bad_utf8_names_the_line(
     with pytest.raises(TaskListError, match="not UTF-8 text") as caught:
         await service.load(path)
     assert (caught.value.file, caught.value.line) == (str(path), 3)
+
+
+async def test_issue_17_13_depends_holds_no_elements(system: troupe.ActorSystem) -> None:
+    service = await troupe.new_task_service()
+    with pytest.raises(TaskListError, match="unknown element <sub> in <depends>") as caught:
+        await service.load(
+            "<tasks><task id='a'>\n<depends rid='x'>\n<sub/></depends></task></tasks>", format="xml"
+        )
+    assert caught.value.line == 3
+
+
+@pytest.mark.parametrize(
+    ("fmt", "doc"),
+    [
+        ("xml", "<tasks><task id='a' action-type='" + "x" * 100_000 + "'/></tasks>"),
+        ("xml", "<tasks><task id='a' " + "x" * 100_000 + "='1'/></tasks>"),
+        ("xml", "<" + "x" * 100_000 + "/>"),
+        ("json", '{"tasks": [{"id": "a", "' + "x" * 100_000 + '": 1}]}'),
+        ("json", '{"tasks": [{"id": "a", "auto_execute": "' + "x" * 100_000 + '"}]}'),
+        ("toml", "[[tasks]]\nid = 3\n" + "x" * 100_000 + " = 1"),
+        ("toml", "[[tasks]]\nid = 'a'\nauto_execute = '" + "x" * 100_000 + "'"),
+    ],
+)
+async def test_issue_17_13_values_quoted_in_messages_are_cut(
+    system: troupe.ActorSystem, fmt: str, doc: str
+) -> None:
+    service = await troupe.new_task_service()
+    with pytest.raises(TaskListError) as caught:
+        await service.load(doc, format=fmt)
+    assert len(str(caught.value)) < 400

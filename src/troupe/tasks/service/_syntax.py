@@ -30,10 +30,10 @@ _JSON_STRING = r'"[^"\\]*(?:\\[\s\S][^"\\]*)*"?'  # unterminated: to the end (a 
 _JSON_TOKENS = re.compile(rf"{_JSON_STRING}|(?P<open>[\[{{]+)|(?P<close>[\]}}]+)")
 
 _TOML_BARE = r"[A-Za-z0-9_-]"
-_TOML_BASIC = r'"(?:[^"\\\n]|\\.)*"'
+_TOML_BASIC = r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'
 _TOML_LITERAL = r"'[^'\n]*'"
-_TOML_STRINGS = (
-    r'"""(?:[^"\\]|\\[\s\S]|"(?!""))*"""(?:""?)?'  # multi-line basic, up to two quotes after the end
+_TOML_STRINGS = (  # the multi-line ones first; they may end with up to two more quotes
+    r'"""[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*"""(?:""?)?'
     rf"|'''[\s\S]*?'''(?:''?)?|{_TOML_BASIC}|{_TOML_LITERAL}"
 )
 _TOML_KEY_PART = rf"(?:{_TOML_BARE}+|{_TOML_BASIC}|{_TOML_LITERAL})"
