@@ -89,15 +89,21 @@ class ActorCrashed(TroupeError):
     """The actor's ``receive`` raised while handling this ask.
 
     The original exception is ``__cause__``; the actor's supervisor handles
-    the failure.
+    the failure. Also given to an ask the actor could not answer because
+    its supervisor restarted it with its group (then without a cause).
     """
 
     def __init__(self, path: str, cause: BaseException | None) -> None:
         self.path = path
         """The path of the actor that crashed."""
-        what = f"{type(cause).__name__}: {cause}" if cause is not None else "a failure"
+        if cause is None:
+            super().__init__(
+                f"{path} was restarted (with its supervisor's group) before answering; "
+                "ask again once it has restarted"
+            )
+            return
         super().__init__(
-            f"{path} crashed with {what} before answering; its supervisor "
+            f"{path} crashed with {type(cause).__name__}: {cause} before answering; its supervisor "
             "handles it (see __cause__ for the traceback)"
         )
 
