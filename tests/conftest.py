@@ -18,12 +18,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--soak",
         action="store_true",
         default=False,
-        help="run the fault suite (tests/faults) long, with a random seed (make soak)",
+        help="run the fault suite (tests/faults) long, with a random seed it prints (make soak); "
+        "--hypothesis-seed=SEED replays a run",
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before hypothesis's plugin reads --hypothesis-seed
 def pytest_configure(config: pytest.Config) -> None:
-    faultkit.configure(soak=bool(config.getoption("--soak")))
+    given = config.getoption("hypothesis_seed", None)
+    faultkit.configure(soak=bool(config.getoption("--soak")), seed=None if given is None else int(given))
+    if faultkit.SOAK and given is None:
+        config.option.hypothesis_seed = str(faultkit.SEED)  # one printed seed replays the whole soak run
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -2,7 +2,8 @@
 
 Every fault test runs twice over: with a fixed seed and a small budget in
 ``make test`` (CI), and with a random seed and a large budget under
-``pytest --soak`` (``make soak``). Each test reports what it ran with
+``pytest --soak`` (``make soak``), which prints its seed;
+``pytest --soak --hypothesis-seed=SEED`` replays that run. Each test reports what it ran with
 `report` (examples, operations, messages, and what was lost, which must be
 0); the figures are printed at the end of the run, in both modes, so that a
 CI log shows what the suite exercised.
@@ -27,11 +28,17 @@ SEED = 20261202
 _figures: list[tuple[str, dict[str, Any]]] = []
 
 
-def configure(*, soak: bool) -> None:
-    """Called once by ``tests/conftest.py``: choose the mode and the seed."""
+def configure(*, soak: bool, seed: int | None = None) -> None:
+    """Called once by ``tests/conftest.py``: choose the mode and the seed.
+
+    A soak run draws a random seed unless one is given (``--hypothesis-seed``,
+    which also seeds hypothesis), so the seed it prints replays it.
+    """
     global SOAK, SEED  # noqa: PLW0603 - one switch for the whole run, set before collection
     SOAK = soak
-    if soak:
+    if seed is not None:
+        SEED = seed
+    elif soak:
         SEED = random.SystemRandom().randrange(2**32)
 
 
