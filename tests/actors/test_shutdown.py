@@ -300,3 +300,73 @@ async def test_issue_17_5_a_pending_ask_ends_when_its_targets_system_closes(
         await opened.wait()
         with trio.fail_after(2), pytest.raises(troupe.ActorStopped):
             await refs[0].ask(Job(1), timeout=3)
+
+
+@troupe.message
+class AskUp:
+    pass
+
+
+class Child(troupe.Actor[AskUp]):
+    """Asks its parent, with no timeout, and notes how that ended."""
+
+    def __init__(self, outcome: list[str]) -> None:
+        self.outcome = outcome
+
+    async def receive(self, msg: AskUp) -> None:
+        parent = self.context.parent
+        assert parent is not None
+        try:
+            await parent.ask("hello", timeout=None)
+        except troupe.ActorStopped:
+            self.outcome.append("ActorStopped")
+        else:
+            self.outcome.append("answered")
+
+
+class Parent(troupe.Actor[str]):
+    def __init__(self, outcome: list[str]) -> None:
+        self.outcome = outcome
+
+    async def on_start(self) -> None:
+        self.child = await self.context.spawn(lambda: Child(self.outcome), name="child")
+
+    async def receive(self, msg: str) -> object:
+        if msg == "busy":
+            await self.child.tell(AskUp())  # its ask waits behind this message
+            await trio.sleep(1)
+            return None
+        if msg == "boom":
+            await self.child.tell(AskUp())
+            await trio.sleep(1)
+            raise RuntimeError("boom")
+        return "hi"
+
+
+async def test_a_child_asking_its_stopping_parent_does_not_deadlock(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    outcome: list[str] = []
+    async with troupe.open_system() as system:
+        parent = await system.spawn(lambda: Parent(outcome), name="parent")
+        await parent.tell("busy")
+        await trio.sleep(0.5)
+        with trio.fail_after(5):
+            await parent.stop()  # finishes "busy", then stops the child, which waits for it
+    assert outcome == ["ActorStopped"]
+    assert system.statistics().stuck_at_shutdown == ()
+
+
+async def test_a_child_asking_its_failing_parent_does_not_deadlock(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    outcome: list[str] = []
+    async with troupe.open_system() as system:
+        parent = await system.spawn(lambda: Parent(outcome), name="parent")
+        with trio.fail_after(5):
+            with pytest.raises(troupe.ActorCrashed):
+                await parent.ask("boom")
+            await trio.sleep(1)
+            assert await parent.ask("again") == "hi"  # restarted, with a new child
+    assert outcome == ["ActorStopped"]
+    assert system.statistics().stuck_at_shutdown == ()

@@ -21,7 +21,7 @@ from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_resch
 from ..protocol import DeadLetterReason, Terminated
 from ._actor import Actor
 from ._current import CURRENT_ACTOR
-from ._delivery import _admit, _take_waiter, dead_letter
+from ._delivery import _admit, _take_waiter, dead_letter, release_senders
 from ._errors import ActorCrashed, ActorStopped, SpawnError
 from ._mailbox import Overflow
 from ._reply import Reply
@@ -600,12 +600,60 @@ async def stop_cell(cell: _Cell) -> None:
     await join_cell(cell)
 
 
+def descendant_tasks(cell: _Cell) -> set[Task]:
+    """The trio tasks of the instances below ``cell``."""
+    found: set[Task] = set()
+    stack = list(cell.children.values()) if cell.children else []
+    while stack:
+        child = stack.pop()
+        if child.task is not None:
+            found.add(child.task)
+        if child.children:
+            stack.extend(child.children.values())
+    return found
+
+
+def is_ancestor(cell: _Cell, of: _Cell | None) -> bool:
+    """Whether ``cell`` is above ``of`` in the tree."""
+    while of is not None:
+        of = of.parent
+        if of is cell:
+            return True
+    return False
+
+
 async def stop_children(cell: _Cell) -> None:
-    """Stop ``cell``'s children one at a time, last started first."""
+    """Stop ``cell``'s children one at a time, last started first.
+
+    First the asks (and blocked tells) they made of ``cell`` itself fail:
+    ``cell`` will not answer before they have stopped, so a child waiting
+    for it would never stop (a parent stopping or restarting, asked by its
+    child with ``timeout=None``).
+    """
+    if cell.q or cell.waiters:
+        tasks = descendant_tasks(cell)
+        if tasks:
+            release_senders(cell, tasks, _stopping_ancestor(cell))
     while cell.children:
         for child in reversed(list(cell.children.values())):
             if not stop_now(child):
                 await stop_cell(child)
+
+
+def _stopping_ancestor(cell: _Cell) -> ActorStopped:
+    return ActorStopped(
+        cell.path,
+        f"{cell.path} is stopping its children, so it cannot answer one of them (or its "
+        "descendants) before they have stopped; the message went to dead letters",
+    )
+
+
+def refuse_descendant(cell: _Cell) -> ActorStopped | None:
+    """The error for an ask (or blocked tell) of ``cell`` by its descendant while it stops its children."""
+    if cell.state < STOPPING or cell.state == DEAD:
+        return None
+    me = CURRENT_ACTOR.get()
+    return _stopping_ancestor(cell) if is_ancestor(cell, me) else None
 
 
 def _trivial(cell: _Cell) -> bool:

@@ -161,3 +161,28 @@ def _take_waiter(cell: _Cell) -> object:
         return entry.item
     entry._in_waiters = False
     return entry
+
+
+def release_senders(cell: _Cell, tasks: set[Task], error: BaseException) -> None:
+    """Dead-letter what the tasks in ``tasks`` wait on in ``cell``'s mailbox: their asks fail with ``error``.
+
+    For an actor about to wait for its children to stop: a child waiting
+    for its answer (or for room in its mailbox) would never stop.
+    """
+
+    def waiting(entry: object) -> bool:
+        if type(entry) is Reply:
+            return entry._task in tasks
+        return type(entry) is _Blocked and entry.task in tasks
+
+    for queue in (cell.q, cell.waiters):
+        if not queue or not any(waiting(entry) for entry in queue):
+            continue
+        doomed = [entry for entry in queue if waiting(entry)]
+        kept = [entry for entry in queue if not waiting(entry)]
+        queue.clear()
+        queue.extend(kept)
+        for entry in doomed:
+            if type(entry) is Reply:
+                entry._in_waiters = False
+            dead_letter(cell, entry, DeadLetterReason.STOPPED, error)

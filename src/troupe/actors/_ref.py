@@ -35,6 +35,7 @@ _new = type.__call__  # skips NoPublicConstructor on the hot path
 # ask() reads trio's private Task._cancel_status when this trio has it (see there).
 _READ_CANCEL_STATUS = "_cancel_status" in attrs.fields_dict(Task)
 _DEAD = cells.DEAD
+_STOPPING = cells.STOPPING
 
 
 @final
@@ -134,6 +135,8 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
                 # Telling itself into a full mailbox: only this actor can make
                 # room, so waiting would wait for ever. As tell_nowait.
                 overflow(cell, msg)
+            elif cells.refuse_descendant(cell) is not None:  # it waits for us to stop: no room ever
+                cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
             else:
                 await wait_for_room(cell, msg)
                 return
@@ -155,7 +158,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         elif not try_enqueue(cell, msg):
             overflow(cell, msg)
 
-    async def ask(self, msg: M, *, timeout: float | None = 5.0) -> Any:
+    async def ask(self, msg: M, *, timeout: float | None = 5.0) -> Any:  # noqa: C901 - one check per refusal
         """Send ``msg`` and wait for the value ``receive`` returns for it.
 
         Args:
@@ -171,7 +174,9 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
             MessageTypeError: the actor does not accept ``type(msg)``.
             AskTimeout: no answer within ``timeout`` seconds.
             ActorCrashed: ``receive`` raised; ``__cause__`` is the error.
-            ActorStopped: the actor is stopped, or stopped before answering.
+            ActorStopped: the actor is stopped, or stopped before answering; or
+                the asker is its descendant and it is stopping its children
+                (it would not answer before they stopped).
             RuntimeError: an actor asked its own ref (it would wait for itself).
             ValueError: ``timeout`` is negative or NaN.
         """
@@ -198,10 +203,12 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
                 await checkpoint()
         else:
             await checkpoint_if_cancelled()
-        if cell.state == _DEAD:
-            cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
-            await cancel_shielded_checkpoint()
-            raise ActorStopped(cell.path)
+        if cell.state >= _STOPPING:
+            refused = ActorStopped(cell.path) if cell.state == _DEAD else cells.refuse_descendant(cell)
+            if refused is not None:
+                cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
+                await cancel_shielded_checkpoint()
+                raise refused
         reply = _new(Reply, cell, msg, task, timeout)
         if timeout is not None:
             cell.system._deadlines.add(reply, timeout)
