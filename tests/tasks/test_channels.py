@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -375,3 +376,85 @@ async def test_random_interleavings_keep_order_boundaries_and_the_callback_count
         await trio.testing.wait_all_tasks_blocked()
     assert len(calls) == len(messages) + 1
     assert calls[-1] is True
+
+
+# -- issue 17 ---------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    writes=st.integers(min_value=0, max_value=8),
+    yields=st.lists(st.booleans(), min_size=8, max_size=8),
+    capacity=st.integers(min_value=8, max_value=16),
+)
+async def test_issue_17_23_write_callbacks_never_see_the_task_finished(
+    writes: int, yields: list[bool], capacity: int
+) -> None:
+    calls: list[bool] = []
+
+    async def writer(ctx: troupe.TaskContext) -> None:
+        for i in range(writes):
+            await ctx.channel.write(i)
+            if yields[i]:
+                await trio.lowlevel.checkpoint()
+
+    async with troupe.open_system():
+        t = await troupe.delay_task(writer, channel=capacity)
+        t.bind_callback(lambda task: calls.append(task.finished))
+        await t.execute()
+        await t.result()
+        await trio.testing.wait_all_tasks_blocked()
+    assert calls == [False] * writes + [True]
+
+
+async def test_issue_17_23_a_callback_spotting_the_end_by_finished_finalises_once(
+    system: troupe.ActorSystem,
+) -> None:
+    finalised: list[list[Any]] = []
+    received: list[Any] = []
+
+    async def body(ctx: troupe.TaskContext) -> None:
+        for i in range(5):
+            await ctx.channel.write(i)
+
+    t = await troupe.delay_task(body, channel=True)
+
+    def on_event(task: troupe.TaskHandle[None]) -> None:
+        assert task.channel is not None
+        with contextlib.suppress(trio.WouldBlock, troupe.ChannelClosed):
+            received.append(task.channel.read_nowait())
+        if task.finished:
+            finalised.append(list(received))
+
+    t.bind_callback(on_event)
+    await t.execute()
+    await t.result()
+    await trio.testing.wait_all_tasks_blocked()
+    assert finalised == [[0, 1, 2, 3, 4]]
+
+
+async def test_issue_17_7_an_owner_reading_when_the_system_closes_gets_the_rest_then_channel_closed() -> None:
+    got: list[object] = []
+
+    async def body(ctx: troupe.TaskContext) -> None:
+        await ctx.channel.write("before the end")
+        await trio.sleep_forever()
+
+    async def read_all(channel: troupe.TaskChannel) -> None:
+        try:
+            while True:
+                got.append(await channel.read())
+        except troupe.ChannelClosed as exc:
+            got.append(exc)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as outside, troupe.open_system():
+            t = await troupe.run_task(body, channel=True)
+            assert t.channel is not None
+            outside.start_soon(read_all, t.channel)
+            await trio.testing.wait_all_tasks_blocked()
+    assert got[0] == "before the end"
+    assert isinstance(got[1], troupe.ChannelClosed)
+    error = await t.error()
+    assert isinstance(error, troupe.TaskCancelled)
+    assert error.shutdown

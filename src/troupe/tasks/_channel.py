@@ -390,11 +390,20 @@ class _Channel:
             self.deliver(finished=True)
         return events
 
-    def flush(self) -> None:
-        """Deliver what is pending: the writes, then the completion."""
+    def flush_writes(self) -> None:
+        """Deliver the writes not yet announced to the binding.
+
+        The task's actor calls it as the task finishes, just before the
+        handle says ``finished``: a write callback never sees the task
+        finished, and the completion call comes last.
+        """
         while self.pending:
             self.pending -= 1
             self.deliver(finished=False)
+
+    def flush(self) -> None:
+        """Deliver what is pending: the writes, then the completion."""
+        self.flush_writes()
         if self.finish_pending:
             self.finish_pending = False
             self.deliver(finished=True)
@@ -412,7 +421,9 @@ class _Channel:
             return
         try:
             callback(handle)
-        except Exception:
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
             log.exception("the callback bound to task %s raised; the task goes on", self.task_name)
             self.system._emit("troupe.task.callback_failed", self.task_name)
 

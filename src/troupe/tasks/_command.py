@@ -13,8 +13,8 @@ from typing import final
 import attrs
 import trio
 
-from ._handle import TaskHandle
-from ._task import _new_task
+from ._handle import CURRENT_TASK, TaskHandle
+from ._task import _CancelExit, _new_task
 
 
 @final
@@ -37,9 +37,9 @@ class CommandResult:
         return self.returncode == 0
 
 
-def _kill_group(pid: int) -> None:
+def _signal_group(pid: int, signum: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pid, signum)
 
 
 async def _open(
@@ -75,12 +75,28 @@ async def _run(
     check: bool,
     shell: bool,
 ) -> CommandResult:
+    task = CURRENT_TASK.get()
+    assert task is not None  # noqa: S101 - the body of the task run_command made
+    rec = task._record
+    if rec.cancel_requested:  # cancelled before it started: it never starts
+        raise _CancelExit(None, None)
     command: str | tuple[str, ...] = argv[0] if shell else argv
     try:
         process = await _open(command, cwd, env, shell=shell)
     except FileNotFoundError as exc:
         msg = f"command not found: {argv[0]!r} (is it installed and on PATH?)"
         raise FileNotFoundError(exc.errno, msg, argv[0]) from exc
+    terminated = False
+
+    def terminate() -> None:  # a cooperative cancel(): a command cannot cooperate, it gets SIGTERM
+        nonlocal terminated
+        if process.returncode is None:
+            terminated = True
+            _signal_group(process.pid, signal.SIGTERM)
+
+    rec.cancel_hook = terminate
+    if rec.cancel_requested:  # asked while it was starting
+        terminate()
     out, err = bytearray(), bytearray()
     try:
         with trio.move_on_after(timeout if timeout is not None else float("inf")) as deadline:
@@ -88,9 +104,10 @@ async def _run(
                 nursery.start_soon(_drain, process.stdout, out)
                 nursery.start_soon(_drain, process.stderr, err)
                 await process.wait()
-                _kill_group(process.pid)  # what it left behind would hold the pipes open
+                _signal_group(process.pid, signal.SIGKILL)  # what it left behind would hold the pipes open
     finally:
-        _kill_group(process.pid)
+        rec.cancel_hook = None
+        _signal_group(process.pid, signal.SIGKILL)  # a forced cancel or a timeout: the whole group
         with trio.CancelScope(shield=True):
             await process.wait()
     if deadline.cancelled_caught:
@@ -99,6 +116,9 @@ async def _run(
     returncode = process.returncode
     assert returncode is not None  # noqa: S101 - waited for above
     result = CommandResult(argv, returncode, bytes(out), bytes(err))
+    if terminated:  # ended by cancel(): cancelled, with what it did as the exit value
+        rec.cancel_fired = True
+        raise _CancelExit(result, None)
     if check and result.returncode != 0:
         raise subprocess.CalledProcessError(result.returncode, list(argv), result.stdout, result.stderr)
     return result
@@ -117,8 +137,18 @@ async def run_command(
     """Run a program as a task whose result is a `CommandResult`.
 
     ``argv`` is a list; no shell is involved unless ``shell=True`` (then
-    ``argv`` is one command string). A timeout or a forced cancel kills the
-    command's whole process group, grandchildren included.
+    ``argv`` is one command string). A timeout or a forced cancel
+    (``cancel(force=True)``) sends SIGKILL to the command's whole process
+    group, grandchildren included.
+
+    A command cannot cooperate, so a plain ``cancel()`` sends SIGTERM to its
+    process group. The task then ends when the command does, cancelled
+    whatever its exit status (`TaskCancelled`, not forced), and ``result()``
+    returns its `CommandResult` (``returncode == -15`` if SIGTERM killed it;
+    a command that traps SIGTERM and exits keeps its own status and output).
+    A command that ignores SIGTERM runs on; ``cancel(force=True)`` kills it.
+    A cancel before the program started means it never starts; a cancel
+    after it exited changes nothing.
 
     Raises:
         TypeError: ``argv`` is a string without ``shell=True``, or empty.

@@ -17,7 +17,7 @@ from ..actors import current_system
 from ._errors import TaskStateError
 from ._executors import INLINE, Executor
 from ._handle import CURRENT_TASK, TaskHandle, _counters, _MakeAsync, _Record
-from ._task import _CancelExit, _cancelled, _check_callable, _new_task, _task_name
+from ._task import _CancelExit, _check_callable, _new_task, _outcome, _task_name
 
 T = TypeVar("T")
 
@@ -153,8 +153,13 @@ async def schedule_task(
     (limit reached), a list of them (all must hold), or `all_of` / `any_of`.
     Delayed tasks among the conditions are not started by it.
 
+    If a milestone or counter it waits for can no longer change (the
+    system shut down), the task finishes cancelled, its
+    `TaskCancelled` saying that the system shut down.
+
     Raises:
         TypeError: ``condition`` is none of those.
+        ValueError: ``condition`` holds an ``any_of`` of nothing (it would never hold).
     """
     return await _new_task(fn, args, executor=executor, channel=channel, condition=condition, job=_job(job))
 
@@ -193,7 +198,11 @@ async def immediate_task(fn: Callable[..., T], *args: Any) -> TaskHandle[T]: ...
 
 
 async def immediate_task(fn: Callable[..., Any], *args: Any) -> TaskHandle[Any]:
-    """Run ``fn(*args)`` now, in the caller, and return a finished handle (``ImmediateTask``)."""
+    """Run ``fn(*args)`` now, in the caller, and return a finished handle (``ImmediateTask``).
+
+    What ``fn`` raises is the task's error (`SystemExit` included); trio's
+    `Cancelled` and `KeyboardInterrupt` go on to the caller.
+    """
     _check_callable(fn)
     system = current_system()
     record = _Record(system, _task_name(system, fn), fn, args, INLINE)
@@ -205,10 +214,8 @@ async def immediate_task(fn: Callable[..., Any], *args: Any) -> TaskHandle[Any]:
         if inspect.isawaitable(value):
             value = await value
         record.result = value
-    except _CancelExit as stop:
-        _cancelled(record, stop)
-    except Exception as exc:  # noqa: BLE001 - the outcome of the task
-        record.error = exc
+    except BaseException as exc:  # noqa: BLE001 - the outcome of the task (trio's and Ctrl-C go on)
+        _outcome(record, exc)
     finally:
         CURRENT_TASK.reset(token)
     record.finished = True

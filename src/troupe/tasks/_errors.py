@@ -4,7 +4,7 @@ Their place in the tree::
 
 TroupeError
 ├── TaskFailed            result() of a task whose body raised
-├── TaskCancelled         a task ended by cancel(force=True) or on_cancellation
+├── TaskCancelled         a task ended by cancel(), cancel(force=True) or its system's shutdown
 ├── NotWaitable           waiting on an async (fire-and-forget) task
 ├── TaskStateError        an operation the task's state does not allow
 ├── ChannelClosed         a task channel whose task ended (or end closed)
@@ -30,14 +30,28 @@ class TaskFailed(TroupeError):
 
 
 class TaskCancelled(TroupeError):
-    """The task was cancelled: forced, or ended by ``on_cancellation``."""
+    """The task was cancelled: forced, ended cooperatively, or cut off by its system's shutdown.
 
-    def __init__(self, name: str, *, forced: bool) -> None:
+    Example::
+
+        await t.cancel(force=True)
+        error = await t.error()
+        assert isinstance(error, troupe.TaskCancelled) and error.forced
+    """
+
+    def __init__(self, name: str, *, forced: bool, shutdown: bool = False) -> None:
         self.name = name
         """The task's name."""
-        self.forced = forced
-        """True after ``cancel(force=True)``; False after a cooperative end."""
-        how = "by cancel(force=True)" if forced else "cooperatively (on_cancellation)"
+        self.forced = forced or shutdown
+        """True unless the task ended cooperatively: after ``cancel(force=True)`` or a shutdown."""
+        self.shutdown = shutdown
+        """True when the task's system shut down before it finished (it ran, waited, or was never started)."""
+        if shutdown:
+            how = "because its system shut down before it finished"
+        elif forced:
+            how = "by cancel(force=True)"
+        else:
+            how = "cooperatively (on_cancellation, or SIGTERM for a command)"
         super().__init__(f"task {name} was cancelled {how}; it has no result")
 
 

@@ -69,6 +69,7 @@ class _Record:
     __slots__ = (
         "args",
         "cancel_fired",
+        "cancel_hook",
         "cancel_requested",
         "channel",
         "condition",
@@ -112,6 +113,7 @@ class _Record:
         self.is_async = False
         self.cancel_requested = False
         self.cancel_fired = False
+        self.cancel_hook: Callable[[], None] | None = None  # a body that acts on cancel() itself (commands)
         self.forced = False
         self.interrupted = False  # stopped by the system's shutdown, not by a cancel
         self.job_id: str | None = None
@@ -194,10 +196,13 @@ class TaskHandle(Generic[T], metaclass=NoPublicConstructor):
 
         Bind before the task starts (`delay_task`, then `execute`) to see every
         write; a later binding sees the writes from then on, and one after
-        completion calls ``callback`` once at once. It runs on the trio loop,
-        in the channel's actor; it may drain with ``t.channel.read_nowait()``.
-        An exception from it is logged and published
-        (``troupe.task.callback_failed``), not a task failure.
+        completion calls ``callback`` once at once. It runs on the trio loop
+        (in the channel's actor, or in the task's as the task finishes), never
+        in a worker; it may drain with ``t.channel.read_nowait()``. A call for
+        a write always sees ``t.finished`` False; the completion call comes
+        last and sees it True, so ``t.finished`` tells the completion call
+        apart. An exception from it (`SystemExit` included) is logged and
+        published (``troupe.task.callback_failed``), not a task failure.
 
         Raises:
             TaskStateError: the task has no channel, or a callback or
@@ -208,7 +213,10 @@ class TaskHandle(Generic[T], metaclass=NoPublicConstructor):
     def events(self) -> AsyncIterator[ChannelEvent]:
         """The bound request: a `ChannelEvent` per message the task writes, then one when it finished.
 
-        Exclusive with `bind_callback`; the stream ends after the finished event.
+        Exclusive with `bind_callback`; the stream ends after the finished
+        event. The stream is read later than it is fed: ``t.finished`` may
+        already be True while you handle a write event, so tell the end by
+        ``event.finished``.
 
         Example::
 
@@ -248,9 +256,11 @@ class TaskHandle(Generic[T], metaclass=NoPublicConstructor):
         """Ask the task to stop.
 
         Cooperative by default: the task ends only where it calls
-        `on_cancellation`. With ``force=True`` its scope is cancelled (a
-        worker process is killed, a thread abandoned) and it finishes
-        cancelled at once. A no-op on a finished task.
+        `on_cancellation`; a command task (`run_command`) is sent SIGTERM.
+        With ``force=True`` its scope is cancelled (a worker process is
+        killed, a thread abandoned, a command's process group is sent
+        SIGKILL) and it finishes cancelled at once. A no-op on a finished
+        task.
         """
         await self._control(_Cancel(self, force))
 

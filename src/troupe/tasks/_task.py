@@ -16,7 +16,7 @@ from typing import Any
 
 import trio
 
-from ..actors import Actor, ActorStopped, ActorSystem, JobObserver, JobStoreError, current_system
+from ..actors import Actor, ActorRef, ActorStopped, ActorSystem, JobObserver, JobStoreError, current_system
 from ..protocol import message
 from ._channel import ChannelActor, TaskContext, _Channel, channel_capacity
 from ._errors import TaskCancelled, TaskStateError
@@ -85,7 +85,7 @@ def _task_name(system: ActorSystem, fn: Callable[..., Any], base: str | None = N
     return f"{base}-{counters['names']}"
 
 
-async def control(msg: ControlMsg) -> BaseException | None:  # noqa: C901 - one branch per request
+async def control(msg: ControlMsg) -> BaseException | None:
     """Apply a handle's request; run by the ``/system/tasks`` supervisor."""
     handle: TaskHandle[Any] = msg.task
     rec = handle._record
@@ -100,15 +100,7 @@ async def control(msg: ControlMsg) -> BaseException | None:  # noqa: C901 - one 
                 rec.started = True
                 ref.tell_nowait(_BEGIN)
         case _Cancel(force=force) if not rec.reporting:  # else its outcome is decided
-            rec.cancel_requested = True
-            if force:
-                rec.forced = True
-                if rec.scope is not None:
-                    rec.scope.cancel()  # the body (or its wait for conditions) ends now
-                elif not rec.started and rec.condition is None:
-                    # delayed, never started: it finishes cancelled before cancel() returns
-                    with contextlib.suppress(ActorStopped):
-                        await ref.ask(_ABORT, timeout=None)
+            await _cancel(rec, ref, force=force)
         case _Subscribe(consumer=consumer):
             if rec.subscribers is None:
                 rec.subscribers = []
@@ -120,6 +112,21 @@ async def control(msg: ControlMsg) -> BaseException | None:  # noqa: C901 - one 
                 )
             rec.is_async = True
     return None
+
+
+async def _cancel(rec: _Record, ref: ActorRef[Any], *, force: bool) -> None:
+    rec.cancel_requested = True
+    if not force:
+        if rec.cancel_hook is not None:
+            rec.cancel_hook()  # a body that acts on cancel() itself (a command: SIGTERM)
+        return
+    rec.forced = True
+    if rec.scope is not None:
+        rec.scope.cancel()  # the body (or its wait for conditions) ends now
+    elif not rec.started and rec.condition is None:
+        # delayed, never started: it finishes cancelled before cancel() returns
+        with contextlib.suppress(ActorStopped):
+            await ref.ask(_ABORT, timeout=None)
 
 
 class _TaskActor(Actor[_TaskMsg]):
@@ -159,9 +166,10 @@ class _TaskActor(Actor[_TaskMsg]):
         error = rec.error
         if rec.interrupted:
             outcome = "interrupted"
+            error = _forced_error(rec)
         elif rec.forced or isinstance(error, TaskCancelled):
             outcome = "cancelled"
-            error = error or TaskCancelled(rec.name, forced=True)
+            error = error or _forced_error(rec)
         else:
             outcome = "succeeded" if error is None else "failed"
         try:
@@ -202,7 +210,11 @@ class _TaskActor(Actor[_TaskMsg]):
                 if rec.condition is not None:
                     from ._conditions import wait_for  # noqa: PLC0415 - conditions import this module
 
-                    await wait_for(rec.condition)
+                    try:
+                        await wait_for(rec.condition)
+                    except ActorStopped:  # a milestone or counter it waited on is gone: the system closes
+                        rec.forced = rec.interrupted = True
+                        return
                     rec.started = True
                 if rec.job_id is not None and not rec.job_running and not await self._job_running():
                     return
@@ -214,18 +226,11 @@ class _TaskActor(Actor[_TaskMsg]):
                 assert args is not None  # noqa: S101
                 try:
                     rec.result = await rec.executor.run(fn, args)
-                except _CancelExit as stop:
-                    _cancelled(rec, stop)
-                except BaseExceptionGroup as group:
-                    stop_group, rest = group.split(_CancelExit)
-                    if stop_group is not None:
-                        _cancelled(rec, _first_leaf(stop_group))  # type: ignore[arg-type]
-                    elif rest is not None:
-                        rec.error = rest if len(rest.exceptions) > 1 else rest.exceptions[0]
-                except Exception as exc:  # noqa: BLE001 - the outcome of the task
-                    rec.error = exc
+                except BaseException as exc:  # noqa: BLE001 - the body's outcome, sorted by _outcome
+                    _outcome(rec, exc)
         except BaseException:
-            rec.forced = True  # cancelled from outside: the system is shutting down
+            # Cancelled from outside (the shutdown deadline passed) or Ctrl-C: the system is going down.
+            rec.forced = rec.interrupted = True
             self._finish()
             raise
         finally:
@@ -246,8 +251,9 @@ class _TaskActor(Actor[_TaskMsg]):
 
     async def on_stop(self) -> None:
         # Stopped before finishing (the system shut down): the outcome is a cancel.
-        if not self.record.finished and not self.record.reporting:
-            self.record.forced = True
+        rec = self.record
+        if not rec.finished and not rec.reporting:
+            rec.forced = rec.interrupted = True
             self._finish()
 
     def _finish(self) -> None:
@@ -255,12 +261,16 @@ class _TaskActor(Actor[_TaskMsg]):
         if rec.finished:
             return
         if rec.forced:
-            rec.error = TaskCancelled(rec.name, forced=True)
+            rec.error = _forced_error(rec)
             rec.result = None
-        rec.finished = True
+        chan = rec.channel
+        if chan is None:
+            rec.finished = True
+        else:
+            chan.flush_writes()  # write callbacks see the task unfinished; the completion call comes last
+            rec.finished = True
+            chan.task_ended(f"/system/tasks/{rec.name}")
         rec.fn = rec.args = None  # release what the body held
-        if rec.channel is not None:
-            rec.channel.task_ended(f"/system/tasks/{rec.name}")
         self.handle._ref = None  # the actor is ending: a finished handle answers by itself
         if rec.done is not None:
             rec.done.set()
@@ -274,6 +284,49 @@ class _TaskActor(Actor[_TaskMsg]):
         _publish(rec)
         if not rec.reporting:  # a job task that handed its outcome over has stopped already
             self._troupe_stop_self()
+
+
+def _forced_error(rec: _Record) -> TaskCancelled:
+    return TaskCancelled(rec.name, forced=True, shutdown=rec.interrupted)
+
+
+def _outcome(rec: _Record, exc: BaseException) -> None:
+    """Record what the body raised; re-raise what is not the body's to decide (`split_outcome`)."""
+    if isinstance(exc, _CancelExit):
+        _cancelled(rec, exc)
+        return
+    if isinstance(exc, BaseExceptionGroup):
+        stop, _ = exc.split(_CancelExit)
+        if stop is not None:
+            _cancelled(rec, _first_leaf(stop))  # type: ignore[arg-type]
+            return
+    passing, error = split_outcome(exc)
+    if error is not None:
+        rec.error = error
+    if passing is not None:
+        raise passing
+
+
+def passes_through(exc: BaseException) -> bool:
+    """Whether ``exc`` is never a body's outcome: trio's `Cancelled` or `KeyboardInterrupt`."""
+    return isinstance(exc, trio.Cancelled | KeyboardInterrupt)
+
+
+def split_outcome(exc: BaseException) -> tuple[BaseException | None, BaseException | None]:
+    """What a task body (or a managed method) raised: ``(what goes on, the body's own error)``.
+
+    trio's `Cancelled` (the task's forced cancel, caught by its scope, or a
+    cancel from outside) and `KeyboardInterrupt` (the user's Ctrl-C) go on.
+    Anything else is the body's error, `SystemExit` and other
+    `BaseException`s included: a task body cannot end the system. A group
+    is split between the two; a group of one error is that error.
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return (exc, None) if passes_through(exc) else (None, exc)
+    passing, rest = exc.split(passes_through)
+    if rest is not None and len(rest.exceptions) == 1:
+        return passing, rest.exceptions[0]
+    return passing, rest
 
 
 def _publish(rec: _Record) -> None:
