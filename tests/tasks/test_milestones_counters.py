@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 import trio
 import trio.testing
@@ -143,3 +145,71 @@ async def test_concurrent_increments_signal_exactly_once(limit: int, steps: list
         assert await c.value() == total
         if signals:
             assert signals[0].count >= limit
+
+
+# -- issue 17 ---------------------------------------------------------------
+
+
+async def test_issue_17_7_waits_parked_when_the_system_closes_raise_actor_stopped() -> None:
+    outcomes: dict[str, BaseException | None] = {}
+
+    async def waiting(key: str, wait: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await wait()
+        except troupe.ActorStopped as exc:
+            outcomes[key] = exc
+        else:
+            outcomes[key] = None
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as outside, troupe.open_system():
+            m = await troupe.new_milestone(targets=["a", "b"])
+            c = await troupe.new_counter(3)
+            await m.contribute("a")
+            await c.increment()
+            outside.start_soon(waiting, "milestone", m.wait)
+            outside.start_soon(waiting, "counter", c.wait)
+            outside.start_soon(waiting, "wait_all", lambda: troupe.wait_all(m, c))
+            outside.start_soon(waiting, "wait_any", lambda: troupe.wait_any(m, c))
+            await trio.testing.wait_all_tasks_blocked()
+            assert outcomes == {}
+    assert set(outcomes) == {"milestone", "counter", "wait_all", "wait_any"}
+    for key, error in outcomes.items():
+        assert isinstance(error, troupe.ActorStopped), key
+        assert "shut down" in str(error)
+
+
+async def test_issue_17_7_waits_after_the_system_closed_raise_at_once_unless_they_hold() -> None:
+    async with troupe.open_system():
+        m = await troupe.new_milestone()
+        c = await troupe.new_counter(2)
+        done = await troupe.new_milestone(targets=[])
+        reached = await troupe.new_counter(0)
+    with trio.fail_after(1):
+        for wait in (m.wait, c.wait, lambda: troupe.wait_all(m), lambda: troupe.wait_any(c)):
+            with pytest.raises(troupe.ActorStopped, match="can no longer"):
+                await wait()
+        with pytest.raises(troupe.ActorStopped):
+            await m.contribute(0)  # as before
+        with pytest.raises(troupe.ActorStopped):
+            await c.increment()
+        await done.wait()  # achieved before the close: still true
+        await reached.wait()
+        assert await troupe.wait_any(m, done) == 1  # one of them holds
+
+
+async def test_issue_17_7_a_wait_that_holds_when_the_system_closes_returns(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    returned: list[str] = []
+    async with trio.open_nursery() as outside, troupe.open_system():
+        m = await troupe.new_milestone()
+
+        async def wait_then_note() -> None:
+            await m.wait()
+            returned.append("returned")
+
+        outside.start_soon(wait_then_note)
+        await trio.testing.wait_all_tasks_blocked()
+        await m.achieve()
+    assert returned == ["returned"]

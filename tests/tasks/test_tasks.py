@@ -446,3 +446,136 @@ async def test_run_task_is_a_cancel_point(system: troupe.ActorSystem) -> None:
         reached = True
     assert scope.cancelled_caught
     assert not reached
+
+
+# -- issue 17 ---------------------------------------------------------------
+
+
+async def test_issue_17_15_tasks_cut_off_by_a_shutdown_say_that_the_system_shut_down() -> None:
+    release = threading.Event()
+    async with troupe.open_system():
+        running = await troupe.run_task(trio.sleep_forever)
+        delayed = await troupe.delay_task(value, 1)
+        gate = await troupe.new_milestone()
+        scheduled = await troupe.schedule_task(gate, value, 2)
+        threaded = await troupe.run_task(release.wait, 30)
+        await trio.testing.wait_all_tasks_blocked()
+    release.set()
+    for t in (running, delayed, scheduled, threaded):
+        error = await t.error()
+        assert isinstance(error, troupe.TaskCancelled), t
+        assert error.shutdown
+        assert error.forced  # not cooperative
+        assert "because its system shut down" in str(error)
+        assert "cancel(force=True)" not in str(error)
+        with pytest.raises(troupe.TaskCancelled, match="system shut down"):
+            await t.result()
+
+
+async def test_issue_17_15_a_forced_cancel_still_says_so(system: troupe.ActorSystem) -> None:
+    t = await troupe.run_task(trio.sleep_forever)
+    await t.cancel(force=True)
+    error = await t.error()
+    assert isinstance(error, troupe.TaskCancelled)
+    assert error.forced
+    assert not error.shutdown
+    assert "by cancel(force=True)" in str(error)
+
+
+class _Custom(BaseException):
+    """A BaseException of the user's own."""
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+async def _araise(exc: BaseException) -> None:
+    await trio.lowlevel.checkpoint()
+    raise exc
+
+
+async def _araise_in_a_nursery(exc: BaseException) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_araise, exc)
+        await trio.sleep_forever()
+
+
+_NOT_EXCEPTIONS = [SystemExit(3), GeneratorExit(), _Custom("mine")]
+
+
+@pytest.mark.parametrize("exc", _NOT_EXCEPTIONS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("body", [_raise, _araise, _araise_in_a_nursery], ids=["thread", "inline", "nursery"])
+async def test_issue_17_18_a_body_raising_a_base_exception_fails_only_its_task(
+    body: Any, exc: BaseException
+) -> None:
+    async with troupe.open_system() as system:
+        t = await troupe.run_task(body, exc)
+        error = await t.error()
+        assert type(error) is type(exc)
+        with pytest.raises(troupe.TaskFailed, match=type(exc).__name__) as info:
+            await t.result()
+        assert info.value.__cause__ is error
+        assert await (await troupe.run_task(value, "still running")).result() == "still running"
+        assert system.statistics().failures == 0
+    assert t.finished  # and open_system did not raise it
+
+
+async def test_issue_17_18_immediate_task_keeps_a_base_exception_as_its_error(
+    system: troupe.ActorSystem,
+) -> None:
+    import sys  # noqa: PLC0415
+
+    t: troupe.TaskHandle[object] = await troupe.immediate_task(sys.exit, 4)
+    assert isinstance(await t.error(), SystemExit)
+    a = await troupe.immediate_task(_araise, _Custom("async"))
+    assert isinstance(await a.error(), _Custom)
+    with pytest.raises(troupe.TaskFailed):
+        await a.result()
+
+
+async def test_issue_17_18_a_channel_task_raising_system_exit_fails_and_closes_its_channel(
+    system: troupe.ActorSystem,
+) -> None:
+    calls: list[bool] = []
+
+    async def body(ctx: troupe.TaskContext) -> None:
+        await ctx.channel.write("last words")
+        raise SystemExit(5)
+
+    t = await troupe.delay_task(body, channel=True)
+    t.bind_callback(lambda task: calls.append(task.finished))
+    await t.execute()
+    assert isinstance(await t.error(), SystemExit)
+    assert t.channel is not None
+    assert await t.channel.read() == "last words"
+    with pytest.raises(troupe.ChannelClosed):
+        await t.channel.read()
+    await trio.testing.wait_all_tasks_blocked()
+    assert calls == [False, True]
+
+
+async def test_issue_17_18_a_keyboard_interrupt_in_a_body_still_stops_everything() -> None:
+    async def body() -> None:
+        await trio.lowlevel.checkpoint()
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        async with troupe.open_system():
+            t = await troupe.run_task(body)
+            await t.error()
+
+
+async def test_issue_17_22_an_empty_any_of_is_refused(system: troupe.ActorSystem) -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        troupe.any_of()
+    m = await troupe.new_milestone()
+    for condition in (troupe.AnyOf(()), [troupe.AnyOf(())], [m, [troupe.AnyOf(())]]):
+        with trio.fail_after(1), pytest.raises(ValueError, match="never hold"):
+            await troupe.wait_all(condition)
+        with pytest.raises(ValueError, match="never hold"):
+            await troupe.schedule_task(condition, value, 1)
+    with pytest.raises(ValueError, match="never hold"):
+        await troupe.wait_any(troupe.AnyOf(()))
+    with trio.fail_after(1):
+        await troupe.wait_all(troupe.all_of(), [])  # empty all-of: holds at once

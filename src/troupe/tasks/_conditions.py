@@ -8,9 +8,11 @@ from typing import Any, final
 import attrs
 import trio
 
+from ..actors import ActorStopped
 from ._counter import TaskCounter
 from ._handle import TaskHandle, _blocking_wait
 from ._milestone import Milestone
+from ._signals import park, unpark
 
 
 @final
@@ -32,13 +34,27 @@ class AnyOf:
 
 
 def all_of(*conditions: object) -> AllOf:
-    """A condition that holds when all of ``conditions`` hold (like a list)."""
+    """A condition that holds when all of ``conditions`` hold (like a list); with none, at once."""
     return AllOf(tuple(normalize(c) for c in conditions))
 
 
 def any_of(*conditions: object) -> AnyOf:
-    """A condition that holds when any of ``conditions`` holds."""
-    return AnyOf(tuple(normalize(c) for c in conditions))
+    """A condition that holds when any of ``conditions`` holds.
+
+    Raises:
+        ValueError: no conditions (it would never hold).
+    """
+    return _any(tuple(normalize(c) for c in conditions))
+
+
+def _any(conditions: tuple[Any, ...]) -> AnyOf:
+    if not conditions:
+        msg = (
+            "an any_of() with no conditions never holds, so waiting on it would wait for ever; "
+            "give it at least one task, milestone or counter"
+        )
+        raise ValueError(msg)
+    return AnyOf(conditions)
 
 
 def _is_leaf(obj: object) -> bool:
@@ -50,11 +66,16 @@ def normalize(condition: object) -> Any:
 
     Raises:
         TypeError: it is not a task, milestone, counter, list of them, all_of or any_of.
+        ValueError: it holds an `AnyOf` of nothing, which never holds.
     """
-    if isinstance(condition, AllOf | AnyOf) or _is_leaf(condition):
+    if _is_leaf(condition):
         return condition
     if isinstance(condition, list | tuple):
         return AllOf(tuple(normalize(c) for c in condition))
+    if isinstance(condition, AllOf):  # built by hand, perhaps: check what it holds
+        return AllOf(tuple(normalize(c) for c in condition.conditions))
+    if isinstance(condition, AnyOf):
+        return _any(tuple(normalize(c) for c in condition.conditions))
     msg = (
         f"a condition is a task, a milestone, a counter, a list of them, all_of(...) or any_of(...); "
         f"got {condition!r}"
@@ -90,34 +111,26 @@ def _watchers(leaf: Any) -> list[Callable[[], None]]:
     return watchers
 
 
-async def _wait_leaf(leaf: Any) -> None:
-    if holds(leaf):
+def _gone(leaf: Any) -> ActorStopped | None:
+    """The error to raise if ``leaf`` is a milestone or counter whose system shut down."""
+    return None if isinstance(leaf, TaskHandle) else leaf._gone()
+
+
+async def _park(found: list[Any], ready: Callable[[], bool]) -> None:
+    """Wait until ``ready()``, looked at again each time one of ``found`` changes or ends."""
+    if ready():
         return
     event = trio.Event()
 
     def check() -> None:
-        if holds(leaf):
+        if ready():
             event.set()
 
-    watchers = _watchers(leaf)
-    watchers.append(check)
-    try:
-        await event.wait()
-    finally:
-        if check in watchers:
-            watchers.remove(check)
-
-
-async def _wait_any(condition: AnyOf) -> None:
-    event = trio.Event()
-
-    def check() -> None:
-        if holds(condition):
-            event.set()
-
-    found = leaves(condition)
+    producers = [leaf._state for leaf in found if not isinstance(leaf, TaskHandle)]
     for leaf in found:
         _watchers(leaf).append(check)
+    for state in producers:
+        park(state)
     try:
         check()
         await event.wait()
@@ -126,6 +139,25 @@ async def _wait_any(condition: AnyOf) -> None:
             watchers = _watchers(leaf)
             if check in watchers:
                 watchers.remove(check)
+        for state in producers:
+            unpark(state)
+
+
+async def _wait_leaf(leaf: Any) -> None:
+    if holds(leaf):
+        return
+    await _park([leaf], lambda: holds(leaf) or _gone(leaf) is not None)
+    if not holds(leaf):
+        stopped = _gone(leaf)
+        assert stopped is not None  # noqa: S101 - woken without holding: it is gone
+        raise stopped
+
+
+async def _wait_any(condition: AnyOf) -> None:
+    found = leaves(condition)
+    await _park(found, lambda: holds(condition) or any(_gone(leaf) is not None for leaf in found))
+    if not holds(condition):
+        raise next(stopped for stopped in map(_gone, found) if stopped is not None)
 
 
 async def _wait(condition: Any) -> None:
@@ -143,6 +175,10 @@ async def wait_for(condition: Any) -> None:
     """Wait until ``condition`` holds (delayed tasks in it are not started).
 
     While it waits, a task gives up its running slot (nested waits).
+
+    Raises:
+        ActorStopped: a milestone or counter it needs can no longer change
+            (its system shut down) and the condition does not hold.
     """
     if holds(condition):
         await trio.lowlevel.checkpoint()
@@ -170,6 +206,9 @@ async def wait_all(*conditions: object) -> None:
     Raises:
         NotWaitable: an async task is among them.
         TypeError: something that is not a condition.
+        ValueError: an ``any_of`` of nothing is among them (it never holds).
+        ActorStopped: a milestone or counter it needs can no longer change
+            (its system shut down; a waiter parked then is woken with it).
     """
     condition = all_of(*conditions)
     await _start_delayed(condition)
@@ -180,8 +219,11 @@ async def wait_any(*conditions: object) -> int:
     """Wait until one condition holds; return the lowest 0-based index that holds.
 
     Raises:
-        ValueError: called with no conditions (it would wait for ever).
+        ValueError: called with no conditions, or an ``any_of`` of nothing
+            is among them (it would wait for ever).
         NotWaitable: an async task is among them.
+        ActorStopped: a milestone or counter it needs can no longer change
+            (its system shut down) and none of the conditions holds.
     """
     if not conditions:
         msg = "wait_any() needs at least one task or condition; with none it would wait for ever"

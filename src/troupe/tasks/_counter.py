@@ -7,7 +7,7 @@ from typing import Any, final
 import trio
 
 from .._util import NoPublicConstructor
-from ..actors import Actor, ActorRef, current_system
+from ..actors import Actor, ActorRef, ActorStopped, ActorSystem, current_system
 from ..protocol import message
 from ._root import spawn_task_actor
 from ._signals import Signalling, ask_or_raise
@@ -49,8 +49,8 @@ def _check_limit(limit: object) -> int:
 class _CounterState(Signalling):
     __slots__ = ("count", "limit", "signalled")
 
-    def __init__(self, limit: int) -> None:
-        super().__init__()
+    def __init__(self, system: ActorSystem, limit: int) -> None:
+        super().__init__(system)
         self.count = 0
         self.limit = limit
         self.signalled = False
@@ -117,6 +117,14 @@ class TaskCounter(metaclass=NoPublicConstructor):
     def _holds(self) -> bool:
         return self._state.count >= self._state.limit
 
+    def _gone(self) -> ActorStopped | None:
+        if self._state.gone or not self._ref.alive:
+            name = self._ref.name
+            return ActorStopped(
+                self._ref.path, f"counter {name} can no longer reach its limit: its system shut down"
+            )
+        return None
+
     async def increment(self, n: int = 1) -> int:
         """Add ``n``; returns the new count. Reaching the limit signals subscribers once."""
         if type(n) is not int:
@@ -139,7 +147,12 @@ class TaskCounter(metaclass=NoPublicConstructor):
         await ask_or_raise(self._ref, _SetLimit(_check_limit(limit)))
 
     async def wait(self) -> None:
-        """Wait until the count is at least the limit (at once if it already is)."""
+        """Wait until the count is at least the limit (at once if it already is).
+
+        Raises:
+            ActorStopped: the counter's system shut down before the limit
+                was reached (a waiter already parked then is woken with it).
+        """
         from ._conditions import wait_for  # noqa: PLC0415 - conditions import this module
 
         await wait_for(self)
@@ -157,8 +170,10 @@ async def new_counter(limit: int) -> TaskCounter:
     Raises:
         ValueError: a negative limit.
     """
-    state = _CounterState(_check_limit(limit))
+    checked = _check_limit(limit)
+    system = current_system()
+    state = _CounterState(system, checked)
     state.signalled = limit == 0
     handle = TaskCounter._create(state)
-    handle._ref = await spawn_task_actor(current_system(), lambda: _CounterActor(state, handle))
+    handle._ref = await spawn_task_actor(system, lambda: _CounterActor(state, handle))
     return handle

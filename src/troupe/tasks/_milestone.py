@@ -8,7 +8,7 @@ from typing import Any, final
 import trio
 
 from .._util import NoPublicConstructor
-from ..actors import Actor, ActorRef, current_system
+from ..actors import Actor, ActorRef, ActorStopped, ActorSystem, current_system
 from ..protocol import message
 from ._root import spawn_task_actor
 from ._signals import Signalling, ask_or_raise
@@ -41,8 +41,8 @@ class _SubscribeMilestone:
 class _MilestoneState(Signalling):
     __slots__ = ("achieved", "complete", "done", "targets")
 
-    def __init__(self, targets: frozenset[Hashable]) -> None:
-        super().__init__()
+    def __init__(self, system: ActorSystem, targets: frozenset[Hashable]) -> None:
+        super().__init__(system)
         self.targets = targets
         self.achieved: set[Hashable] = set()
         self.complete = not targets
@@ -118,6 +118,14 @@ class Milestone(metaclass=NoPublicConstructor):
     def _holds(self) -> bool:
         return self._state.complete
 
+    def _gone(self) -> ActorStopped | None:
+        if self._state.gone or not self._ref.alive:
+            name = self._ref.name
+            return ActorStopped(
+                self._ref.path, f"milestone {name} can no longer be achieved: its system shut down"
+            )
+        return None
+
     async def contribute(self, target: Hashable) -> None:
         """Mark ``target`` as done (twice counts once).
 
@@ -136,7 +144,12 @@ class Milestone(metaclass=NoPublicConstructor):
         return self._state.complete
 
     async def wait(self) -> None:
-        """Wait until the milestone is achieved."""
+        """Wait until the milestone is achieved (at once if it is).
+
+        Raises:
+            ActorStopped: the milestone's system shut down before it was
+                achieved (a waiter already parked then is woken with it).
+        """
         from ._conditions import wait_for  # noqa: PLC0415 - conditions import this module
 
         await wait_for(self)
@@ -151,7 +164,8 @@ async def new_milestone(targets: Iterable[Hashable] = (0,)) -> Milestone:
 
     An empty list is achieved at creation.
     """
-    state = _MilestoneState(frozenset(targets))
+    system = current_system()
+    state = _MilestoneState(system, frozenset(targets))
     handle = Milestone._create(state)
-    handle._ref = await spawn_task_actor(current_system(), lambda: _MilestoneActor(state, handle))
+    handle._ref = await spawn_task_actor(system, lambda: _MilestoneActor(state, handle))
     return handle
