@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -148,3 +151,118 @@ async def test_no_worker_process_outlives_the_system() -> None:
     async with troupe.open_system():
         await (await troupe.run_task(worker_pid, executor="process")).result()
     await eventually(lambda: not _children() - before)
+
+
+# -- issue 17 ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [("raise SystemExit(3)", SystemExit), ("raise GeneratorExit", GeneratorExit)],
+    ids=["SystemExit", "GeneratorExit"],
+)
+async def test_issue_17_18_a_base_exception_in_a_worker_process_fails_only_its_task(
+    source: str, kind: type[BaseException]
+) -> None:
+    async with troupe.open_system() as system:
+        t = await troupe.run_task(exec, source, executor="process")
+        assert type(await t.error()) is kind
+        with pytest.raises(troupe.TaskFailed):
+            await t.result()
+        again = await troupe.run_task(worker_pid, executor="process")  # the pool recovered
+        assert isinstance(await again.result(), int)
+        assert system.statistics().failures == 0
+
+
+async def test_issue_17_18_sys_exit_in_a_thread_fails_only_its_task(system: troupe.ActorSystem) -> None:
+    t: troupe.TaskHandle[object] = await troupe.run_task(sys.exit, 3)
+    error = await t.error()
+    assert isinstance(error, SystemExit)
+    assert error.code == 3
+    assert await (await troupe.run_task(sum, [1, 2])).result() == 3
+
+
+async def test_issue_17_20_abandoned_threads_give_their_slots_back_at_once(
+    system: troupe.ActorSystem,
+) -> None:
+    threads = troupe.ThreadExecutor(max_workers=2)
+    release = threading.Event()
+    stuck = [await troupe.run_task(release.wait, 60, executor=threads) for _ in range(2)]
+    await _until(lambda: threads.limiter.borrowed_tokens == 2)
+    try:
+        with trio.fail_after(5):
+            for t in stuck:
+                await t.cancel(force=True)
+                assert isinstance(await t.error(), troupe.TaskCancelled)
+            assert threads.limiter.borrowed_tokens == 0
+            assert await (await troupe.run_task(sum, [1, 2], executor=threads)).result() == 3
+    finally:
+        release.set()
+
+
+async def test_issue_17_20_the_default_pool_runs_on_after_every_slot_was_abandoned(
+    system: troupe.ActorSystem,
+) -> None:
+    release = threading.Event()
+    cores = os.cpu_count() or 1
+    stuck = [await troupe.run_task(release.wait, 60) for _ in range(cores + 1)]
+    await trio.testing.wait_all_tasks_blocked()
+    try:
+        with trio.fail_after(5):
+            for t in stuck:
+                await t.cancel(force=True)
+                await t.error()
+            assert await (await troupe.run_task(sum, [2, 2])).result() == 4
+
+            class Blocking:
+                def execute(self) -> None:
+                    release.wait(60)
+
+            async with troupe.open_task_manager() as manager:  # ForceStop needs a slot too
+                manager.add("blocking", troupe.ForceStop(0.05, Blocking()))
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(manager.run)
+                    await trio.testing.wait_all_tasks_blocked()
+                    manager.stop()
+            assert manager.errors == []
+    finally:
+        release.set()
+
+
+async def test_issue_17_20_abandoned_threads_still_running_are_reported_at_shutdown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = threading.Event()
+    done = threading.Event()
+
+    def stuck() -> None:
+        release.wait(60)
+
+    def quick() -> None:
+        done.wait(60)
+
+    threads = troupe.ThreadExecutor()
+    caplog.set_level(logging.WARNING, logger="troupe.tasks")
+    async with troupe.open_system():
+        still = await troupe.run_task(stuck, executor=threads)
+        ended = await troupe.run_task(quick, executor=threads)
+        await _until(lambda: threads.limiter.borrowed_tokens == 2)
+        for t in (still, ended):
+            await t.cancel(force=True)
+            await t.error()
+        assert threads.abandoned == 2
+        done.set()  # the second abandoned thread returns before the shutdown
+        await _until(lambda: threads.abandoned == 1)
+    release.set()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(still.name in m and "abandoned" in m and "forced cancel" in m for m in messages)
+    [report] = [m for m in messages if "still running at shutdown" in m]
+    assert still.name in report
+    assert ended.name not in report
+
+
+async def _until(condition: Callable[[], object]) -> None:
+    """Wait for a thread to reach a state (threads give no trio event), bounded."""
+    with trio.fail_after(5):
+        while not condition():  # noqa: ASYNC110 - a worker thread's state, not trio's
+            await trio.sleep(0.001)

@@ -451,3 +451,147 @@ async def test_add_while_running_and_run_twice_are_refused(
             ):
                 await manager.run()
             manager.stop()
+
+
+# -- issue 17 ---------------------------------------------------------------
+
+
+class _Exits:
+    """A managed task whose ``stage`` raises ``SystemExit`` (sync or async)."""
+
+    def __init__(self, stage: str, *, sync: bool) -> None:
+        self.stage = stage
+        self.sync = sync
+
+    def _maybe_exit(self, stage: str) -> None:
+        if stage == self.stage:
+            raise SystemExit(f"{stage} exits")
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in {"initialize", "execute", "cleanup"}:
+            raise AttributeError(name)
+
+        def sync_method() -> None:
+            self._maybe_exit(name)
+
+        async def async_method() -> None:
+            await trio.lowlevel.checkpoint()
+            self._maybe_exit(name)
+
+        return sync_method if self.sync else async_method
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
+@pytest.mark.parametrize("stage", ["initialize", "execute", "cleanup"])
+async def test_issue_17_18_system_exit_in_a_managed_method_is_that_tasks_error(
+    stage: str, sync: bool
+) -> None:
+    async with troupe.open_system() as system:
+        async with troupe.open_task_manager() as manager:
+            manager.add("exits", _Exits(stage, sync=sync), kind=TaskKind.ERROR)
+            if stage != "execute":  # a stop group that ends: the manager stops and cleans up
+                manager.add("ender", Fake("ender", [], mode="return"), kind=TaskKind.STOP_GROUP)
+            with trio.fail_after(5), pytest.raises(troupe.TaskManagerError) as info:
+                await manager.run()
+        [error] = info.value.errors
+        assert (error.name, error.stage, type(error.error)) == ("exits", stage, SystemExit)
+        assert system.statistics().failures == 0
+
+
+async def test_issue_17_18_system_exit_ends_a_repeatable_with_that_error(system: troupe.ActorSystem) -> None:
+    class Exits:
+        async def execute(self) -> None:
+            await trio.lowlevel.checkpoint()
+            raise SystemExit(2)
+
+    async with troupe.open_task_manager() as manager:
+        manager.add("loop", troupe.Repeatable(Exits()))
+        with trio.fail_after(5), pytest.raises(troupe.TaskManagerError) as info:
+            await manager.run()
+    [error] = info.value.errors
+    assert (error.name, error.stage, type(error.error)) == ("loop", "execute", SystemExit)
+
+
+async def test_issue_17_19_cleanup_timeout_bounds_a_sync_cleanup(
+    system: troupe.ActorSystem, autojump_clock: trio.testing.MockClock
+) -> None:
+    release = threading.Event()
+    log: Log = []
+
+    class Blocking(Fake):
+        def cleanup(self) -> None:  # type: ignore[override] # a sync cleanup
+            release.wait(60)
+
+    try:
+        with trio.fail_after(30):
+            async with troupe.open_task_manager(cleanup_timeout=2) as manager:
+                manager.add("a", Fake("a", log))
+                manager.add("blocking", Blocking("blocking", log))
+                manager.add("c", Fake("c", log, mode="fail"))
+                with pytest.raises(troupe.TaskManagerError) as info:
+                    await manager.run()
+    finally:
+        release.set()
+    assert [(e.name, e.stage, type(e.error)) for e in info.value.errors] == [
+        ("c", "execute", RuntimeError),
+        ("blocking", "cleanup", TimeoutError),
+    ]
+    assert "abandoned" in str(info.value.errors[1].error)
+    assert stages(log, "cleanup") == ["c", "a"]
+
+
+async def test_issue_17_19_a_sync_execute_is_abandoned_when_the_manager_stops(
+    system: troupe.ActorSystem,
+) -> None:
+    release = threading.Event()
+    started = threading.Event()
+    log: Log = []
+
+    class Blocking(Fake):
+        def execute(self) -> None:  # type: ignore[override] # a sync execute that never sees a stop
+            started.set()
+            release.wait(60)
+
+    try:
+        with trio.fail_after(5):
+            async with troupe.open_task_manager() as manager:
+                manager.add("blocking", Blocking("blocking", log))
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(manager.run)
+                    await trio.to_thread.run_sync(started.wait, 5)
+                    manager.stop()
+    finally:
+        release.set()
+    assert manager.errors == []
+    assert stages(log, "cleanup") == ["blocking"]
+
+
+async def test_issue_17_7_run_ends_when_the_system_closes_under_it() -> None:
+    outcome: list[object] = []
+
+    async def run(manager: troupe.TaskManager) -> None:
+        try:
+            await manager.run()
+        except troupe.TaskManagerError as exc:
+            outcome.append(exc)
+        else:
+            outcome.append("returned")
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as outside:
+            async with troupe.open_system():
+                entered = trio.Event()
+                left = trio.Event()
+
+                async def hold_a_manager() -> None:
+                    async with troupe.open_task_manager() as manager:
+                        manager.add("a", Fake("a", []))
+                        outside.start_soon(run, manager)
+                        entered.set()
+                        await left.wait()
+
+                outside.start_soon(hold_a_manager)
+                await entered.wait()
+                await trio.testing.wait_all_tasks_blocked()
+            left.set()
+    assert len(outcome) == 1

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import threading
+from typing import Any
 
 import pytest
 import trio
@@ -231,3 +232,64 @@ async def test_interruptible_reports_an_unexpected_stop_and_errors(system: troup
         manager.add("fails", troupe.Interruptible([signal.SIGUSR2], Counter(fail=True)))
         with pytest.raises(troupe.TaskManagerError, match="flaky"):
             await manager.run()
+
+
+# -- issue 17 ---------------------------------------------------------------
+
+
+class _BlockingSync:
+    """An execute-only task whose sync ``execute`` blocks its thread until released."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+        self.started = threading.Event()
+        self.runs = 0
+
+    def execute(self) -> None:
+        self.runs += 1
+        self.started.set()
+        self.release.wait(60)
+
+
+@pytest.mark.parametrize(
+    "wrap", [troupe.Repeatable, lambda task: troupe.RepeatTimer(1.0, task)], ids=["Repeatable", "RepeatTimer"]
+)
+async def test_issue_17_19_a_stop_abandons_a_wrapped_sync_execute(
+    system: troupe.ActorSystem, wrap: Any
+) -> None:
+    release = threading.Event()
+    task = _BlockingSync(release)
+    try:
+        with trio.fail_after(5):
+            async with troupe.open_task_manager() as manager:
+                manager.add("wrapped", wrap(task))
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(manager.run)
+                    await trio.to_thread.run_sync(task.started.wait, 5)
+                    manager.stop()
+    finally:
+        release.set()
+    assert manager.errors == []
+    assert task.runs == 1
+
+
+async def test_issue_17_19_a_signal_restarts_an_interruptible_sync_execute_at_once(
+    system: troupe.ActorSystem,
+) -> None:
+    release = threading.Event()
+    task = _BlockingSync(release)
+    try:
+        with trio.fail_after(5):
+            async with troupe.open_task_manager() as manager:
+                manager.add("config", troupe.Interruptible([signal.SIGUSR2], task))
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(manager.run)
+                    await trio.to_thread.run_sync(task.started.wait, 5)
+                    task.started.clear()
+                    os.kill(os.getpid(), signal.SIGUSR2)
+                    await trio.to_thread.run_sync(task.started.wait, 5)  # running again, at once
+                    manager.stop()
+    finally:
+        release.set()
+    assert manager.errors == []
+    assert task.runs == 2

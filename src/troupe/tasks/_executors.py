@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import pickle
@@ -11,7 +12,9 @@ from typing import Any, Protocol, final, runtime_checkable
 import trio
 
 from ..actors import current_system
+from ._handle import CURRENT_TASK
 from ._pool import worker_context
+from ._threads import Threads
 
 
 @runtime_checkable
@@ -41,7 +44,9 @@ class ThreadExecutor:
     """Run a sync function in a worker thread (the default for sync functions).
 
     At most ``max_workers`` run at once (default: the number of cores). A
-    forced cancel abandons the thread (trio cannot interrupt one).
+    forced cancel abandons the thread (trio cannot interrupt one): its slot
+    is free again at once, the thread runs on until it returns, and it is
+    logged then and listed at the system's shutdown if it is still running.
 
     Example::
 
@@ -50,11 +55,28 @@ class ThreadExecutor:
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.limiter = trio.CapacityLimiter(max_workers or os.cpu_count() or 1)
-        """The capacity limiter that bounds the threads."""
+        """The capacity limiter that bounds the threads (an abandoned thread holds no token)."""
+        self._threads = Threads(self.limiter)
+
+    @property
+    def abandoned(self) -> int:
+        """How many threads this executor abandoned (forced cancels) are still running."""
+        return self._threads.abandoned
 
     async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """Run ``fn(*args)`` in a thread and return its result."""
-        return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter, abandon_on_cancel=True)
+        return await self._threads.run(fn, args, what=functools.partial(_cancelled_call, fn))
+
+
+def _cancelled_call(fn: Callable[..., Any]) -> str:
+    """What a cancelled thread call was, for the log."""
+    what = getattr(fn, "__qualname__", None) or repr(fn)
+    task = CURRENT_TASK.get()
+    if task is None:
+        return f"{what} (cancelled)"
+    rec = task._record
+    why = "its system's shutdown" if rec.interrupted else "a forced cancel"
+    return f"task {rec.name} ({what}), cancelled by {why}"
 
 
 def _call_pickled(blob: bytes) -> Any:

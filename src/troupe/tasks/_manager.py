@@ -26,6 +26,8 @@ from .._util import NoPublicConstructor
 from ..actors import Actor, ActorRef, ActorStopped, ActorSystem, Reply, Restart, current_system
 from ..protocol import Terminated, TroupeError, message
 from ._root import spawn_task_actor
+from ._task import split_outcome
+from ._threads import Threads
 
 log = logging.getLogger("troupe.tasks.manager")
 
@@ -116,10 +118,32 @@ class _Core:
 
 
 async def call(method: Callable[[], Any]) -> Any:
-    """Await an async method; run a sync one in a worker thread (never abandoned)."""
+    """Await an async method; run a sync one in a worker thread, abandoned if the call is cancelled.
+
+    A sync method cannot see a stop or a bound: cancelling the call (the
+    manager stopping an execute, ``cleanup_timeout`` running out) abandons
+    its thread, which runs on until it returns and is logged (`Threads`).
+    Managed threads take no pool slot: an execute runs for as long as the
+    manager does.
+    """
     if inspect.iscoroutinefunction(method):
         return await method()
-    return await trio.to_thread.run_sync(method)
+    return await _threads().run(method, (), what=functools.partial(_cancelled_method, method))
+
+
+def _threads() -> Threads:
+    try:
+        system = current_system()
+    except RuntimeError:  # a provided task used by hand, outside any system
+        return Threads(None)
+    found: Threads | None = system._extensions.get("tasks.manager_threads")
+    if found is None:
+        found = system._extensions["tasks.manager_threads"] = Threads(None)
+    return found
+
+
+def _cancelled_method(method: Callable[[], Any]) -> str:
+    return f"{getattr(method, '__qualname__', None) or method!r}, a managed task's sync method, was cancelled"
 
 
 def check_task(task: object, methods: tuple[str, ...]) -> None:
@@ -198,8 +222,10 @@ class _ExecuteActor(Actor[_Begin]):
         with scope:
             try:
                 await call(entry.task.execute)
-            except Exception as exc:  # noqa: BLE001 - reported to the manager, by name and stage
-                error = exc
+            except BaseException as exc:  # noqa: BLE001 - reported to the manager, by name and stage
+                passing, error = split_outcome(exc)
+                if passing is not None:
+                    raise passing from None
         entry.error = error
         self._troupe_stop_self()  # the manager watches it: its Terminated says "returned"
 
@@ -243,8 +269,12 @@ class _ManagerActor(Actor[_Run | _Stop | _AddExecute | Terminated]):
             with trio.CancelScope(shield=True):
                 try:
                     await call(entry.task.initialize)
-                except Exception as exc:  # noqa: BLE001 - recorded; the manager shuts down
-                    self._record(entry.name, "initialize", exc)
+                except BaseException as exc:  # noqa: BLE001 - recorded; the manager shuts down
+                    passing, error = split_outcome(exc)
+                    if passing is not None:
+                        raise passing from None
+                    assert error is not None  # noqa: S101 - the method raised something
+                    self._record(entry.name, "initialize", error)
                     await self._cleanup(entries[i::-1])
                     self._shut_down()
                     return
@@ -316,15 +346,21 @@ class _ManagerActor(Actor[_Run | _Stop | _AddExecute | Terminated]):
     async def _cleanup(self, entries: list[_Entry]) -> None:
         timeout = self.core.cleanup_timeout
         for entry in entries:
+            cleanup = entry.task.cleanup
             with trio.move_on_after(math.inf if timeout is None else timeout, shield=True) as scope:
                 try:
-                    await call(entry.task.cleanup)
-                except Exception as exc:  # noqa: BLE001 - recorded; the next cleanup still runs
-                    self._record(entry.name, "cleanup", exc)
+                    await call(cleanup)
+                except BaseException as exc:  # noqa: BLE001 - recorded; the next cleanup still runs
+                    passing, error = split_outcome(exc)
+                    if error is not None:
+                        self._record(entry.name, "cleanup", error)
+                    if passing is not None:
+                        raise passing from None
             if scope.cancelled_caught:
-                self._record(
-                    entry.name, "cleanup", TimeoutError(f"cleanup did not finish within {timeout} s")
-                )
+                msg = f"cleanup did not finish within {timeout} s"
+                if not inspect.iscoroutinefunction(cleanup):
+                    msg += "; its thread was abandoned (it runs on until it returns)"
+                self._record(entry.name, "cleanup", TimeoutError(msg))
 
     def _record(self, name: str, stage: str, error: BaseException) -> None:
         named = NamedError(name, stage, error)
@@ -381,8 +417,9 @@ class TaskManager(metaclass=NoPublicConstructor):
     def add(self, name: str, task: Any, *, kind: TaskKind = TaskKind.STRICT) -> None:
         """Manage ``task``: an object with ``initialize``, ``execute`` and ``cleanup`` methods.
 
-        Each may be async (run on the loop) or sync (run in a worker thread).
-        Duplicate names are allowed.
+        Each may be async (run on the loop) or sync (run in a worker thread,
+        abandoned when its ``execute`` is stopped or its ``cleanup``
+        reaches ``cleanup_timeout``). Duplicate names are allowed.
 
         Raises:
             TypeError: ``task`` is None or lacks one of the three methods.
@@ -485,7 +522,8 @@ async def open_task_manager(
     """A GoAsync task manager in the current system; leaving it stops a manager still running.
 
     ``cleanup_timeout`` bounds each task's ``cleanup`` (a timeout is
-    recorded as that task's cleanup error). The manager is the actor
+    recorded as that task's cleanup error); a sync ``cleanup``'s thread is
+    abandoned at the bound and runs on until it returns. The manager is the actor
     ``/system/tasks/<name>`` (default ``manager-N``).
 
     Example::

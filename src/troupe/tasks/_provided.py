@@ -13,6 +13,7 @@ import trio
 from ._constructors import run_task
 from ._errors import TaskCancelled
 from ._manager import call, check_task
+from ._task import split_outcome
 
 log = logging.getLogger("troupe.tasks.manager")
 
@@ -55,9 +56,11 @@ def _positive(value: object, what: str) -> float:
 class Repeatable(_Wrapper):
     """Run the wrapped ``execute`` again and again until the manager stops.
 
-    Its errors are logged (``troupe.tasks.manager``) and otherwise ignored,
-    as in GoAsync; each round is a schedule point, so a wrapped task that
-    returns at once cannot hang the loop.
+    Its errors (exceptions) are logged (``troupe.tasks.manager``) and
+    otherwise ignored, as in GoAsync; a `SystemExit` or another
+    `BaseException` ends it with that error. Each round is a schedule
+    point, so a wrapped task that returns at once cannot hang the loop. A
+    sync ``execute`` runs in a thread, abandoned when the manager stops.
 
     Example::
 
@@ -80,8 +83,10 @@ class RepeatTimer(_Wrapper):
 
     Ticks come at start + k * interval. If ticks pass while a run is in
     progress, the next run starts as soon as it ends and the other missed
-    ticks are dropped (Go's ticker keeps one). Errors are logged and
-    otherwise ignored, as in GoAsync.
+    ticks are dropped (Go's ticker keeps one). Errors (exceptions) are
+    logged and otherwise ignored, as in GoAsync; a `SystemExit` or another
+    `BaseException` ends it with that error. A sync ``execute`` runs in a
+    thread, abandoned when the manager stops.
 
     Example::
 
@@ -163,7 +168,9 @@ class Interruptible(_Wrapper):
     The signals are received with `trio.open_signal_receiver` (so the
     manager must run in the main thread). An error from any of the three
     ends this task with it; the wrapped ``execute`` returning on its own is
-    the error "Interruptible task unexpectedly stopped".
+    the error "Interruptible task unexpectedly stopped". A sync ``execute``
+    runs in a thread: a signal (or the manager stopping) abandons it, and the
+    restart does not wait for it.
 
     Example::
 
@@ -199,8 +206,11 @@ class Interruptible(_Wrapper):
     async def _body(self, nursery: trio.Nursery, outcome: list[BaseException | None]) -> None:
         try:
             await call(self.task.execute)
-        except Exception as exc:  # noqa: BLE001 - execute() raises it
-            outcome.append(exc)
+        except BaseException as exc:  # noqa: BLE001 - execute() raises it
+            passing, error = split_outcome(exc)
+            if passing is not None:
+                raise passing from None
+            outcome.append(error)
         else:
             outcome.append(None)
         nursery.cancel_scope.cancel()

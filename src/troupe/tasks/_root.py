@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from ..actors import Actor, ActorRef, ActorSystem, Mailbox, NameTaken, OneForOne, Restart, SupervisorStrategy
 from ..actors._spawn import spawn_under
+from ._threads import report_abandoned
 
 M = TypeVar("M")
 
@@ -26,6 +27,10 @@ class TasksSupervisor(Actor[Any]):
         from ._task import control  # noqa: PLC0415 - the task module imports this one
 
         return await control(msg)
+
+    async def on_stop(self) -> None:
+        # Every task has ended by now (children stop first): say which abandoned threads still run.
+        report_abandoned(self.context.system)
 
 
 async def ask_control(system: ActorSystem, msg: object) -> None:
