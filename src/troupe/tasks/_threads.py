@@ -49,8 +49,9 @@ class _Call:
     def release_on_behalf_of(self, borrower: object) -> None:  # noqa: ARG002 - trio's limiter API
         """Called on the trio thread once the thread has returned (abandoned or not)."""
         self.ended = True
-        if self.on_end is not None:
-            self.on_end()
+        on_end, self.on_end = self.on_end, None  # the closure holds this call: no cycle left behind
+        if on_end is not None:
+            on_end()
 
 
 class Threads:
@@ -107,8 +108,15 @@ def report_abandoned(system: ActorSystem) -> None:
     """Log the threads abandoned in ``system`` that are still running (at its shutdown)."""
     running: dict[_Call, str] | None = system._extensions.get(_KEY)
     if running:
+        shown = list(running.values())[:_SHOWN]
+        more = len(running) - len(shown)
         log.warning(
-            "%d abandoned thread(s) still running at shutdown (they end when they return): %s",
+            "%d abandoned thread(s) still running at shutdown (they end when they return): %s%s",
             len(running),
-            "; ".join(running.values()),
+            "; ".join(shown),
+            f"; and {more} more" if more else "",
         )
+
+
+_SHOWN = 20
+"""How many abandoned threads the shutdown report names (it counts them all)."""
