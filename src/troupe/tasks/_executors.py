@@ -44,9 +44,10 @@ class ThreadExecutor:
     """Run a sync function in a worker thread (the default for sync functions).
 
     At most ``max_workers`` run at once (default: the number of cores). A
-    forced cancel abandons the thread (trio cannot interrupt one): its slot
-    is free again at once, the thread runs on until it returns, and it is
-    logged then and listed at the system's shutdown if it is still running.
+    forced cancel (or the system's shutdown) abandons the thread, since trio
+    cannot interrupt one: its slot is free again at once, the thread runs on
+    until it returns, and it is logged when abandoned and listed at the
+    system's shutdown if it is still running.
 
     Example::
 
@@ -60,7 +61,7 @@ class ThreadExecutor:
 
     @property
     def abandoned(self) -> int:
-        """How many threads this executor abandoned (forced cancels) are still running."""
+        """How many of the threads this executor abandoned (forced cancels, shutdowns) still run."""
         return self._threads.abandoned
 
     async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
