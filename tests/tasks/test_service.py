@@ -252,6 +252,26 @@ async def test_a_raising_body_leaves_the_task_stuck_and_the_service_alive(system
     assert system.statistics().failures == 0
 
 
+class _Custom(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("exc", [SystemExit(3), GeneratorExit(), _Custom("mine")])
+async def test_issue_17_18_sys_exit_in_a_function_body_leaves_its_task_stuck(
+    system: troupe.ActorSystem, exc: BaseException
+) -> None:
+    def bad(*_: object) -> bool:
+        raise exc
+
+    service = await troupe.new_task_service()
+    await service.add_task("t", action_type="function", action=bad)
+    await service.execute("t")
+    [stuck] = await service.stuck()
+    assert type(exc).__name__ in stuck.reason
+    await service.add_task("next", auto_execute=True)
+    assert await service.state("next") is S.COMPLETE  # the service and the system run on
+
+
 async def test_calls_from_inside_a_body_are_applied_before_the_outer_call_returns(
     system: troupe.ActorSystem,
 ) -> None:

@@ -579,3 +579,22 @@ async def test_issue_17_22_an_empty_any_of_is_refused(system: troupe.ActorSystem
         await troupe.wait_any(troupe.AnyOf(()))
     with trio.fail_after(1):
         await troupe.wait_all(troupe.all_of(), [])  # empty all-of: holds at once
+
+
+async def test_issue_17_a_task_cut_off_by_the_shutdown_timeout_still_finishes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Stuck(troupe.Actor[Any]):
+        async def on_stop(self) -> None:
+            await trio.sleep_forever()  # the shutdown times out here, before the tasks are stopped
+
+        async def receive(self, msg: Any) -> None:
+            return None
+
+    async with troupe.open_system(shutdown_timeout=1.0) as system:
+        t = await troupe.delay_task(lambda: 1)  # never started: its actor idles until cut off
+        await system.spawn(Stuck)
+    assert t.finished  # the runtime let the task settle its record as it was cut off
+    error = await t.error()
+    assert isinstance(error, troupe.TaskCancelled)
+    assert error.shutdown

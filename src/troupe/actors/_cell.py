@@ -392,6 +392,9 @@ def _interrupted(cell: _Cell, starter: _Starter | None, inflight: object, exc: B
     """
     cut_off = _cut_off(cell.cut, exc, cell)
     cell.current = None
+    hook = getattr(cell.actor, "_troupe_cut_off", None)
+    if hook is not None:
+        hook()  # troupe's own actors (a task's) settle what they own, synchronously
     if inflight is not _NOTHING and cell.state != DEAD:
         error = ActorCrashed(cell.path, None) if cut_off else ActorStopped(cell.path)
         dead_letter(cell, inflight, DeadLetterReason.INTERRUPTED, error)

@@ -82,7 +82,10 @@ class ChannelClosed(TroupeError):
 class TaskServiceError(TroupeError):
     """A task service refused a call: an unknown or removed id, a duplicate id, a bad type.
 
-    Nothing changed in the service when it is raised.
+    Nothing changed in the service when it is raised. An unexpected error
+    inside the service while it applied a call is also a `TaskServiceError`,
+    with the original as ``__cause__``; the service keeps running (a
+    ``load`` that failed that way left nothing behind).
     """
 
 

@@ -251,6 +251,10 @@ class _TaskActor(Actor[_TaskMsg]):
 
     async def on_stop(self) -> None:
         # Stopped before finishing (the system shut down): the outcome is a cancel.
+        self._troupe_cut_off()
+
+    def _troupe_cut_off(self) -> None:
+        """Also called by the runtime when the shutdown timeout cuts the actor off (no on_stop then)."""
         rec = self.record
         if not rec.finished and not rec.reporting:
             rec.forced = rec.interrupted = True

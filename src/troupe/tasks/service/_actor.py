@@ -31,6 +31,7 @@ from ...actors import Actor, ActorRef, Mailbox, Restart
 from ...protocol import message
 from .._errors import TaskListError, TaskServiceError
 from .._root import spawn_batched
+from .._task import split_outcome
 from ._model import DependencyReturned, Record, ServiceTask, StuckTask, TaskEvent, TaskState, TaskStateChanged
 from ._spec import normalize_type, unknown_type_message
 from ._tasklist import Registries, TaskList, check, cycles_through, parse_task_list, value_problem
@@ -97,8 +98,13 @@ class _TaskActor(Actor[_Run | _Retire]):
             if inspect.isawaitable(value):
                 value = await value
             ok = True
-        except Exception as exc:  # noqa: BLE001 - a body's error leaves its task stuck, shown by stuck()
-            value, ok = exc, False
+        except (
+            BaseException
+        ) as exc:  # a body's error (sys.exit() too) leaves its task stuck, shown by stuck()
+            passing, error = split_outcome(exc)
+            if passing is not None:  # trio's Cancelled, Ctrl-C: not the body's to decide
+                raise
+            value, ok = error, False
         self.service.tell_nowait(_Ran(msg.task, msg.handler, ok, value))
 
 
