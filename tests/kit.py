@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -108,6 +109,19 @@ def worker_pid() -> int:
     import os  # noqa: PLC0415
 
     return os.getpid()
+
+
+def session_members(sid: int) -> list[int]:
+    """The live processes of session ``sid`` (a command task's process group and what it started)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
 
 
 async def eventually(condition: Callable[[], object], timeout: float = 10.0) -> None:

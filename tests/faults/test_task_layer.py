@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import troupe
 
 import faultkit
+from kit import session_members
 
 
 def test_issue_17_7_every_wait_ends_whatever_await_the_body_is_cut_at() -> None:
@@ -167,18 +168,6 @@ async def _slots_scenario(workers: int, ops: list[str], seen: collections.Counte
             release.set()
 
 
-def _session_members(sid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
 _TRAPS = {
     "dies": "",
     "traps and exits": "trap 'exit 0' TERM; ",
@@ -245,6 +234,6 @@ async def _command_scenario(
         sid = _pid(pid_file)
         if sid is not None:  # it ran: nothing of its process group is left
             with trio.fail_after(10):
-                while _session_members(sid):  # noqa: ASYNC110 - the OS gives no event for it
+                while session_members(sid):  # noqa: ASYNC110 - the OS gives no event for it
                     await trio.sleep(0.01)
         seen["commands"] += 1

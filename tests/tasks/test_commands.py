@@ -13,19 +13,7 @@ import trio
 
 import troupe
 
-from kit import eventually
-
-
-def _session_members(sid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
+from kit import eventually, session_members
 
 
 async def test_a_command_and_its_result(system: troupe.ActorSystem) -> None:
@@ -77,7 +65,7 @@ async def test_timeout_kills_the_command_and_its_grandchildren(
     assert isinstance(error, TimeoutError)
     assert "did not finish within 0.5 s" in str(error)
     sid = int(pid_file.read_text())
-    await eventually(lambda: not _session_members(sid))
+    await eventually(lambda: not session_members(sid))
 
 
 async def test_forced_cancel_kills_the_process_group(system: troupe.ActorSystem, tmp_path: Path) -> None:
@@ -87,7 +75,7 @@ async def test_forced_cancel_kills_the_process_group(system: troupe.ActorSystem,
     await t.cancel(force=True)
     assert isinstance(await t.error(), troupe.TaskCancelled)
     sid = int(pid_file.read_text())
-    await eventually(lambda: not _session_members(sid))
+    await eventually(lambda: not session_members(sid))
 
 
 async def test_cwd_and_env(system: troupe.ActorSystem, tmp_path: Path) -> None:
@@ -127,7 +115,7 @@ async def test_issue_17_21_a_cooperative_cancel_sends_sigterm_to_the_process_gro
     result = await t.result()  # the cooperative exit value: what the command did
     assert result.returncode == -signal.SIGTERM
     assert not await t.succeeded()
-    await eventually(lambda: not _session_members(sid))
+    await eventually(lambda: not session_members(sid))
 
 
 async def test_issue_17_21_a_command_that_traps_sigterm_ends_cancelled_with_its_output(
@@ -144,7 +132,7 @@ async def test_issue_17_21_a_command_that_traps_sigterm_ends_cancelled_with_its_
     error = await t.error()
     assert isinstance(error, troupe.TaskCancelled)
     assert not error.forced
-    await eventually(lambda: not _session_members(sid))
+    await eventually(lambda: not session_members(sid))
 
 
 async def test_issue_17_21_a_command_that_ignores_sigterm_runs_on_until_force(
@@ -163,7 +151,7 @@ async def test_issue_17_21_a_command_that_ignores_sigterm_runs_on_until_force(
     error = await t.error()
     assert isinstance(error, troupe.TaskCancelled)
     assert error.forced
-    await eventually(lambda: not _session_members(sid))
+    await eventually(lambda: not session_members(sid))
 
 
 async def test_issue_17_21_a_cancel_after_the_command_ended_changes_nothing(

@@ -118,12 +118,7 @@ class TaskCounter(metaclass=NoPublicConstructor):
         return self._state.count >= self._state.limit
 
     def _gone(self) -> ActorStopped | None:
-        if self._state.gone or not self._ref.alive:
-            name = self._ref.name
-            return ActorStopped(
-                self._ref.path, f"counter {name} can no longer reach its limit: its system shut down"
-            )
-        return None
+        return self._state.gone_error(self._ref, f"counter {self._ref.name} can no longer reach its limit")
 
     async def increment(self, n: int = 1) -> int:
         """Add ``n``; returns the new count. Reaching the limit signals subscribers once."""

@@ -119,12 +119,7 @@ class Milestone(metaclass=NoPublicConstructor):
         return self._state.complete
 
     def _gone(self) -> ActorStopped | None:
-        if self._state.gone or not self._ref.alive:
-            name = self._ref.name
-            return ActorStopped(
-                self._ref.path, f"milestone {name} can no longer be achieved: its system shut down"
-            )
-        return None
+        return self._state.gone_error(self._ref, f"milestone {self._ref.name} can no longer be achieved")
 
     async def contribute(self, target: Hashable) -> None:
         """Mark ``target`` as done (twice counts once).

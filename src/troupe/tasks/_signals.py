@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..actors import ActorRef, ActorSystem
+from ..actors import ActorRef, ActorStopped, ActorSystem
 
 _KEY = "tasks.parked"
 
@@ -40,6 +40,12 @@ class Signalling:
         """Have every waiter look again."""
         for watcher in list(self.watchers):
             watcher()
+
+    def gone_error(self, ref: ActorRef[Any], what: str) -> ActorStopped | None:
+        """`ActorStopped` ("``what``: its system shut down") once the producer ``ref`` is gone, else None."""
+        if self.gone or not ref.alive:
+            return ActorStopped(ref.path, f"{what}: its system shut down")
+        return None
 
 
 class _Parked:
