@@ -240,12 +240,33 @@ async def system_cancel_scenario(system: troupe.ActorSystem, book: Book, rng: ra
     await trio.sleep(5)
 
 
+async def task_creation_scenario(
+    system: troupe.ActorSystem, book: Book, cut: faultkit.Cut, rng: random.Random
+) -> None:
+    """Tasks (with channels) created under a cut: nothing is left behind by a cancelled creation."""
+
+    async def body(ctx: troupe.TaskContext) -> None:
+        await ctx.channel.write("hello")
+
+    await troupe.run_task(body, channel=True)  # the task layer's root and its first spawns exist
+    await trio.sleep(1)
+    baseline = system.statistics().alive
+    made = []
+    with cut:
+        for _ in range(3):
+            made.append(await troupe.run_task(body, channel=rng.choice([True, 4])))
+    await trio.sleep(1)
+    assert all(t.finished for t in made)
+    assert system.statistics().alive == baseline, "a cancelled task creation left an actor behind"
+
+
 SCENARIOS = {
     "tell": tell_scenario,
     "ask": ask_scenario,
     "spawn": spawn_scenario,
     "stop": stop_scenario,
     "group restart": group_restart_scenario,
+    "task creation": task_creation_scenario,
 }
 
 

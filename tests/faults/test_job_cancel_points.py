@@ -187,20 +187,7 @@ def test_job_transitions_cancelled_at_every_await(name: str) -> None:
     assert runs > 3  # the scenario has awaits to cancel at
 
 
-_GHOSTS = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "tasks/_task.py::_new_task: a cancel that lands after job_pending returned (in spawn_task_actor) "
-        "leaves a durable running/pending job that no task runs until the system closes, and "
-        "system.jobs.cancel() on it waits for ever; the fix belongs to the task layer (#17 job-store report)"
-    ),
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(name, marks=() if name.startswith("system.jobs") else _GHOSTS) for name in SCENARIOS],
-)
+@pytest.mark.parametrize("name", list(SCENARIOS))
 def test_no_job_is_left_live_without_its_task(name: str) -> None:
     runs = faultkit.each_cancel_point(_scenario(name, ghosts=True))
     faultkit.report(f"job cancel points, no ghost job: {name}", runs=runs, cancel_points=runs - 1, ghosts=0)

@@ -359,6 +359,21 @@ def _cancelled(rec: _Record, stop: _CancelExit) -> None:
     rec.result = stop.value
 
 
+def _abandon(record: _Record, observer: JobObserver | None) -> None:
+    """The task's creation was cut off (cancelled, or the system is stopping) after its job was recorded.
+
+    No task will run it: its job is recorded cancelled (not left live until
+    the system closes, where a ``jobs.cancel()`` would wait for it for ever),
+    and a channel actor already started is let go.
+    """
+    if record.channel is not None:
+        record.channel.task_ended(f"/system/tasks/{record.name}")
+    if observer is not None and record.job_id is not None:
+        with contextlib.suppress(JobStoreError):
+            error = TaskCancelled(record.name, forced=True)
+            observer.job_finished(record.job_id, "cancelled", None, error, lambda _: None)
+
+
 def _observer(system: ActorSystem) -> JobObserver:
     observer = system._jobs
     if observer is None:
@@ -421,14 +436,18 @@ async def _new_task(
             job or name, functools.partial(handle.cancel, force=True), running=starts_now
         )
         record.job_running = starts_now
-    if capacity is not None:
-        chan = record.channel = _Channel(system, name, capacity)
-        record.args = (TaskContext._create(chan.task_end, handle), *args)
-        # spawned before the task, so a shutdown stops it after the task (it delivers the end)
-        await spawn_task_actor(system, functools.partial(ChannelActor, chan), name=f"{name}-channel")
-    if not delayed and condition is None:
-        record.started = True  # started as soon as run_task returns (HPC-GAP)
-    ref = await spawn_task_actor(system, functools.partial(_TaskActor, record, handle), name=name)
+    try:
+        if capacity is not None:
+            chan = record.channel = _Channel(system, name, capacity)
+            record.args = (TaskContext._create(chan.task_end, handle), *args)
+            # spawned before the task, so a shutdown stops it after the task (it delivers the end)
+            await spawn_task_actor(system, functools.partial(ChannelActor, chan), name=f"{name}-channel")
+        if not delayed and condition is None:
+            record.started = True  # started as soon as run_task returns (HPC-GAP)
+        ref = await spawn_task_actor(system, functools.partial(_TaskActor, record, handle), name=name)
+    except BaseException:
+        _abandon(record, observer)
+        raise
     handle._ref = ref
     if not delayed:
         ref.tell_nowait(_BEGIN)
