@@ -254,7 +254,7 @@ async def task_creation_scenario(
     made = []
     with cut:
         for _ in range(3):
-            made.append(await troupe.run_task(body, channel=rng.choice([True, 4])))
+            made.append(await troupe.run_task(body, channel=rng.choice([True, 4])))  # noqa: PERF401 - kept up to the cut
     await trio.sleep(1)
     assert all(t.finished for t in made)
     assert system.statistics().alive == baseline, "a cancelled task creation left an actor behind"
