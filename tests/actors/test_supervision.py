@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -546,3 +547,176 @@ async def test_issue_17_11_a_supervisor_set_to_garbage_later_fails_the_parent_cl
             await trio.sleep_forever()
     assert isinstance(failed.value.__cause__, TypeError)
     assert "not a supervisor strategy" in str(failed.value.__cause__)
+
+
+async def test_issue_17_review_cells_left_down_at_a_timed_out_shutdown_are_finalized(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    supervisor = troupe.OneForOne(backoff=troupe.Backoff(60, 60))
+    async with troupe.open_system(supervisor=supervisor, shutdown_timeout=1) as system:
+        y = await system.spawn(Counter, name="y")
+        x = await system.spawn(Counter, name="x")
+        y.tell_nowait(Boom())  # y is down, waiting out a 60 s backoff
+        await x.tell(Sleep(1000))  # x is stuck: the shutdown reaches it first and times out
+        await trio.sleep(0.1)
+    assert not y.alive
+    assert system.lookup("/user/y") is None
+    before = system.dead_letters.count
+    await y.tell(Increment())
+    assert system.dead_letters.count == before + 1
+    with trio.fail_after(5), pytest.raises(troupe.ActorStopped):
+        await y.ask(GetCount(), timeout=1)
+
+
+@troupe.message
+class AskOf:
+    target: Any
+
+
+class Forwarder(troupe.Actor[AskOf]):
+    """A default (OneForOne) actor whose child asks whom it is told to, with no timeout."""
+
+    async def on_start(self) -> None:
+        self.kid = await self.context.spawn(Asking, name="kid")
+
+    async def receive(self, msg: AskOf) -> None:
+        await self.kid.tell(msg)
+
+
+class Asking(troupe.Actor[AskOf]):
+    async def receive(self, msg: AskOf) -> None:
+        with contextlib.suppress(troupe.ActorStopped):
+            await msg.target.ask(GetCount(), timeout=None)
+
+
+async def test_issue_17_review_a_group_restart_is_bounded_when_a_siblings_child_asks_the_failed_child(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Group(troupe.Actor[Any]):
+        supervisor: troupe.SupervisorStrategy = troupe.OneForAll(shutdown_timeout=1)
+
+        async def on_start(self) -> None:
+            self.a = await self.context.spawn(Counter, name="a")
+            self.b = await self.context.spawn(Forwarder, name="b")
+
+        async def receive(self, msg: Any) -> Any:
+            return (self.a, self.b)
+
+    async with troupe.open_system(shutdown_timeout=3) as system:
+        group = await system.spawn(Group, name="group")
+        a, b = await group.ask("refs")
+        a.tell_nowait(Sleep(1))
+        a.tell_nowait(Boom())  # a fails after 1 s
+        await b.tell(AskOf(a))  # b's child asks a: queued behind the Boom, for the restart
+        with trio.fail_after(5):
+            async with system.events.listen("troupe.restarted") as restarted:
+                await restarted.receive()
+                await restarted.receive()
+        assert await a.ask(GetCount()) == 0
+    assert system.statistics().stuck_at_shutdown == ()
+
+
+async def test_issue_17_review_stopping_the_failed_child_during_its_backoff_still_restarts_its_group(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Pair(troupe.Actor[Any]):
+        supervisor: troupe.SupervisorStrategy = troupe.OneForAll(backoff=troupe.Backoff(1, 1))
+
+        async def on_start(self) -> None:
+            self.a = await self.context.spawn(Counter, name="a")
+            self.b = await self.context.spawn(Counter, name="b")
+
+        async def receive(self, msg: Any) -> Any:
+            return (self.a, self.b)
+
+    async with troupe.open_system() as system:
+        pair = await system.spawn(Pair, name="pair")
+        a, b = await pair.ask("refs")
+        a.tell_nowait(Boom())
+        await trio.sleep(0.1)
+        await a.stop()  # during the backoff: a is gone for good, b still restarts
+        await trio.sleep(2)
+        assert await b.ask(GetCount(), timeout=1) == 0
+        assert not a.alive
+
+
+async def test_issue_17_review_a_stop_during_a_group_restart_does_not_wait_out_the_backoff(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Pair(troupe.Actor[Any]):
+        supervisor: troupe.SupervisorStrategy = troupe.OneForAll(backoff=troupe.Backoff(60, 60))
+
+        async def on_start(self) -> None:
+            self.a = await self.context.spawn(Counter, name="a")
+            self.b = await self.context.spawn(Counter, name="b")
+
+        async def receive(self, msg: Any) -> Any:
+            return (self.a, self.b)
+
+    async with troupe.open_system() as system:
+        pair = await system.spawn(Pair, name="pair")
+        a, b = await pair.ask("refs")
+        b.tell_nowait(Sleep(2))
+        await trio.sleep(0.1)  # b is in its message
+        a.tell_nowait(Boom())
+        await trio.sleep(0.1)  # the group restart waits for b
+        start = trio.current_time()
+        await b.stop()
+        assert trio.current_time() - start < 2  # its message, not the 60 s backoff
+        assert not b.alive
+
+
+async def test_issue_17_review_actor_failed_wins_over_an_outer_cancel_during_its_shutdown(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class SlowStop(Counter):
+        async def on_stop(self) -> None:
+            await trio.sleep(1)
+
+    with pytest.raises(troupe.ActorFailed), trio.move_on_after(0.5):  # not swallowed by the move_on
+        async with troupe.open_system(supervisor=troupe.OneForOne(max_restarts=0)) as system:
+            await system.spawn(SlowStop, name="slow")
+            c = await system.spawn(Counter, name="c")
+            await c.tell(Boom())
+            await trio.sleep_forever()
+
+
+async def test_issue_17_review_a_spawn_cut_off_by_a_group_restart_leaves_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    outcome: list[str] = []
+
+    class Slow(Counter):
+        async def on_start(self) -> None:
+            await trio.sleep(10)
+
+    class Group(troupe.Actor[Any]):
+        supervisor: troupe.SupervisorStrategy = troupe.OneForAll(shutdown_timeout=1)
+
+        async def on_start(self) -> None:
+            self.a = await self.context.spawn(Counter, name="a")
+
+        async def receive(self, msg: Any) -> Any:
+            if msg == "spawn":
+                try:
+                    await self.context.spawn(Slow, name="slow")
+                except troupe.ActorStopped:
+                    outcome.append("stopped")
+                return None
+            return self.a
+
+    async with troupe.open_system() as system:
+        group = await system.spawn(Group, name="group")
+        a = await group.ask("a")
+        await group.tell("spawn")
+        await trio.sleep(0.5)
+        await a.tell(Boom())
+        await trio.sleep(20)
+        assert system.lookup("/user/group/slow") is None
+    assert outcome == ["stopped"]
+
+
+async def test_issue_17_review_a_long_backoff_history_does_not_overflow() -> None:
+    backoff = troupe.Backoff(0.001, 0.01)
+    assert backoff.delay(1100) == pytest.approx(0.01)
+    assert troupe.Backoff(0, 1).delay(5000) == 0

@@ -21,7 +21,7 @@ from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_resch
 from ..protocol import DeadLetterReason, Terminated
 from ._actor import Actor
 from ._current import CURRENT_ACTOR
-from ._delivery import _admit, _take_waiter, dead_letter, release_senders
+from ._delivery import _admit, _take_waiter, dead_letter, give_up_waiting, release_senders
 from ._errors import ActorCrashed, ActorStopped, SpawnError
 from ._mailbox import Overflow
 from ._reply import Reply
@@ -137,6 +137,7 @@ class _Cell:
         "task",
         "timers",
         "waiters",
+        "waiting",
         "watchers",
         "watching",
     )
@@ -195,6 +196,7 @@ class _Cell:
         self.cut: trio.CancelScope | None = None
         self.backoff: trio.CancelScope | None = None  # a restart waiting out its backoff
         self.subscribed = False  # subscribed to the event bus: unsubscribed at termination
+        self.waiting: object = None  # the ask (Reply) or blocked tell its instance waits on
 
     def __repr__(self) -> str:
         return f"<cell {self.path}>"
@@ -400,20 +402,28 @@ def _interrupted(cell: _Cell, starter: _Starter | None, inflight: object, exc: B
         dead_letter(cell, inflight, DeadLetterReason.INTERRUPTED, error)
     if starter is not None:
         starter.wake(Value(None) if cut_off and not starter.spawn else Error(ActorStopped(cell.path)))
-    if not cut_off:
+    if not cut_off or (starter is not None and starter.spawn):  # a spawn that failed leaves nothing
         _drop_instance(cell, None)
         finalize(cell, None)
 
 
 async def _after_cut(cell: _Cell) -> None:
-    """End an instance its supervisor cut off: no on_stop; children stopped; then down."""
+    """End an instance its supervisor cut off: no on_stop; children stopped; then down.
+
+    What its descendants wait for elsewhere (an ask of the failed sibling,
+    room in a full mailbox) is given up first: the cut bounds the whole
+    subtree's stop, not only the instance's own code.
+    """
+    cell.state = STOPPING
     _drop_instance(cell, ActorCrashed(cell.path, None))
     if cell.children:
+        for below in _descendants(cell):
+            give_up_waiting(below, cell.path)
         await stop_children(cell)
     if cell.state == DEAD:
         return
     cell.state = DOWN
-    if cell.restart_pending:
+    if cell.restart_pending and not cell.stop_requested:
         if cell.down is not None:
             cell.down.set()
         return
@@ -469,7 +479,7 @@ async def _after_instance(  # noqa: C901, PLR0912 - one exit path per way an ins
     if starter is not None:
         starter.wake(Value(None))
     cell.state = DOWN
-    if cell.restart_pending:
+    if cell.restart_pending and not cell.stop_requested:  # a stop meanwhile is final: no restart
         if cell.down is not None:
             cell.down.set()
         return
@@ -536,8 +546,9 @@ def finalize(cell: _Cell, reason: BaseException | None, *, announce: bool = True
     cell.task = None
     cell.context = None
     cell.cut = None
-    if cell.backoff is not None:
-        _cancel_backoff(cell)
+    # A pending backoff is left to run: it may restart the rest of its group
+    # (a dead member is skipped); only a decision that takes the group over cancels it.
+    cell.backoff = None
     if cell.subscribed:  # its subscriptions go with it: events are not dead-lettered to it for ever
         cell.subscribed = False
         system._events._forget(cell)
@@ -603,17 +614,21 @@ async def stop_cell(cell: _Cell) -> None:
     await join_cell(cell)
 
 
-def descendant_tasks(cell: _Cell) -> set[Task]:
-    """The trio tasks of the instances below ``cell``."""
-    found: set[Task] = set()
+def _descendants(cell: _Cell) -> list[_Cell]:
+    """The cells below ``cell``."""
+    found: list[_Cell] = []
     stack = list(cell.children.values()) if cell.children else []
     while stack:
         child = stack.pop()
-        if child.task is not None:
-            found.add(child.task)
+        found.append(child)
         if child.children:
             stack.extend(child.children.values())
     return found
+
+
+def descendant_tasks(cell: _Cell) -> set[Task]:
+    """The trio tasks of the instances below ``cell``."""
+    return {below.task for below in _descendants(cell) if below.task is not None}
 
 
 def is_ancestor(cell: _Cell, of: _Cell | None) -> bool:
@@ -810,7 +825,7 @@ async def _restart_later(
 ) -> None:
     with scope:
         await trio.sleep(delay)
-        if child.backoff is scope:
+        if child.backoff is scope or child.state == DEAD:  # not taken over by another decision
             child.backoff = None
             await _restart_group(parent, child, group)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
 from ..protocol import DeadLetterReason
+from ._current import CURRENT_ACTOR
 from ._errors import ActorStopped, MailboxFull
 from ._mailbox import Overflow
 from ._reply import Reply
@@ -22,13 +23,14 @@ if TYPE_CHECKING:
 
 
 class _Blocked:
-    """A ``tell`` waiting for room in a full mailbox."""
+    """A ``tell`` waiting for room in a full mailbox (of ``cell``)."""
 
-    __slots__ = ("item", "task")
+    __slots__ = ("cell", "item", "task")
 
-    def __init__(self, task: Task, item: object) -> None:
+    def __init__(self, task: Task, item: object, cell: _Cell) -> None:
         self.task: Task | None = task
         self.item = item
+        self.cell = cell
 
 
 def dead_letter(
@@ -117,9 +119,12 @@ async def wait_for_room(cell: _Cell, item: object) -> None:
     waiters = cell.waiters
     if waiters is None:
         waiters = cell.waiters = deque()
-    blocked = _Blocked(current_task(), item)
+    blocked = _Blocked(current_task(), item, cell)
     waiters.append(blocked)
     cell.wake()  # a rendezvous (capacity 0) hands over directly
+    me = CURRENT_ACTOR.get()
+    if me is not None:
+        me.waiting = blocked
 
     def abort(_: object) -> Abort:
         blocked.task = None
@@ -129,7 +134,11 @@ async def wait_for_room(cell: _Cell, item: object) -> None:
             return Abort.FAILED
         return Abort.SUCCEEDED
 
-    await wait_task_rescheduled(abort)
+    try:
+        await wait_task_rescheduled(abort)
+    finally:
+        if me is not None:
+            me.waiting = None
 
 
 def _admit(cell: _Cell) -> None:
@@ -186,3 +195,31 @@ def release_senders(cell: _Cell, tasks: set[Task], error: BaseException) -> None
             if type(entry) is Reply:
                 entry._in_waiters = False
             dead_letter(cell, entry, DeadLetterReason.STOPPED, error)
+
+
+def give_up_waiting(asker: _Cell, cut: str) -> None:
+    """``asker``'s instance is being stopped because ``cut`` was cut off: end what it waits for elsewhere.
+
+    An ask it waits on fails with `ActorStopped` (its message stays where it
+    is: processed later, the answer dropped); a tell waiting for room is
+    dead-lettered. Without this, an actor below a cut-off sibling, asking
+    the failed child, would keep the group's restart waiting for ever.
+    """
+    entry = asker.waiting
+    asker.waiting = None
+    if type(entry) is Reply:
+        if not entry._done:
+            target = entry._cell.path if entry._cell is not None else "?"
+            entry._fail_quietly(
+                ActorStopped(
+                    target,
+                    f"{asker.path} gave up its ask of {target}: it is being stopped because {cut} "
+                    "was cut off for its group's restart",
+                )
+            )
+    elif type(entry) is _Blocked and entry.task is not None:
+        target_cell = entry.cell
+        if target_cell.waiters and entry in target_cell.waiters:
+            target_cell.waiters.remove(entry)
+        dead_letter(target_cell, entry, DeadLetterReason.STOPPED)
+

@@ -19,6 +19,7 @@ from .._util import NoPublicConstructor
 from ..protocol import DeadLetterReason
 from . import _cell as cells
 from ._actor import describe_accepts
+from ._current import CURRENT_ACTOR
 from ._delivery import overflow, try_enqueue, wait_for_room
 from ._errors import ActorStopped, MessageTypeError
 from ._reply import Reply
@@ -158,7 +159,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         elif not try_enqueue(cell, msg):
             overflow(cell, msg)
 
-    async def ask(self, msg: M, *, timeout: float | None = 5.0) -> Any:  # noqa: C901 - one check per refusal
+    async def ask(self, msg: M, *, timeout: float | None = 5.0) -> Any:  # noqa: C901, PLR0912 - one check per refusal
         """Send ``msg`` and wait for the value ``receive`` returns for it.
 
         Args:
@@ -219,7 +220,14 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
             reply._in_waiters = True
             waiters.append(reply)
             cell.wake()
-        return await wait_task_rescheduled(reply._abort)
+        me = CURRENT_ACTOR.get()
+        if me is None:
+            return await wait_task_rescheduled(reply._abort)
+        me.waiting = reply  # an actor asking: a cut above it can give the ask up (give_up_waiting)
+        try:
+            return await wait_task_rescheduled(reply._abort)
+        finally:
+            me.waiting = None
 
     async def stop(self) -> None:
         """Stop the actor for good and wait until it has.

@@ -41,7 +41,7 @@ class Backoff:
 
     def delay(self, k: int) -> float:
         """The delay before the ``k``-th restart in the window (``k >= 1``)."""
-        return float(min(self.initial * 2 ** (k - 1), self.maximum))
+        return float(min(self.initial * 2.0 ** min(k - 1, 1023), self.maximum))  # 2.0**1024 overflows
 
 
 @attrs.frozen

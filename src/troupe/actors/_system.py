@@ -200,6 +200,27 @@ class ActorSystem(metaclass=NoPublicConstructor):
             if self._body_scope is not None:
                 self._body_scope.cancel()
 
+    def _finalize_leftovers(self) -> None:
+        """After the nursery: end every cell still not dead (nothing may outlive the system).
+
+        The shutdown finalizes every actor it reaches; when its bound runs
+        out (or KeyboardInterrupt cuts it) cells with no running instance
+        may be left: one waiting out a backoff, one stopped for its group's
+        restart. Their mailboxes are dead-lettered and their asks fail here.
+        """
+        stack = list(self._guardians)
+        leftovers: list[cells._Cell] = []
+        while stack:
+            cell = stack.pop()
+            if cell.children:
+                for child in cell.children.values():
+                    leftovers.append(child)
+                    stack.append(child)
+        for cell in reversed(leftovers):  # children before their parents
+            if cell.state != cells.DEAD:
+                cells._drop_instance(cell, None)
+                cells.finalize(cell, None)
+
     async def _shutdown(self) -> None:
         self._closing = True
         timeout = self._shutdown_timeout
@@ -327,10 +348,12 @@ async def open_system(
                 relay.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             leaf = _unwrap(group)
-            if body_error is None or not isinstance(leaf, trio.Cancelled):
+            # an outer cancel's Cancelled (from the relay) gives way to the error that explains more
+            if not isinstance(leaf, trio.Cancelled) or (body_error is None and system._failure is None):
                 raise leaf from None
     finally:
         CURRENT_SYSTEM.reset(token)
+        system._finalize_leftovers()
         system._deadlines.close()
     if body_error is not None:
         raise body_error
