@@ -222,4 +222,3 @@ def give_up_waiting(asker: _Cell, cut: str) -> None:
         if target_cell.waiters and entry in target_cell.waiters:
             target_cell.waiters.remove(entry)
         dead_letter(target_cell, entry, DeadLetterReason.STOPPED)
-
