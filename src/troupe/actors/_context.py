@@ -11,6 +11,7 @@ from trio.lowlevel import current_task
 from .._util import NoPublicConstructor
 from ..protocol import Terminated
 from . import _cell as cells
+from . import _stopping as stopping
 from ._actor import accepts_type, describe_accepts
 from ._current import CURRENT_ACTOR
 from ._errors import MessageTypeError
@@ -198,7 +199,7 @@ async def _job(
             await async_fn(*args)
     except Exception as exc:  # noqa: BLE001 - a failing job fails its actor
         if cell.generation == generation:
-            cells.fail_cell(cell, exc)
+            stopping.fail_cell(cell, exc)
     finally:
         jobs.discard(scope)
         if not jobs and cell.jobs_done is not None:

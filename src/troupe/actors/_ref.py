@@ -18,6 +18,7 @@ from trio.lowlevel import (
 from .._util import NoPublicConstructor
 from ..protocol import DeadLetterReason
 from . import _cell as cells
+from . import _stopping as stopping
 from ._actor import describe_accepts
 from ._current import CURRENT_ACTOR
 from ._delivery import overflow, try_enqueue, wait_for_room
@@ -136,7 +137,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
                 # Telling itself into a full mailbox: only this actor can make
                 # room, so waiting would wait for ever. As tell_nowait.
                 overflow(cell, msg)
-            elif cells.refuse_descendant(cell) is not None:  # it waits for us to stop: no room ever
+            elif stopping.refuse_descendant(cell) is not None:  # it waits for us to stop: no room ever
                 cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
             else:
                 await wait_for_room(cell, msg)
@@ -205,7 +206,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
         else:
             await checkpoint_if_cancelled()
         if cell.state >= _STOPPING:
-            refused = ActorStopped(cell.path) if cell.state == _DEAD else cells.refuse_descendant(cell)
+            refused = ActorStopped(cell.path) if cell.state == _DEAD else stopping.refuse_descendant(cell)
             if refused is not None:
                 cell.system._dead_letters._add(cell.path, msg, DeadLetterReason.STOPPED)
                 await cancel_shielded_checkpoint()
@@ -247,11 +248,11 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
                 "call self.context.stop() to stop after the current message"
             )
             raise RuntimeError(msg)
-        await cells.stop_cell(cell)
+        await stopping.stop_cell(cell)
 
     async def join(self) -> None:
         """Wait until the actor has terminated for good, without asking it to."""
-        await cells.join_cell(self._cell)
+        await stopping.join_cell(self._cell)
 
     def statistics(self) -> ActorStatistics:
         """A snapshot of the actor's mailbox and supervision state."""

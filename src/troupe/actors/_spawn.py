@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from trio.lowlevel import checkpoint_if_cancelled
 
 from . import _cell as cells
+from . import _instance as instance
 from ._errors import ActorStopped, NameTaken
 from ._mailbox import DEFAULT_MAILBOX, Mailbox
 from ._ref import ActorRef
@@ -105,7 +106,7 @@ async def spawn(  # noqa: C901 - argument checks, each with its own message
         _check_name(name, parent)
         if parent.children and name in parent.children:
             raise NameTaken(f"{parent.path}/{name}")
-    actor = cells.make_actor(factory, f"{parent.path}/{name or '<unnamed>'}")
+    actor = instance.make_actor(factory, f"{parent.path}/{name or '<unnamed>'}")
     cls = type(actor)
     if name is None:
         name = _auto_name(parent, cls)
@@ -118,6 +119,6 @@ async def spawn(  # noqa: C901 - argument checks, each with its own message
     children[name] = cell
     system._stats_started += 1
     system._emit("troupe.spawned", cell.path)
-    await cells.start_instance(cell, actor, spawn=True, schedule=schedule)
+    await instance.start_instance(cell, actor, spawn=True, schedule=schedule)
     ref: ActorRef[M] = cell.ref
     return ref

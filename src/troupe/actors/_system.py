@@ -12,6 +12,7 @@ import trio
 
 from .._util import NoPublicConstructor
 from . import _cell as cells
+from . import _stopping as stopping
 from ._current import CURRENT_SYSTEM
 from ._deadletters import DeadLetters
 from ._errors import ActorFailed
@@ -218,15 +219,15 @@ class ActorSystem(metaclass=NoPublicConstructor):
                     stack.append(child)
         for cell in reversed(leftovers):  # children before their parents
             if cell.state != cells.DEAD:
-                cells._drop_instance(cell, None)
-                cells.finalize(cell, None)
+                stopping.drop_instance(cell, None)
+                stopping.finalize(cell, None)
 
     async def _shutdown(self) -> None:
         self._closing = True
         timeout = self._shutdown_timeout
         with trio.move_on_after(timeout) as scope:
             for guardian in (self._user, self._system_guardian):
-                await cells.stop_children(guardian)
+                await stopping.stop_children(guardian)
             await trio.lowlevel.checkpoint()
         if scope.cancelled_caught:
             self._stuck = tuple(cell.path for cell in self._walk())
