@@ -4,7 +4,7 @@ The service applies each call and serves the tasks it touched until none
 can move (Hemi's synchronous ``serveTransaction`` chain, as a work queue so
 a 10k-task chain needs no deep recursion). Each task is a child actor that
 runs its ``function``, ``component``, ``script`` and ``xml`` bodies and
-tells the service what they returned; bodies run one at a time, in the
+tells the service what they returned (`._children`); bodies run one at a time, in the
 order their tasks reached them (Hemi's single-threaded order). A call is answered once nothing is
 running any more, so when an awaited ``execute`` / ``return_dependency`` /
 ``advance`` / ``load`` returns, every state has moved as far as it can.
@@ -15,7 +15,6 @@ applied (waiting would wait for that very body).
 from __future__ import annotations
 
 import gc
-import inspect
 import logging
 import sys
 from collections import deque
@@ -23,18 +22,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attrs
-import defusedxml.ElementTree
 import trio
 
 from ...actors import Actor, ActorRef, Mailbox, Restart
 from ...protocol import message
 from .._errors import TaskListError, TaskServiceError
 from .._root import spawn_batched
-from .._task import split_outcome
-from ._model import DependencyReturned, Record, ServiceTask, StuckTask, TaskEvent, TaskState, TaskStateChanged
+from ._children import (
+    _DependencyActor,
+    _DependencySet,
+    _load_xml,
+    _Ran,
+    _Retire,
+    _Run,
+    _run_script,
+    _TaskActor,
+    actor_name,
+)
+from ._model import Record, ServiceTask, StuckTask, TaskEvent, TaskState, TaskStateChanged
 from ._spec import normalize_type, unknown_type_message
-from ._tasklist import Registries, TaskList, check, cycles_through, parse_task_list, value_problem
+from ._stuck import stuck
+from ._tasklist import Registries, TaskList, check, parse_task_list, value_problem
 
 if TYPE_CHECKING:
     from ._handle import TaskService
@@ -53,103 +61,6 @@ class Call:
     op: str
     args: tuple[Any, ...]
     nested: bool
-
-
-@message(name="troupe.service.Run")
-class _Run:
-    task: str
-    handler: bool
-    body: Callable[[], Any]
-
-
-@message(name="troupe.service.Ran")
-class _Ran:
-    task: str
-    handler: bool
-    ok: bool
-    value: Any
-
-
-@message(name="troupe.service.Retire")
-class _Retire:
-    pass
-
-
-@attrs.frozen
-class _Loaded:
-    """What an ``xml`` body read: the parsed document, and its bytes for ``import-task``."""
-
-    element: Any
-    source: bytes
-
-
-class _TaskActor(Actor[_Run | _Retire]):
-    """One service task: runs its bodies on the service's request."""
-
-    def __init__(self, service: ActorRef[Any]) -> None:
-        self.service = service
-
-    async def receive(self, msg: _Run | _Retire) -> None:
-        if isinstance(msg, _Retire):
-            self.context.stop()
-            return
-        try:
-            value = msg.body()
-            if inspect.isawaitable(value):
-                value = await value
-            ok = True
-        except (
-            BaseException
-        ) as exc:  # a body's error (sys.exit() too) leaves its task stuck, shown by stuck()
-            passing, error = split_outcome(exc)
-            if passing is not None:  # trio's Cancelled, Ctrl-C: not the body's to decide
-                raise
-            value, ok = error, False
-        self.service.tell_nowait(_Ran(msg.task, msg.handler, ok, value))
-
-
-@message(name="troupe.service.DependencySet")
-class _DependencySet:
-    returned: bool
-
-
-@message(name="troupe.service.Subscribe")
-class _Subscribe:
-    ref: Any
-
-
-@message(name="troupe.service.IsReturned")
-class _IsReturned:
-    pass
-
-
-class _DependencyActor(Actor[_DependencySet | _Subscribe | _IsReturned]):
-    """A named dependency that outside actors watch (spawned by ``service.dependency(name)``)."""
-
-    def __init__(self, name: str, returned: bool) -> None:
-        self.name = name
-        self.returned = returned
-        self.subscribers: list[ActorRef[Any]] = []
-
-    async def receive(self, msg: _DependencySet | _Subscribe | _IsReturned) -> bool | None:
-        if isinstance(msg, _IsReturned):
-            return self.returned
-        if isinstance(msg, _Subscribe):
-            self.subscribers.append(msg.ref)
-            if self.returned:
-                msg.ref.tell_nowait(DependencyReturned(self.name))
-            return None
-        if msg.returned and not self.returned:
-            for ref in self.subscribers:
-                if ref.alive:
-                    ref.tell_nowait(DependencyReturned(self.name))
-        self.returned = msg.returned
-        return None
-
-
-def actor_name(prefix: str, name: str) -> str:
-    """An actor name for a task id or dependency name (``%``, ``/`` and ``:`` escaped)."""
-    return prefix + name.replace("%", "%25").replace("/", "%2F").replace(":", "%3A")
 
 
 class ServiceActor(Actor[Call | _Ran]):
@@ -654,43 +565,6 @@ def _auto_order(tasks: TaskList) -> list[str]:
     return order
 
 
-def stuck(tasks: dict[str, Record]) -> list[StuckTask]:
-    """Every task that cannot move by itself, with the reason."""
-    out = []
-    cycles = cycles_through({task_id: [n for n in t.waits if n in tasks] for task_id, t in tasks.items()})
-    for t in tasks.values():
-        if t.running or t.state in (TaskState.INITIALIZED, TaskState.COMPLETE, TaskState.DESTROYED):
-            continue
-        waits = tuple(t.waits)
-        if t.error is not None and t.note is not None:  # its body, or serving it, raised
-            reason = f"{t.note}; advance() it to move it on"
-        elif t.state == TaskState.BUSY or (t.state == TaskState.ACTIVE and t.handled):
-            part, kind = (
-                ("handler", t.handler_type) if t.state == TaskState.ACTIVE else ("action", t.action_type)
-            )
-            did = t.note if t.note is not None else f"its {kind} {part} did not advance"
-            reason = f"{did}; advance() it to move it on"
-        elif waits:
-            cycle = cycles.get(t.id)
-            if cycle is not None:
-                reason = f"it is part of the dependency cycle {' -> '.join(cycle)}"
-            else:
-                reason = "it waits for " + ", ".join(_describe(n, tasks) for n in waits)
-        else:
-            reason = "nothing served it since its dependencies were returned; advance() it"
-        out.append(StuckTask(t.id, t.state, waits, reason))
-    return out
-
-
-def _describe(name: str, tasks: dict[str, Record]) -> str:
-    t = tasks.get(name)
-    if t is None:
-        return f"dependency {name!r} (not returned yet)"
-    if t.state == TaskState.INITIALIZED:
-        return f"task {name!r} (never executed)"
-    return f"task {name!r} ({t.state.name})"
-
-
 def _part(handler: bool) -> str:
     return "handler" if handler else "action"
 
@@ -708,22 +582,3 @@ def _answer(reply: Any, *, ok: bool, value: Any) -> None:
         reply.send(value)
     else:
         reply.fail(value)
-
-
-async def _load_xml(path: Path) -> _Loaded:
-    source = await trio.Path(path).read_bytes()
-    element = await trio.to_thread.run_sync(defusedxml.ElementTree.fromstring, source)
-    return _Loaded(element, source)
-
-
-async def _run_script(source: str, task: ServiceTask, service: TaskService, *, handler: bool) -> bool:
-    namespace: dict[str, Any] = {"__name__": f"troupe.script.{task.id}", "task": task, "service": service}
-    code = compile(source, f"<{'handler' if handler else 'action'} script of task {task.id}>", "exec")
-    exec(code, namespace)  # noqa: S102 - only in a service opened with trusted=True (refused otherwise)
-    run = namespace.get("RunTaskScript") or namespace.get("run_task_script")
-    if run is None:
-        return False
-    result = run(task)
-    if inspect.isawaitable(result):
-        result = await result
-    return bool(result)

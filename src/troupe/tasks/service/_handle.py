@@ -12,7 +12,8 @@ import trio
 from ..._util import NoPublicConstructor
 from ...actors import ActorRef, current_actor, current_system
 from .._root import spawn_task_actor
-from ._actor import UNBOUNDED, Call, ServiceActor, _IsReturned, _Subscribe
+from ._actor import UNBOUNDED, Call, ServiceActor
+from ._children import _IsReturned, _Subscribe
 from ._model import ServiceTask, StuckTask, TaskState
 from ._tasklist import Registries, read_task_list
 
