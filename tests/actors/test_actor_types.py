@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import types
 from typing import Any, Generic, TypeVar, Union
 
 import pytest
@@ -92,3 +93,27 @@ async def test_refs_contexts_and_replies_have_no_public_constructor(system: trou
     for cls in (troupe.ActorRef, troupe.ActorContext, troupe.Reply, troupe.ActorSystem, troupe.TestProbe):
         with pytest.raises(TypeError, match="no public constructor"):
             cls()  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("hook", ["receive", "on_start", "on_stop"])
+def test_issue_18_a_sync_hook_is_refused_at_class_creation(hook: str) -> None:
+    def sync(self: object, *args: object) -> None:
+        return None
+
+    expected = rf"Bad\.{hook} must be a coroutine function: write `async def {hook}"
+    with pytest.raises(TypeError, match=expected):
+        types.new_class("Bad", (troupe.Actor[int],), exec_body=lambda ns: ns.update({hook: sync}))
+
+
+def test_issue_18_async_hooks_and_inherited_ones_are_fine() -> None:
+    class Base(troupe.Actor[int]):
+        async def receive(self, msg: int) -> None:
+            return None
+
+        async def on_stop(self) -> None:
+            return None
+
+    class Child(Base):  # inherits them: nothing to check again
+        pass
+
+    assert Child.__troupe_on_stop__

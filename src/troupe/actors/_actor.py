@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import types
 import typing
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -59,6 +60,29 @@ def _read_accepts(cls: type) -> tuple[tuple[type, ...] | None, bool]:
     return None, False
 
 
+_HOOKS = ("receive", "on_start", "on_stop")
+
+
+def _check_hooks(cls: type) -> None:
+    """``receive``, ``on_start`` and ``on_stop`` defined by ``cls`` must be ``async def``.
+
+    A plain ``def receive`` would be accepted here and fail only when the
+    first message arrives (its result cannot be awaited), bringing its
+    supervisor down: refuse it now, where the mistake is.
+    """
+    for name in _HOOKS:
+        method = cls.__dict__.get(name)
+        if method is None:
+            continue
+        function = method.__func__ if isinstance(method, staticmethod | classmethod) else method
+        if not inspect.iscoroutinefunction(function):
+            msg = (
+                f"{cls.__qualname__}.{name} must be a coroutine function: write `async def {name}(...)` "
+                f"(troupe awaits it), not {'`def`' if inspect.isfunction(function) else repr(method)}"
+            )
+            raise TypeError(msg)
+
+
 def accepts_type(accepts: tuple[type, ...] | None, tp: type) -> bool:
     """Whether an actor accepting ``accepts`` accepts instances of ``tp``."""
     return accepts is None or issubclass(tp, accepts)
@@ -108,6 +132,7 @@ class Actor(Generic[M]):
         accepts, found = _read_accepts(cls)
         if found:
             cls.__troupe_accepts__ = accepts
+        _check_hooks(cls)
         cls.__troupe_on_start__ = cls.on_start is not Actor.on_start
         cls.__troupe_on_stop__ = cls.on_stop is not Actor.on_stop
 
