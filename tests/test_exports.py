@@ -40,6 +40,7 @@ EXPECTED = [
     "EventBus",
     "Executor",
     "ForceStop",
+    "FromThread",
     "InlineExecutor",
     "Interruptible",
     "JobObserver",

@@ -21,6 +21,7 @@ from .actors import AskTimeout as AskTimeout
 from .actors import Backoff as Backoff
 from .actors import DeadLetters as DeadLetters
 from .actors import EventBus as EventBus
+from .actors import FromThread as FromThread
 from .actors import JobObserver as JobObserver
 from .actors import JobStoreError as JobStoreError
 from .actors import Mailbox as Mailbox

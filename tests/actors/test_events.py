@@ -182,3 +182,28 @@ async def test_issue_17_17_stopped_subscribers_are_unsubscribed(system: troupe.A
     await system.events.subscribe("app.*", refs[0])  # subscribing a stopped actor does nothing
     await system.events.publish("app.tick", 20)
     assert system.dead_letters.count == 0
+
+
+async def test_issue_18_a_subscription_survives_a_restart_and_ends_with_the_actor(
+    system: troupe.ActorSystem,
+) -> None:
+    got: list[object] = []
+
+    class Listener(troupe.Actor[troupe.BusEvent]):
+        async def receive(self, msg: troupe.BusEvent) -> None:
+            if msg.data == "boom":
+                raise RuntimeError("boom")
+            got.append(msg.data)
+
+    ref = await system.spawn(Listener)
+    await system.events.subscribe("app.*", ref)
+    await system.events.publish("app.x", 1)
+    await system.events.publish("app.x", "boom")  # fails: restarted, same ref
+    await system.events.publish("app.x", 2)
+    await trio.testing.wait_all_tasks_blocked()
+    assert got == [1, 2]
+    assert system.statistics().restarts == 1
+    await ref.stop()
+    before = system.dead_letters.count
+    await system.events.publish("app.x", 3)  # nobody subscribed any more: not a dead letter
+    assert system.dead_letters.count == before

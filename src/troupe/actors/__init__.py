@@ -30,4 +30,5 @@ from ._supervision import SupervisorStrategy as SupervisorStrategy
 from ._system import ActorSystem as ActorSystem
 from ._system import SystemStatistics as SystemStatistics
 from ._system import open_system as open_system
+from ._threads import FromThread as FromThread
 from ._timers import Timers as Timers

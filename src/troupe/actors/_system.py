@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar, cast, final
+from typing import TYPE_CHECKING, Any, TypeVar, cast, final, overload
 
 import attrs
 import trio
@@ -21,6 +21,7 @@ from ._jobs import JobObserver
 from ._mailbox import DEFAULT_MAILBOX, Mailbox
 from ._spawn import new_cell, spawn
 from ._supervision import OneForAll, OneForOne, Restart, RestForOne, SupervisorStrategy
+from ._threads import FromThread
 from ._timeouts import Deadlines
 
 if TYPE_CHECKING:
@@ -79,6 +80,8 @@ class ActorSystem(metaclass=NoPublicConstructor):
         self._stuck: tuple[str, ...] = ()
         self._jobs: JobObserver | None = None  # set by troupe.open_system(jobs=...)
         self._extensions: dict[str, Any] = {}  # per-system state of the layers above (tasks, jobs)
+        self._token = trio.lowlevel.current_trio_token()
+        self._from_thread: FromThread | None = None
         root = new_cell(self, None, "", None, None, DEFAULT_MAILBOX, Restart.PERMANENT)
         root.children = {}
         self._root = root
@@ -151,6 +154,45 @@ class ActorSystem(metaclass=NoPublicConstructor):
     async def _spawn_system(self, factory: Callable[[], Actor[M]], *, name: str) -> ActorRef[M]:
         """Start a runtime actor under ``/system`` (for troupe's own layers)."""
         return await spawn(self._system_guardian, factory, name=name, mailbox=None, restart=Restart.PERMANENT)
+
+    @property
+    def from_thread(self) -> FromThread:
+        """Blocking ``tell`` and ``ask`` for plain threads: a [`FromThread`][troupe.FromThread]."""
+        found = self._from_thread
+        if found is None:
+            found = self._from_thread = FromThread._create(self._token, self._name)
+        return found
+
+    @overload
+    def actors(self) -> list[ActorRef[Any]]: ...
+    @overload
+    def actors(self, of: type[Actor[M]]) -> list[ActorRef[M]]: ...
+
+    def actors(self, of: type[Actor[Any]] | None = None) -> list[ActorRef[Any]]:
+        """The refs of the live actors under ``/user``, parents before their children, in spawn order.
+
+        Args:
+            of: only the actors whose instance is of this class (or a subclass).
+
+        Example::
+
+            for worker in system.actors(of=Worker):
+                worker.tell_nowait(Flush())
+
+        It walks the tree: the cost grows with the number of actors, none is
+        paid while it is not called.
+        """
+        found: list[ActorRef[Any]] = []
+        stack = list(reversed(self._user.children.values())) if self._user.children else []
+        while stack:
+            cell = stack.pop()
+            if cell.state == cells.DEAD:
+                continue
+            if of is None or isinstance(cell.actor, of):
+                found.append(cell.ref)
+            if cell.children:
+                stack.extend(reversed(cell.children.values()))
+        return found
 
     def lookup(self, path: str) -> ActorRef[Any] | None:
         """The ref of the live actor at ``path`` (like ``/user/jobs/worker-3``), or None."""
