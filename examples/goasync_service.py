@@ -1,7 +1,8 @@
 """GoAsync's task manager in troupe: a small service of three managed tasks.
 
-Run it with ``troupe run examples/goasync_service.py``, or
-``python examples/goasync_service.py --forever`` and stop it with Ctrl-C.
+Run it with ``troupe run examples/goasync_service.py`` (or ``python
+examples/goasync_service.py``), or with ``python examples/goasync_service.py
+--forever`` and stop it with Ctrl-C.
 
 A database-like task, a server-like task that queries it, and a metrics
 flush on a `RepeatTimer` run under one manager: initialized one by one in

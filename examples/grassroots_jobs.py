@@ -1,6 +1,6 @@
 """Grassroots' tasks in troupe: a counter that signals its consumer, and command tasks.
 
-Run it with ``troupe run examples/grassroots_jobs.py``.
+Run it with ``troupe run examples/grassroots_jobs.py`` (or ``python examples/grassroots_jobs.py``).
 
 - Five worker tasks each do some work and increment a shared counter with
   limit 5. The counter signals its consumer (an actor) exactly once, when

@@ -1,6 +1,6 @@
 """Kore's tasks in troupe: a task with a two-way channel to its owner.
 
-Run it with ``troupe run examples/kore_channel.py``.
+Run it with ``troupe run examples/kore_channel.py`` (or ``python examples/kore_channel.py``).
 
 1. The Kore document's flow: the owner writes a request to the task; the task
    reads at most 64 bytes of it and sees that it was truncated; it answers;

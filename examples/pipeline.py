@@ -1,6 +1,6 @@
 """A producer, a supervised pool of workers, and an aggregator.
 
-Run it with ``make demo`` or ``troupe run examples/pipeline.py``.
+Run it with ``troupe run examples/pipeline.py`` (or ``python examples/pipeline.py``).
 
 - The producer (``main``) sends 20 jobs to the pool. The pool's mailbox holds
   only 2 jobs, so the producer waits whenever the pool is behind:

@@ -6,7 +6,8 @@
 3. The "sticky" tasks: a script action that never says it is done, then a
    handler that finishes asynchronously and advances its task itself.
 
-Run it with ``troupe run examples/hemi/demotask.py``.
+Run it with ``troupe run examples/hemi/demotask.py`` (or ``python
+examples/hemi/demotask.py``).
 """
 
 from __future__ import annotations
@@ -105,3 +106,12 @@ async def main(system: troupe.ActorSystem) -> None:
     await named_dependency()
     await event_handler(system)
     await sticky_tasks()
+
+
+if __name__ == "__main__":
+
+    async def _standalone() -> None:
+        async with troupe.open_system() as system:
+            await main(system)
+
+    trio.run(_standalone)

@@ -3,12 +3,15 @@
 The task list says what waits for what; this module holds only the
 functions it names and, in ``main``, what a page would do: load the list,
 start ExampleProcess, and return ``dom_event_window_load`` when its window
-has loaded. Run it with ``troupe run examples/hemi/page_load.py``.
+has loaded. Run it with ``troupe run examples/hemi/page_load.py`` (or
+``python examples/hemi/page_load.py``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import trio
 
 import troupe
 
@@ -60,3 +63,12 @@ async def page(file: Path) -> None:
 async def main(system: troupe.ActorSystem) -> None:  # noqa: ARG001 - troupe run passes the system
     await page(HERE / "page_load.xml")
     await page(HERE / "page_load.json")
+
+
+if __name__ == "__main__":
+
+    async def _standalone() -> None:
+        async with troupe.open_system() as system:
+            await main(system)
+
+    trio.run(_standalone)
