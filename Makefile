@@ -20,7 +20,7 @@ test: $(STAMP)
 
 # the fault suite (tests/faults) long, with a random seed it prints (not in CI)
 soak: $(STAMP)
-	$(BIN)/python -m pytest -q tests/faults --soak
+	$(BIN)/python -m pytest -q tests/faults --soak -o faulthandler_timeout=7200
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
