@@ -101,8 +101,8 @@ class Actor(Generic[M]):
     ``M`` (the message types the actor accepts) is checked at the sender:
     telling it anything else raises [`MessageTypeError`][troupe.MessageTypeError].
 
-    Example::
-
+    Example:
+        ```python
         class Counter(troupe.Actor[Increment | GetCount]):
             def __init__(self, start: int = 0) -> None:
                 self.count = start
@@ -114,6 +114,7 @@ class Actor(Generic[M]):
                     case GetCount():
                         return self.count
                 return None
+        ```
 
     The base class keeps its own attribute names few: ``ref``, ``context``
     and ``supervisor``. It needs no ``super().__init__()`` call.
