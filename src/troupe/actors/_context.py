@@ -34,8 +34,8 @@ C = TypeVar("C")
 class ActorContext(Generic[M], metaclass=NoPublicConstructor):
     """What an actor can do besides receiving (``self.context``).
 
-    Example::
-
+    Example:
+        ```python
         class Parent(troupe.Actor[troupe.Terminated]):
             async def on_start(self) -> None:
                 child = await self.context.spawn(Worker, name="worker")
@@ -43,6 +43,7 @@ class ActorContext(Generic[M], metaclass=NoPublicConstructor):
 
             async def receive(self, msg: troupe.Terminated) -> None:
                 print(msg.ref.path, "ended:", msg.reason)
+        ```
     """
 
     __slots__ = ("_cell",)
