@@ -24,12 +24,13 @@ class DeadLetters(metaclass=NoPublicConstructor):
     actor, left in a stopping actor's mailbox, dropped by an overflow
     policy, or being handled when its actor failed ends up here.
 
-    Example::
-
+    Example:
+        ```python
         async with system.dead_letters.listen() as letters:
             await stopped_ref.tell(Ping())
             letter = await letters.receive()
             assert letter.reason is troupe.DeadLetterReason.STOPPED
+        ```
     """
 
     __slots__ = ("_count", "_events", "_listeners")
