@@ -71,12 +71,13 @@ class EventBus(metaclass=NoPublicConstructor):
     ``troupe.failed`` (data: the actor's path) and ``troupe.dead_letter``
     (data: the [`DeadLetter`][troupe.DeadLetter]).
 
-    Example::
-
+    Example:
+        ```python
         async with system.events.listen("orders.*") as events:
             await system.events.publish("orders.created", order)
             ev = await events.receive()
             assert ev.topic == "orders.created"
+        ```
     """
 
     __slots__ = ("_cache", "_subs")
@@ -145,11 +146,12 @@ class EventBus(metaclass=NoPublicConstructor):
     async def listen(self, topic: str) -> AsyncIterator[trio.MemoryReceiveChannel[BusEvent]]:
         """Stream the events matching ``topic`` while the block runs.
 
-        Example::
-
+        Example:
+            ```python
             async with system.events.listen("troupe.**") as events:
                 async for ev in events:
                     print(ev.topic, ev.data)
+            ```
         """
         parts = _check_topic(topic, pattern=True)
         send, receive = trio.open_memory_channel[BusEvent](math.inf)
