@@ -39,10 +39,11 @@ class Mailbox:
     messages such as `Terminated` ignore it. ``capacity=0`` is a
     rendezvous: ``await tell`` returns once the actor has taken the message.
 
-    Example::
-
+    Example:
+        ```python
         bounded = troupe.Mailbox(capacity=8, overflow=troupe.Overflow.DROP_OLD)
         ref = await system.spawn(Worker, mailbox=bounded)
+        ```
     """
 
     capacity: int = attrs.field(default=1024, validator=_check_capacity)
