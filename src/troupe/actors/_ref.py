@@ -71,11 +71,12 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
     ``ActorRef[Answer]`` (type checkers treat ``M`` as contravariant), so a
     collector's ref can go in a request's ``reply_to: ActorRef[Answer]``.
 
-    Example::
-
+    Example:
+        ```python
         counter = await system.spawn(Counter, name="counter")
         await counter.tell(Increment(2))
         assert await counter.ask(GetCount()) == 2
+        ```
     """
 
     __slots__ = ("_cell",)
