@@ -29,14 +29,15 @@ class Reply(Generic[T], metaclass=NoPublicConstructor):
     [`ActorStopped`][troupe.ActorStopped]; if it restarts,
     [`ActorCrashed`][troupe.ActorCrashed].
 
-    Example::
-
+    Example:
+        ```python
         async def receive(self, msg: Fetch) -> None:
             reply = self.context.defer_reply()
             self.context.start_soon(self._fetch, msg.url, reply)
 
         async def _fetch(self, url: str, reply: troupe.Reply[bytes]) -> None:
             reply.send(await download(url))
+        ```
     """
 
     __slots__ = ("_cell", "_deadline", "_deferred", "_done", "_in_waiters", "_msg", "_task", "_timeout")
