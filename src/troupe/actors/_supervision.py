@@ -29,9 +29,10 @@ class Backoff:
     maximum)`` seconds while messages keep queuing. Each child waits out its
     own backoff: a sibling's restart is never held up by it.
 
-    Example::
-
+    Example:
+        ```python
         supervisor = troupe.OneForOne(backoff=troupe.Backoff(initial=0.1, maximum=5.0))
+        ```
     """
 
     initial: float = attrs.field(default=0.1, validator=attrs.validators.ge(0))
@@ -59,10 +60,11 @@ class _Strategy:
 class OneForOne(_Strategy):
     """Restart only the child that failed (the default).
 
-    Example::
-
+    Example:
+        ```python
         class Pool(troupe.Actor[Job]):
             supervisor = troupe.OneForOne(max_restarts=5, within=10.0)
+        ```
     """
 
 
@@ -86,10 +88,11 @@ class OneForAll(_GroupStrategy):
     ``shutdown_timeout`` seconds (then cut off), then all are restarted in
     start order.
 
-    Example::
-
+    Example:
+        ```python
         class Pair(troupe.Actor[Job]):
             supervisor = troupe.OneForAll(max_restarts=1, within=60.0)
+        ```
     """
 
 
@@ -101,10 +104,11 @@ class RestForOne(_GroupStrategy):
     The siblings started after it are stopped as for `OneForAll`, within
     ``shutdown_timeout`` seconds each.
 
-    Example::
-
+    Example:
+        ```python
         class Chain(troupe.Actor[Job]):
             supervisor = troupe.RestForOne()
+        ```
     """
 
 
