@@ -57,11 +57,12 @@ class SystemStatistics:
 class ActorSystem(metaclass=NoPublicConstructor):
     """An actor tree, its dead letters and its event bus; from `open_system`.
 
-    Example::
-
+    Example:
+        ```python
         async with troupe.open_system() as system:
             counter = await system.spawn(Counter, name="counter")
             assert system.lookup("/user/counter") == counter
+        ```
     """
 
     def __init__(self, name: str, supervisor: SupervisorStrategy, shutdown_timeout: float) -> None:
@@ -174,10 +175,11 @@ class ActorSystem(metaclass=NoPublicConstructor):
         Args:
             of: only the actors whose instance is of this class (or a subclass).
 
-        Example::
-
+        Example:
+            ```python
             for worker in system.actors(of=Worker):
                 worker.tell_nowait(Flush())
+            ```
 
         It walks the tree: the cost grows with the number of actors, none is
         paid while it is not called.
@@ -357,11 +359,12 @@ async def open_system(
             cancelled first. An exception raised by the body itself wins.
         ValueError: ``shutdown_timeout`` is negative or not a number.
 
-    Example::
-
+    Example:
+        ```python
         async with troupe.open_system() as system:
             ref = await system.spawn(Counter)
             await ref.tell(Increment())
+        ```
     """
     if supervisor is None:
         supervisor = OneForOne()
