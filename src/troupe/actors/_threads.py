@@ -25,11 +25,12 @@ M = TypeVar("M")
 class FromThread(metaclass=NoPublicConstructor):
     """Blocking ``tell`` and ``ask`` for threads other than the system's (``system.from_thread``).
 
-    Example::
-
+    Example:
+        ```python
         def on_sensor_reading(value: float) -> None:   # called by a sync library, in its thread
             system.from_thread.tell(sink, Reading(value))
             average = system.from_thread.ask(sink, GetAverage(), timeout=2.0)
+        ```
     """
 
     __slots__ = ("_path", "_token")
