@@ -33,10 +33,11 @@ class Timers(Generic[M], metaclass=NoPublicConstructor):
     restart or a stop cancels them all. Timer messages are checked against
     the actor's ``M`` when the timer starts, and delivered like ``await tell``.
 
-    Example::
-
+    Example:
+        ```python
         async def on_start(self) -> None:
             self.context.timers.start_periodic("tick", 1.0, Tick())
+        ```
     """
 
     __slots__ = ("_cell", "_scopes")
