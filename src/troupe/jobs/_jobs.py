@@ -40,13 +40,14 @@ class Jobs(metaclass=NoPublicConstructor):
 
     Reads see every transition acknowledged before them.
 
-    Example::
-
+    Example:
+        ```python
         async with troupe.open_system(jobs="jobs.sqlite") as system:
             t = await troupe.submit_job(work, name="nightly")
             await t.result()
             for record in await system.jobs.list(status="succeeded", limit=10):
                 print(record.name, record.finished - record.started)
+        ```
     """
 
     def __init__(self, ledger: Ledger) -> None:
@@ -231,10 +232,11 @@ async def open_system(
             what to do. Nothing is left running.
         ActorFailed: as for the runtime's ``open_system``.
 
-    Example::
-
+    Example:
+        ```python
         async with troupe.open_system(jobs=".troupe/jobs.sqlite") as system:
             t = await troupe.submit_job(work)
+        ```
     """
     store = None if jobs is None else as_store(jobs)
     async with open_runtime(name=name, supervisor=supervisor, shutdown_timeout=shutdown_timeout) as system:
