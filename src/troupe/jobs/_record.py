@@ -43,12 +43,13 @@ _LIVE_SET = frozenset(LIVE)  # `finished` built a set per call: 4 per job, on th
 class JobRecord:
     """A job as stored: from ``await system.jobs.get(id)`` and friends.
 
-    Example::
-
+    Example:
+        ```python
         t = await troupe.submit_job(build_report, "2026-11", name="report")
         await t.result()
         rec = await system.jobs.get(t.job_id)
         assert rec.status is troupe.JobStatus.SUCCEEDED
+        ```
     """
 
     id: str
