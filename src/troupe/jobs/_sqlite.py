@@ -61,11 +61,12 @@ class SQLiteJobStore(JobStore):
         synchronous: ``"full"`` (the default) also survives power loss;
             ``"normal"`` survives any process crash and commits faster.
 
-    Example::
-
+    Example:
+        ```python
         store = troupe.SQLiteJobStore(".troupe/jobs.sqlite", synchronous="normal")
         async with troupe.open_system(jobs=store):
             t = await troupe.submit_job(render_report, "2026-11")
+        ```
     """
 
     def __init__(
