@@ -116,10 +116,11 @@ def not_found(job_id: str, location: str) -> JobStoreError:
 class MemoryJobStore(JobStore):
     """A job store in memory: for tests and for tracking without persistence.
 
-    Example::
-
+    Example:
+        ```python
         async with troupe.open_system(jobs=troupe.MemoryJobStore()) as system:
             t = await troupe.submit_job(work)
+        ```
     """
 
     blocking = False  # plain dict operations: called on the trio thread
