@@ -74,8 +74,8 @@ def message(cls: T | None = None, /, *, name: str | None = None) -> T | Callable
     Raises:
         ValueError: another class already uses this wire name.
 
-    Example::
-
+    Example:
+        ```python
         @message
         class Increment:
             by: int = 1
@@ -83,6 +83,7 @@ def message(cls: T | None = None, /, *, name: str | None = None) -> T | Callable
         @message(name="counter.get")
         class GetCount:
             pass
+        ```
     """
     scope = _scope_of_caller()
 
