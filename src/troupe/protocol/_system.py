@@ -29,10 +29,11 @@ class DeadLetterReason(enum.Enum):
 class Terminated:
     """A watched actor terminated for good (not sent at restarts).
 
-    Example::
-
+    Example:
+        ```python
         case Terminated(ref=ref, reason=None):
             print(ref.path, "stopped")
+        ```
     """
 
     ref: Any
@@ -46,11 +47,12 @@ class Terminated:
 class DeadLetter:
     """A message that was not processed, and why.
 
-    Example::
-
+    Example:
+        ```python
         async with system.dead_letters.listen() as stream:
             async for letter in stream:
                 print(letter.recipient, letter.message, letter.reason)
+        ```
     """
 
     recipient: str
@@ -66,11 +68,12 @@ class DeadLetter:
 class BusEvent:
     """What event-bus listeners and subscribed actors receive.
 
-    Example::
-
+    Example:
+        ```python
         async with system.events.listen("troupe.*") as events:
             async for ev in events:
                 print(ev.topic, ev.data)
+        ```
     """
 
     topic: str
