@@ -124,8 +124,8 @@ class TaskChannel(metaclass=NoPublicConstructor):
     `ChannelClosed`; the owner's writes raise it at once. Ends of the same
     side of the same channel compare equal (``t.channel == t.channel``).
 
-    Example::
-
+    Example:
+        ```python
         async def worker(ctx: troupe.TaskContext) -> None:
             request = await ctx.channel.read()
             await ctx.channel.write(f"hello {request}")
@@ -133,6 +133,7 @@ class TaskChannel(metaclass=NoPublicConstructor):
         t = await troupe.run_task(worker, channel=True)
         await t.channel.write("owner")
         assert await t.channel.read() == "hello owner"
+        ```
     """
 
     __slots__ = ("_chan", "_inbox", "_is_task", "_outbox")
@@ -268,11 +269,12 @@ def _cut(data: object, limit: int) -> tuple[bytes, int]:
 class TaskContext(metaclass=NoPublicConstructor):
     """What a task started with ``channel=`` gets as its first argument.
 
-    Example::
-
+    Example:
+        ```python
         async def count(ctx: troupe.TaskContext, n: int) -> None:
             for i in range(n):
                 await ctx.channel.write(i)
+        ```
     """
 
     __slots__ = ("channel", "task")
