@@ -93,12 +93,13 @@ class _CounterActor(Actor[_CounterMsg]):
 class TaskCounter(metaclass=NoPublicConstructor):
     """Counts up to a limit and signals once when it is first reached (from `new_counter`).
 
-    Example::
-
+    Example:
+        ```python
         done = await troupe.new_counter(3)
         for job in jobs:
             await troupe.run_task(work, job, done)   # each worker calls `await done.increment()`
         await done.wait()
+        ```
     """
 
     __slots__ = ("_ref", "_state")
