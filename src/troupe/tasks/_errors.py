@@ -32,11 +32,12 @@ class TaskFailed(TroupeError):
 class TaskCancelled(TroupeError):
     """The task was cancelled: forced, ended cooperatively, or cut off by its system's shutdown.
 
-    Example::
-
+    Example:
+        ```python
         await t.cancel(force=True)
         error = await t.error()
         assert isinstance(error, troupe.TaskCancelled) and error.forced
+        ```
     """
 
     def __init__(self, name: str, *, forced: bool, shutdown: bool = False) -> None:
