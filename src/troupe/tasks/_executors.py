@@ -29,9 +29,10 @@ class Executor(Protocol):
 class InlineExecutor:
     """Run an async function on the trio loop (the default for coroutine functions).
 
-    Example::
-
+    Example:
+        ```python
         await troupe.run_task(fetch, url, executor=troupe.InlineExecutor())
+        ```
     """
 
     async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -49,9 +50,10 @@ class ThreadExecutor:
     until it returns, and it is logged when abandoned and listed at the
     system's shutdown if it is still running.
 
-    Example::
-
+    Example:
+        ```python
         await troupe.run_task(read_file, path, executor=troupe.ThreadExecutor(max_workers=4))
+        ```
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
@@ -94,9 +96,10 @@ class ProcessExecutor:
     to the system and end with it; a forced cancel kills the worker.
     Scripts using it need the ``if __name__ == "__main__":`` guard.
 
-    Example::
-
+    Example:
+        ```python
         t = await troupe.run_task(math.factorial, 10_000, executor=troupe.ProcessExecutor())
+        ```
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
