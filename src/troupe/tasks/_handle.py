@@ -137,11 +137,12 @@ class _Record:
 class TaskHandle(Generic[T], metaclass=NoPublicConstructor):
     """The user-facing face of a task (from `run_task` and friends).
 
-    Example::
-
+    Example:
+        ```python
         t = await troupe.run_task(sum, [1, 2, 3])
         assert await t.result() == 6
         assert t.finished and await t.succeeded()
+        ```
     """
 
     __slots__ = ("_record", "_ref")
@@ -218,12 +219,13 @@ class TaskHandle(Generic[T], metaclass=NoPublicConstructor):
         already be True while you handle a write event, so tell the end by
         ``event.finished``.
 
-        Example::
-
+        Example:
+            ```python
             async for event in t.events():
                 if event.finished:
                     break
                 print(t.channel.read_nowait())
+            ```
 
         Raises:
             TaskStateError: the task has no channel, or something is already bound.
