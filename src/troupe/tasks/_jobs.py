@@ -35,12 +35,13 @@ async def submit_job(
     The same as ``run_task(fn, *args, job=True)`` with a name for the
     record (default: the task's name, like ``build_report-3``).
 
-    Example::
-
+    Example:
+        ```python
         async with troupe.open_system(jobs=".troupe/jobs.sqlite") as system:
             t = await troupe.submit_job(build_report, "2026-11", name="monthly report")
             print(t.job_id, await t.result())
             print(await system.jobs.get(t.job_id))
+        ```
 
     Raises:
         JobStoreError: the system has no job store (open it with
