@@ -390,12 +390,13 @@ def _actor_name(entry: _Entry, number: int) -> str:
 class TaskManager(metaclass=NoPublicConstructor):
     """GoAsync's task manager (from `open_task_manager`).
 
-    Example::
-
+    Example:
+        ```python
         async with troupe.open_task_manager() as manager:
             manager.add("db", Database())
             manager.add("http", HttpServer(), kind=troupe.TaskKind.STRICT)
             await manager.run()
+        ```
     """
 
     __slots__ = ("_core", "_ref")
@@ -526,11 +527,12 @@ async def open_task_manager(
     abandoned at the bound and runs on until it returns. The manager is the actor
     ``/system/tasks/<name>`` (default ``manager-N``).
 
-    Example::
-
+    Example:
+        ```python
         async with troupe.open_task_manager() as manager:
             manager.add("db", Database())
             await manager.run()
+        ```
     """
     if cleanup_timeout is not None and not cleanup_timeout > 0:
         msg = f"cleanup_timeout must be a positive number of seconds or None, got {cleanup_timeout!r}"
