@@ -94,12 +94,13 @@ class _MilestoneActor(Actor[_MilestoneMsg]):
 class Milestone(metaclass=NoPublicConstructor):
     """A set of targets; achieved once each was contributed (from `new_milestone`).
 
-    Example::
-
+    Example:
+        ```python
         m = await troupe.new_milestone(targets=["parsed", "indexed"])
         await m.contribute("parsed")
         await m.contribute("indexed")
         assert await m.is_achieved()
+        ```
     """
 
     __slots__ = ("_ref", "_state")
