@@ -62,9 +62,10 @@ class Repeatable(_Wrapper):
     point, so a wrapped task that returns at once cannot hang the loop. A
     sync ``execute`` runs in a thread, abandoned when the manager stops.
 
-    Example::
-
+    Example:
+        ```python
         manager.add("poller", troupe.Repeatable(Poller()))
+        ```
     """
 
     async def execute(self) -> None:
@@ -88,9 +89,10 @@ class RepeatTimer(_Wrapper):
     `BaseException` ends it with that error. A sync ``execute`` runs in a
     thread, abandoned when the manager stops.
 
-    Example::
-
+    Example:
+        ```python
         manager.add("metrics", troupe.RepeatTimer(10.0, FlushMetrics()))
+        ```
     """
 
     def __init__(self, interval: float, task: Any) -> None:
@@ -132,9 +134,10 @@ class ForceStop(_Wrapper):
     async one that ignores cancellation stays cancelled under
     ``/system/tasks`` and is reported at system shutdown if still running.
 
-    Example::
-
+    Example:
+        ```python
         manager.add("legacy", troupe.ForceStop(5.0, LegacyServer()))
+        ```
     """
 
     def __init__(self, grace: float, task: Any) -> None:
@@ -172,9 +175,10 @@ class Interruptible(_Wrapper):
     runs in a thread: a signal (or the manager stopping) abandons it, and the
     restart does not wait for it.
 
-    Example::
-
+    Example:
+        ```python
         manager.add("config", troupe.Interruptible([signal.SIGHUP], ConfigWatcher()))
+        ```
     """
 
     def __init__(self, signals: list[_signal.Signals | int], task: Any) -> None:
