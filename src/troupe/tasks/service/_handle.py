@@ -57,8 +57,8 @@ class TaskService(metaclass=NoPublicConstructor):
     ``function``, ``script``, ``component`` or ``xml`` body they started has
     returned); made from inside such a body, they return once applied.
 
-    Example::
-
+    Example:
+        ```python
         service = await troupe.new_task_service()
         t = await service.add_task("demotask")
         await service.add_dependency(t, "demodependency")
@@ -66,6 +66,7 @@ class TaskService(metaclass=NoPublicConstructor):
         assert await service.state("demotask") is troupe.TaskState.ACTIVE
         await service.return_dependency("demodependency")
         assert await service.state("demotask") is troupe.TaskState.COMPLETE
+        ```
     """
 
     __slots__ = ("_actor", "_prefix", "_ref")
