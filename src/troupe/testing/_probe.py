@@ -31,14 +31,15 @@ class TestProbe(metaclass=NoPublicConstructor):
     Hand ``probe.ref`` to the actors under test, then assert on what
     arrives. Works in virtual time under pytest-trio's ``autojump_clock``.
 
-    Example::
-
+    Example:
+        ```python
         async def test_worker_reports(system, probe):
             worker = await system.spawn(lambda: Worker(report_to=probe.ref))
             await worker.tell(Job(3))
             done = await probe.expect(Done)
             assert done.job == 3
             await probe.expect_no_message(0.1)
+        ```
     """
 
     __test__ = False  # not a pytest test class
