@@ -1,11 +1,13 @@
 """troupe: actors and tasks on trio, with typed, immutable messages.
 
-Everything public is importable from here::
+Everything public is importable from here:
 
-    import troupe
+```python
+import troupe
 
-    async with troupe.open_system() as system:
-        ref = await system.spawn(MyActor)
+async with troupe.open_system() as system:
+    ref = await system.spawn(MyActor)
+```
 """
 
 from ._util import fixup_module_metadata as _fixup_module_metadata
