@@ -1,7 +1,8 @@
 """Errors of the task layer.
 
-Their place in the tree::
+Their place in the tree:
 
+```text
 TroupeError
 ├── TaskFailed            result() of a task whose body raised
 ├── TaskCancelled         a task ended by cancel(), cancel(force=True) or its system's shutdown
@@ -10,6 +11,7 @@ TroupeError
 ├── ChannelClosed         a task channel whose task ended (or end closed)
 ├── TaskServiceError      a task service refused a call (unknown id, bad type...)
 └── TaskListError         a task list (XML, JSON, TOML) is malformed or unsafe
+```
 """
 
 from __future__ import annotations
