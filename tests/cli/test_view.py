@@ -1,7 +1,8 @@
-"""``troupe run``'s live view: drawn from the lifecycle events, in a terminal."""
+"""``troupe run``'s live view: drawn from the lifecycle events, fitted to the terminal."""
 
 from __future__ import annotations
 
+import io
 import os
 import pty
 import re
@@ -10,11 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import trio
 from rich.console import Console
 
 import troupe
-from troupe.cli._view import RunState, render
+from troupe import JobRecord, JobStatus
+from troupe.cli._state import Note, RunState
+from troupe.cli._view import ActorRow, Frame, actor_rows
 
 TOPOLOGY = """
 import trio
@@ -32,6 +36,13 @@ async def main(system):
     await t.result()
     print("topology done")
 """
+
+
+def draw(frame: Frame, width: int, height: int) -> list[str]:
+    """``frame`` as a terminal of this size shows it."""
+    console = Console(width=width, height=height, record=True, color_system=None, file=io.StringIO())
+    console.print(frame)
+    return console.export_text().splitlines()
 
 
 async def test_the_frame_shows_the_tree_jobs_counters_and_why_an_actor_failed() -> None:
@@ -52,32 +63,99 @@ async def test_the_frame_shows_the_tree_jobs_counters_and_why_an_actor_failed() 
                 or "/user/flaky" not in state.actor_state
             ):
                 state.apply(await events.receive())
-        console = Console(width=120, record=True, color_system=None)
-        console.print(render(system, state, time.monotonic()))
-    frame = console.export_text()
-    assert "troupe run" in frame
-    assert "flaky" in frame
-    assert "restarted" in frame or "failed" in frame
-    assert "halfway" in frame
-    assert "succeeded" in frame
-    assert "half way" in frame
-    assert "restarts 1" in frame
-    assert "[restarted] /user/flaky" in frame or "[   failed] /user/flaky: ValueError: 3" in frame
+        frame = Frame(state, system.statistics(), actor_rows(system), system.name, 1.0)
+        screen = "\n".join(draw(frame, 120, 40))
+    assert "troupe run  1.0 s  running" in screen
+    assert "flaky" in screen
+    assert "restarted" in screen or "failed" in screen
+    assert "halfway" in screen
+    assert "succeeded" in screen
+    assert "half way" in screen
+    assert "restarts 1" in screen
+    assert "[restarted] /user/flaky" in screen or "[   failed] /user/flaky: ValueError: 3" in screen
 
 
-def test_in_a_terminal_troupe_run_draws_the_live_view_then_a_summary_table(tmp_path: Path) -> None:
+def crowded() -> tuple[RunState, list[ActorRow], troupe.SystemStatistics]:
+    """A run with 25 actors (one failed, deep down), 20 jobs (7 running) and many failures."""
+    state = RunState()
+    rows = [ActorRow("/user", "user", 0, guardian=True)]
+    rows.extend(ActorRow(f"/user/worker-{i}", f"worker-{i}", 1, guardian=False) for i in range(12))
+    rows.append(ActorRow("/user/pool", "pool", 1, guardian=False))
+    rows.extend(ActorRow(f"/user/pool/w{i}", f"w{i}", 2, guardian=False) for i in range(10))
+    rows += [
+        ActorRow("/system", "system", 0, guardian=True),
+        ActorRow("/system/jobs", "jobs", 1, guardian=False),
+    ]
+    state.actor_state.update({row.path: "started" for row in rows})
+    state.actor_state["/user/pool/w7"] = "failed"
+    state.reasons["/user/pool/w7"] = "ValueError: shard 7 has no rows"
+    now = time.time()
+    for i in range(20):
+        status = JobStatus.RUNNING if i % 3 == 0 else JobStatus.SUCCEEDED
+        status = JobStatus.FAILED if i == 5 else status
+        error = "ValueError: no rows\nin shard 5" if status is JobStatus.FAILED else None
+        name = f"render-page-{i}-of-the-long-report"
+        state.jobs[f"id{i}"] = JobRecord(
+            f"id{i}", name, status, now, now, None, 0.6, f"page {i}: step 3 of 5", None, error=error
+        )
+    for i in range(5):
+        state.last_events.append(Note("troupe.failed", f"[   failed] /user/pool/w7: ValueError: {i}"))
+    stats = troupe.SystemStatistics(
+        actors_started=40, alive=24, restarts=1, failures=5, dead_letters=2, stuck_at_shutdown=()
+    )
+    return state, rows, stats
+
+
+@pytest.mark.parametrize(("width", "height", "jobs_shown"), [(80, 24, 3), (120, 40, 9)])
+def test_issue_18_the_frame_fits_the_terminal_and_leaves_room_for_the_topologys_output(
+    width: int, height: int, jobs_shown: int
+) -> None:
+    state, rows, stats = crowded()
+    lines = draw(Frame(state, stats, rows, "examples/showcase.py", 1.0), width, height)
+    assert len(lines) <= height - height // 4  # a quarter of the terminal stays for what the topology prints
+    assert all(len(line) <= width for line in lines)
+    screen = "\n".join(lines)
+    assert "w7  failed  ValueError: shard 7 has no rows" in screen  # a failed actor first, with its parents
+    assert re.search(r"\+\d+ more actors", screen)
+    shown = [line for line in lines if "render-page-" in line]
+    assert len(shown) == jobs_shown
+    assert all("running" in line for line in shown[:3])  # active jobs first
+    assert all("step 3 of 5" in line for line in shown if "running" in line)  # the note column is readable
+    more = 20 - jobs_shown
+    assert f"+{more} more jobs: " in screen
+    assert "[   failed] /user/pool/w7: ValueError: 4" in screen  # the last notable events
+
+
+def test_issue_18_in_a_small_terminal_the_frame_summarises() -> None:
+    state, rows, stats = crowded()
+    lines = draw(Frame(state, stats, rows, "examples/showcase.py", 1.0), 60, 16)
+    assert len(lines) <= 12
+    assert all(len(line) <= 60 for line in lines)
+    screen = "\n".join(lines)
+    assert "jobs: 20 (1 failed, 7 running, 12 succeeded)" in screen
+    assert "+25 more actors" in screen
+
+
+def test_issue_18_the_last_frame_shows_how_the_run_ended() -> None:
+    state, rows, stats = crowded()
+    lines = draw(Frame(state, stats, rows, "t.py", 2.5, "interrupted"), 120, 40)
+    screen = "\n".join(lines)
+    assert "troupe run  2.5 s  interrupted" in screen
+    assert "worker-0  stopped" in screen
+    assert "w7  failed" in screen
+    assert not [line for line in lines if "running" in line and "render-page" not in line]  # no actor runs
+
+
+def run_in_a_terminal(tmp_path: Path, body: str, *args: str, size: tuple[int, int]) -> str:
+    """``troupe run`` of ``body`` in a pseudo-terminal of ``size``; what the terminal showed."""
     path = tmp_path / "topology.py"
-    path.write_text(TOPOLOGY)
+    path.write_text(body)
     leader, follower = pty.openpty()
     errors = tmp_path / "stderr.txt"
-    env = {**os.environ, "COLUMNS": "100", "LINES": "40", "TERM": "xterm"}
+    env = {**os.environ, "COLUMNS": str(size[0]), "LINES": str(size[1]), "TERM": "xterm"}
+    command = [sys.executable, "-m", "troupe.cli", "run", str(path), *args]
     with errors.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "troupe.cli", "run", str(path), "--jobs", str(tmp_path / "jobs.sqlite")],
-            stdout=follower,
-            stderr=stderr,
-            env=env,
-        )
+        proc = subprocess.Popen(command, stdout=follower, stderr=stderr, env=env)
     os.close(follower)
     chunks = []
     while True:
@@ -90,13 +168,35 @@ def test_in_a_terminal_troupe_run_draws_the_live_view_then_a_summary_table(tmp_p
         chunks.append(chunk)
     os.close(leader)
     assert proc.wait(timeout=60) == 0, errors.read_text()
-    screen = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", b"".join(chunks).decode(errors="replace"))
+    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", b"".join(chunks).decode(errors="replace"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 40)])
+def test_in_a_terminal_troupe_run_draws_the_live_view_then_a_summary_table(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    screen = run_in_a_terminal(tmp_path, TOPOLOGY, "--jobs", str(tmp_path / "jobs.sqlite"), size=size)
     assert "troupe run" in screen  # the live panel's title
     assert "topology done" in screen  # the topology's prints appear above the view
     assert "halfway" in screen
     assert "summary (" in screen  # the summary table, not the plain summary
     assert "actors started" in screen
     assert "summary:" not in screen
+    last = screen[screen.rindex("troupe run") : screen.index("summary (")]
+    assert "stopped" in last  # issue 18: the frame left on the screen shows the end state
+    assert "flaky  stopped" in last
+    assert "running" not in last
+    assert "succeeded" in last
+
+
+def test_issue_18_events_in_the_live_view_are_lines_above_it(tmp_path: Path) -> None:
+    screen = run_in_a_terminal(
+        tmp_path, TOPOLOGY, "--events", "--jobs", str(tmp_path / "jobs.sqlite"), size=(80, 24)
+    )
+    assert "[  spawned] /user/flaky" in screen
+    assert "[   failed] /user/flaky: ValueError: bad input 1" in screen
+    assert "[  stopped] /user/flaky" in screen  # the events of the shutdown too
+    assert "summary (" in screen
 
 
 async def test_run_state_counts_tasks_and_keeps_the_notable_lines() -> None:
@@ -111,4 +211,4 @@ async def test_run_state_counts_tasks_and_keeps_the_notable_lines() -> None:
             except trio.WouldBlock:
                 break
     assert state.tasks["failed"] == 1
-    assert any("[task    failed]" in line for line in state.last_events)
+    assert any("[task    failed]" in note.line for note in state.last_events)

@@ -16,7 +16,7 @@ from rich.text import Text
 from ..jobs import JobRecord, JobStatus, JobStoreError, SQLiteJobStore
 from ..protocol import codec
 from ..protocol._message import is_message_class
-from ._view import console, status_text
+from ._output import console, status_text
 
 _MIN_PREFIX = 4
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import click
 import trio
 
 from ..jobs import JobStatus
 from ..protocol import TroupeError
-from ..tasks import TaskListError, TaskServiceError
+from ._exits import INTERRUPTED, process_ending
 from ._jobs import cancel_job, list_jobs, purge_jobs, show_job
 from ._run import run_topology
 from ._tasklists import graph, is_task_list, run_task_list
@@ -56,7 +56,9 @@ def cli() -> None:
 @click.argument("target")
 @click.option("--plain", is_flag=True, help="Log lines instead of the live view.")
 @click.option(
-    "--events", is_flag=True, help="With --plain: print every lifecycle event, not only notable ones."
+    "--events",
+    is_flag=True,
+    help="Print every lifecycle event as a line (above the live view, or among --plain's lines).",
 )
 @click.option("--jobs", "jobs_db", metavar="PATH", help="Keep the run's jobs in this SQLite job store.")
 @click.option("--traceback", is_flag=True, help="Let an error of the topology raise with its traceback.")
@@ -87,10 +89,21 @@ def run_command(
         run = functools.partial(
             run_task_list, target, entry=entry, functions=functions, returns=list(returns), trusted=trusted
         )
-        return trio.run(run)
+        return _run(run, target)
     live = not plain and sys.stdout.isatty()
     go = functools.partial(run_topology, target, live=live, every=events, jobs=jobs_db, traceback=traceback)
-    return trio.run(go)
+    return _run(go, target)
+
+
+def _run(run: Callable[[], Awaitable[int]], target: str) -> int:
+    """``trio.run(run)``; Ctrl-C and sys.exit(), even inside exception groups, are exit statuses."""
+    try:
+        return trio.run(run)
+    except BaseException as exc:
+        ending = process_ending(exc, target)
+        if ending is None:
+            raise
+        return ending.report()
 
 
 @cli.command("graph")
@@ -209,13 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         print(f"troupe: {exc.format_message()}", file=sys.stderr)
         return 2
-    except click.exceptions.Abort:
-        print("troupe: interrupted", file=sys.stderr)
-        return 130
-    except (TroupeError, TaskListError, TaskServiceError) as exc:
+    except click.exceptions.Abort:  # Ctrl-C outside a run (click has turned it into Abort)
+        return INTERRUPTED.report()
+    except TroupeError as exc:
         print(f"troupe: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("troupe: interrupted", file=sys.stderr)
-        return 130
     return result if isinstance(result, int) else 0

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import trio
-from rich.live import Live
 
 from ..actors import ActorFailed, ActorSystem
 from ..actors._cell import FAILURE_LOG_KEY, failure_log
 from ..jobs import open_system
-from ..protocol import BusEvent
-from ._load import load_target
-from ._view import RunState, console, plain_line, render, summary_table, summary_text
+from ..protocol import BusEvent, TroupeError
+from ._exits import DONE, Ending, process_ending, topology_ending
+from ._load import load_target, one_line
+from ._output import console, summary_table, summary_text
+from ._state import Note, RunState
+from ._view import LiveView
 
 _FRAME = 0.125  # seconds between frames of the live view
 
@@ -50,74 +52,114 @@ def _failure_reasons(state: RunState) -> Iterator[None]:
         failure_log.propagate = propagate
 
 
+class _Printer:
+    """Where the event lines go: printed (plain, or above the live view with ``--events``) or not."""
+
+    def __init__(self, *, live: bool, every: bool) -> None:
+        self.live = live
+        self.every = every
+
+    def show(self, notes: list[Note]) -> None:
+        for note in notes:
+            if self.every or (not self.live and note.printed(every=False)):
+                print(f"  {note.line}", flush=True)
+
+
+@trio.lowlevel.enable_ki_protection  # Ctrl-C goes to the topology (the main task), not here
 async def _listen(
-    system: ActorSystem, state: RunState, *, live: bool, every: bool, task_status: trio.TaskStatus[None]
+    system: ActorSystem,
+    state: RunState,
+    printer: _Printer,
+    *,
+    task_status: trio.TaskStatus[trio.MemoryReceiveChannel[BusEvent]],
 ) -> None:
     async with system.events.listen("troupe.**") as events:
-        task_status.started()
+        task_status.started(events)
         async for event in events:
-            _note(event, state, live=live, every=every)
+            printer.show(state.apply(event))
 
 
-def _note(event: BusEvent, state: RunState, *, live: bool, every: bool) -> None:
-    line = state.apply(event)
-    if line is not None and not live:
-        shown = plain_line(event, line, every=every)
-        if shown is not None:
-            print(f"  {shown}", flush=True)
-
-
-async def _frames(system: ActorSystem, state: RunState, view: Live, started: float) -> None:
+@trio.lowlevel.enable_ki_protection
+async def _frames(view: LiveView) -> None:
     while True:
-        view.update(render(system, state, started), refresh=True)
+        view.draw()
         await trio.sleep(_FRAME)
 
 
+async def _call(
+    fn: Callable[[Any], Awaitable[object]],
+    system: ActorSystem,
+    target: str,
+    *,
+    has_store: bool,
+    traceback: bool,
+) -> Ending:
+    """Run the topology; how it ended (its error, Ctrl-C, sys.exit) is kept, not raised.
+
+    Raised inside the system's nursery it would reach the user wrapped in an
+    exception group, as a traceback.
+    """
+    try:
+        await fn(system)
+    except BaseException as exc:
+        ending = topology_ending(exc, target, has_store=has_store, traceback=traceback)
+        if ending is None:
+            raise
+        return ending
+    return DONE
+
+
 async def run_topology(target: str, *, live: bool, every: bool, jobs: str | None, traceback: bool) -> int:
-    """Run ``target``; return 0, or 1 if an actor failed beyond its supervisor or the topology raised."""
-    fn = load_target(target)
+    """Run ``target``; return its exit status (see `troupe.cli._main`)."""
+    fn = load_target(target, traceback=traceback)
     state = RunState()
-    status = 0
+    printer = _Printer(live=live, every=every)
     started = time.monotonic()
     out = console()
-    view = Live(console=out, auto_refresh=False, transient=False, redirect_stdout=True) if live else None
-    failure: str | None = None  # the topology's error, in one line
-    try:
-        with _failure_reasons(state):
-            async with open_system(name=target, jobs=jobs) as system, trio.open_nursery() as nursery:
-                await nursery.start(
-                    lambda task_status: _listen(
-                        system, state, live=live, every=every, task_status=task_status
-                    )
-                )
-                if view is not None:
-                    view.start()
-                    nursery.start_soon(_frames, system, state, view, started)
-                try:
-                    await fn(system)
-                except Exception as exc:
-                    if traceback:
-                        raise
-                    # Kept, not raised here: raised inside the nursery it would reach
-                    # the user wrapped in an ExceptionGroup, as a traceback.
-                    failure = (
-                        f"{target} raised {type(exc).__name__}: {exc} "
-                        "(run with --traceback for the traceback)"
-                    )
-                finally:
-                    if view is not None:  # the last frame stays on the screen, above the summary
-                        view.update(render(system, state, started), refresh=True)
-                        view.stop()
-                nursery.cancel_scope.cancel()
-    except ActorFailed as exc:
-        print(f"troupe: {exc}", file=sys.stderr, flush=True)
-        status = 1
-    if failure is not None:
-        print(f"troupe: {failure}", file=sys.stderr, flush=True)
-        status = 1
+    view = LiveView(out, state) if live else None
+    ending = DONE
+    events: trio.MemoryReceiveChannel[BusEvent] | None = None
+    refused: TroupeError | None = None
+    # The view's tasks outlive the system: they show it stopping, and its last events.
+    async with trio.open_nursery() as watchers:
+        try:
+            with _failure_reasons(state):
+                async with open_system(name=target, jobs=jobs) as system:
+                    events = await watchers.start(_listen, system, state, printer)
+                    if view is not None:
+                        view.start(system)
+                        watchers.start_soon(_frames, view)
+                    ending = await _call(fn, system, target, has_store=jobs is not None, traceback=traceback)
+                    if view is not None:
+                        view.stopping()
+        except ActorFailed as exc:
+            ending = Ending(1, one_line(str(exc)), "failed")
+        except TroupeError as exc:  # the store cannot be opened: raised below, out of the nursery's group
+            refused, ending = exc, Ending(2, None, "failed")
+        except BaseException as exc:
+            ending = process_ending(exc, target) or Ending(1, None, "failed")
+            raise
+        finally:
+            if events is not None:  # what the system said while it stopped
+                while (event := _next(events)) is not None:
+                    printer.show(state.apply(event))
+            printer.show(state.flush())
+            if view is not None:
+                view.finish(ending.phase)
+            watchers.cancel_scope.cancel()
+    if refused is not None:
+        raise refused
+    ending.report()
     stats = system.statistics()
     if live:
         out.print(summary_table(stats, state, time.monotonic() - started))
     else:
         print(summary_text(stats, state), flush=True)
-    return status
+    return ending.status
+
+
+def _next(events: trio.MemoryReceiveChannel[BusEvent]) -> BusEvent | None:
+    try:
+        return events.receive_nowait()
+    except trio.WouldBlock:
+        return None

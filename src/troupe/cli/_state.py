@@ -1,0 +1,117 @@
+"""What ``troupe run`` learns from the system's lifecycle events (``troupe.**``).
+
+Actors spawned, restarted, failed, stopped; tasks started and finished; job
+transitions; dead letters. Both the live view and the plain log lines are
+drawn from one `RunState`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import attrs
+
+from ..jobs import JobRecord
+from ..protocol import BusEvent, DeadLetter, DeadLetterReason
+
+_ACTOR_WORDS = {
+    "troupe.spawned": "spawned",
+    "troupe.started": "started",
+    "troupe.restarted": "restarted",
+    "troupe.failed": "failed",
+    "troupe.stopped": "stopped",
+}
+_NOTABLE = {"troupe.restarted", "troupe.failed", "troupe.dead_letter", "troupe.task.failed"}
+_MAX_NOTES = 6
+
+
+@attrs.frozen
+class Note:
+    """One event, in words."""
+
+    topic: str
+    line: str
+
+    @property
+    def notable(self) -> bool:
+        """Whether the live view keeps it among the last events (and plain mode prints it)."""
+        return self.topic in _NOTABLE
+
+    def printed(self, *, every: bool) -> bool:
+        """Whether plain mode prints it: every one with ``--events``, else the notable ones and jobs'."""
+        job = self.topic.startswith("troupe.job.") and self.topic != "troupe.job.progress"
+        return every or self.notable or job
+
+
+class RunState:
+    """What the events said so far."""
+
+    def __init__(self) -> None:
+        self.actor_state: dict[str, str] = {}
+        """The last lifecycle word of each actor seen, by path."""
+        self.tasks: Counter[str] = Counter()
+        """Task events by kind: started, finished (a success), failed, cancelled."""
+        self.jobs: dict[str, JobRecord] = {}
+        """Each job's last record, by id, in the order they first appeared."""
+        self.last_events: list[Note] = []
+        """The last few notable events, oldest first."""
+        self.reasons: dict[str, str] = {}
+        """Why each failed actor failed, by path (from the ``troupe.failure`` log)."""
+        self._held: Note | None = None
+        self._held_for = ""
+
+    def apply(self, event: BusEvent) -> list[Note]:
+        """Record ``event``; return what it says, in the order to show it.
+
+        The message an actor failed on becomes a dead letter just before its
+        ``troupe.failed`` event: that dead letter is held back and shown after
+        the failure it belongs to.
+        """
+        note = self._apply(event)
+        held, self._held = self._held, None
+        if held is not None and event.topic == "troupe.failed" and str(event.data) == self._held_for:
+            notes = [note, held]  # the failure, then the message it failed on
+        else:
+            notes = [held, note]
+        recipient = event.data.recipient if isinstance(event.data, DeadLetter) else ""
+        if _failed_on(event) and self.actor_state.get(recipient) != "failed":
+            self._held, self._held_for = notes.pop(), recipient
+        return self._remember([n for n in notes if n is not None])
+
+    def flush(self) -> list[Note]:
+        """What is still held back (at the end of the run)."""
+        held, self._held = self._held, None
+        return self._remember([] if held is None else [held])
+
+    def _remember(self, notes: list[Note]) -> list[Note]:
+        for note in notes:
+            if note.notable:
+                self.last_events = [*self.last_events[-(_MAX_NOTES - 1) :], note]
+        return notes
+
+    def _apply(self, event: BusEvent) -> Note | None:
+        topic, data = event.topic, event.data
+        word = _ACTOR_WORDS.get(topic)
+        if word is not None:
+            self.actor_state[str(data)] = word
+            reason = self.reasons.get(str(data)) if word == "failed" else None
+            return Note(topic, f"[{word:>9}] {data}" + (f": {reason}" if reason else ""))
+        if topic.startswith("troupe.task."):
+            kind = topic.rsplit(".", 1)[1]
+            self.tasks[kind] += 1
+            return Note(topic, f"[task {kind:>9}] {data}")
+        if topic.startswith("troupe.job.") and isinstance(data, JobRecord):
+            self.jobs[data.id] = data
+            if topic == "troupe.job.progress":
+                line = f"[job progress] {data.name}: {data.progress:.0%} {data.progress_message}"
+                return Note(topic, line.rstrip())
+            return Note(topic, f"[job {data.status.value:>11}] {data.name} ({data.id[:8]})")
+        if topic == "troupe.dead_letter" and isinstance(data, DeadLetter):
+            line = f"[dead letter] {type(data.message).__name__} to {data.recipient}: {data.reason.value}"
+            return Note(topic, line)
+        return None
+
+
+def _failed_on(event: BusEvent) -> bool:
+    data = event.data
+    return isinstance(data, DeadLetter) and data.reason is DeadLetterReason.FAILED
