@@ -1,16 +1,18 @@
 """The XML task-list reader: defusedxml's SAX parser, for safety and line numbers.
 
 Any DTD is refused (so no entity expansion and no external entity is ever
-read), as is whatever else defusedxml forbids. The original schema::
+read), as is whatever else defusedxml forbids. The original schema:
 
-    <tasks>
-      <task id="..." action-type="..." action="..." handler-type="..." handler="...">
-        <task rid="..." auto-execute="1"/>   <!-- this task depends on task rid -->
-        <depends rid="..."/>                 <!-- gates this task -->
-        <param>...</param>                   <!-- a string parameter -->
-        <![CDATA[ script text, used where action or handler is "#cdata" ]]>
-      </task>
-    </tasks>
+```xml
+<tasks>
+  <task id="..." action-type="..." action="..." handler-type="..." handler="...">
+    <task rid="..." auto-execute="1"/>   <!-- this task depends on task rid -->
+    <depends rid="..."/>                 <!-- gates this task -->
+    <param>...</param>                   <!-- a string parameter -->
+    <![CDATA[ script text, used where action or handler is "#cdata" ]]>
+  </task>
+</tasks>
+```
 """
 
 from __future__ import annotations
