@@ -1,11 +1,13 @@
 """Turn messages into JSON-able data and back, exactly and strictly.
 
-The wire name of the message sits under the key ``"type"``::
+The wire name of the message sits under the key ``"type"``:
 
-    >>> codec.encode(Increment(by=2))
-    {'type': 'counter.increment', 'by': 2}
-    >>> codec.decode({"type": "counter.increment", "by": 2})
-    Increment(by=2)
+```pycon
+>>> codec.encode(Increment(by=2))
+{'type': 'counter.increment', 'by': 2}
+>>> codec.decode({"type": "counter.increment", "by": 2})
+Increment(by=2)
+```
 
 What a field may hold, and how it travels:
 
