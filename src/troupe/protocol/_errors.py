@@ -1,18 +1,20 @@
 """The root of troupe's errors, and the errors of the protocol layer.
 
-The whole tree (each layer keeps its own module)::
+The whole tree (each layer keeps its own module):
 
-    TroupeError
-    ├── DecodeError (also ValueError)          troupe.protocol
-    ├── MessageTypeError (also TypeError)       troupe.actors
-    ├── NameTaken (also ValueError)             troupe.actors
-    ├── SpawnError                              troupe.actors
-    ├── MailboxFull                             troupe.actors
-    ├── AskTimeout (also TimeoutError)          troupe.actors
-    ├── ActorCrashed                            troupe.actors
-    ├── ActorStopped                            troupe.actors
-    ├── ActorFailed                             troupe.actors
-    └── JobStoreError                           troupe.actors (also in troupe.jobs)
+```text
+TroupeError
+├── DecodeError (also ValueError)          troupe.protocol
+├── MessageTypeError (also TypeError)       troupe.actors
+├── NameTaken (also ValueError)             troupe.actors
+├── SpawnError                              troupe.actors
+├── MailboxFull                             troupe.actors
+├── AskTimeout (also TimeoutError)          troupe.actors
+├── ActorCrashed                            troupe.actors
+├── ActorStopped                            troupe.actors
+├── ActorFailed                             troupe.actors
+└── JobStoreError                           troupe.actors (also in troupe.jobs)
+```
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from __future__ import annotations
 class TroupeError(Exception):
     """Base class of every error troupe raises on purpose.
 
-    Catch it to handle any troupe failure at once::
+    Catch it to handle any troupe failure at once.
 
+    Example:
+        ```python
         try:
             await ref.ask(Ping())
         except troupe.TroupeError as exc:
             print("troupe said:", exc)
+        ```
     """
 
 
