@@ -181,12 +181,15 @@ def test_run_a_task_list_reports_final_states(tmp_path: Path, capsys: pytest.Cap
     assert main([*argv, "--return", "outside"]) == 0
     out = capsys.readouterr().out
     assert "done: root" in out
-    assert "root   5 COMPLETE" in out
-    assert "leaf   5 COMPLETE" in out
+    assert "  root  COMPLETE (5)" in out  # issue 18: a state's name first, its number in brackets
+    assert "  leaf  COMPLETE (5)" in out
+    assert "--return" not in out
     assert main(argv) == 1  # the entry waits for 'outside': not complete
     out = capsys.readouterr().out
-    assert "root   3 ACTIVE" in out
+    assert "  root  ACTIVE (3)" in out
     assert "root: it waits for dependency 'outside' (not returned yet)" in out
+    # issue 18: the command line's way to return it
+    assert out.endswith("return them with: --return outside\n")
 
 
 @pytest.mark.parametrize(
@@ -196,21 +199,50 @@ def test_run_a_task_list_reports_final_states(tmp_path: Path, capsys: pytest.Cap
             ["run", "{dir}/tasks.xml", "--entry", "nope", "--functions", "{dir}/fns.py"],
             "--entry 'nope' is not a task",
         ),
-        (["run", "{dir}/tasks.xml"], "function 'done' (its handler) is not registered"),
+        (
+            ["run", "{dir}/tasks.xml"],
+            (
+                "tasks.xml:2: task 'root': its handler is function 'done': "
+                "name the .py file or module that defines it with --functions"
+            ),
+        ),
+        (
+            ["run", "{dir}/tasks.xml", "--functions", "{dir}/other.py"],
+            "tasks.xml:2: task 'root': its handler is function 'done', which {dir}/other.py does not define",
+        ),
+        (
+            ["run", "{dir}/script.json", "--functions", "{dir}/fns.py"],
+            (
+                "script.json: task 'a': its action is a script (Python source): "
+                "run the list with --trusted, only if you wrote it"
+            ),
+        ),
         (["run", "{dir}/missing.xml"], "no such task list"),
         (["graph", "{dir}/broken.xml"], "broken.xml:2: unknown element <what>"),
+        (
+            ["graph", "{dir}/fns.py"],
+            (
+                "fns.py is not a task list: troupe graph draws .xml, .json and .toml files; "
+                "`troupe run {dir}/fns.py` runs a topology"
+            ),
+        ),
     ],
+    ids=["entry", "no-functions", "not-in-functions", "script", "missing", "broken", "graph-of-python"],
 )
 def test_task_list_errors_are_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     write_list(tmp_path)
     (tmp_path / "broken.xml").write_text("<tasks>\n<task id='a'><what/></task></tasks>")
+    (tmp_path / "other.py").write_text("def undone(task_id, service):\n    return True\n")
+    (tmp_path / "script.json").write_text(
+        '{"tasks": [{"id": "a", "action_type": "script", "action": "x = 1"}]}'
+    )
     assert main([a.format(dir=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert message in err
-    assert "Traceback" not in err
+    assert message.format(dir=tmp_path) in err
+    assert "new_task_service" not in err  # issue 18: the command line's advice, not the library's
 
 
 def test_graph_draws_mermaid_and_dot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

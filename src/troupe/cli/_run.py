@@ -109,29 +109,49 @@ async def _call(
     return DONE
 
 
+class _Watch:
+    """What watches a run: the event listener, the live view or the printed lines."""
+
+    def __init__(self, state: RunState, view: LiveView | None, *, every: bool) -> None:
+        self.state = state
+        self.view = view
+        self.printer = _Printer(live=view is not None, every=every)
+        self.events: trio.MemoryReceiveChannel[BusEvent] | None = None
+
+    async def start(self, system: ActorSystem, watchers: trio.Nursery) -> None:
+        self.events = await watchers.start(_listen, system, self.state, self.printer)
+        if self.view is not None:
+            self.view.start(system)
+            watchers.start_soon(_frames, self.view)
+
+    def finish(self, phase: str) -> None:
+        """Show what the system said while it stopped, then the last frame."""
+        if self.events is not None:
+            while (event := _next(self.events)) is not None:
+                self.printer.show(self.state.apply(event))
+        self.printer.show(self.state.flush())
+        if self.view is not None:
+            self.view.finish(phase)
+
+
 async def run_topology(target: str, *, live: bool, every: bool, jobs: str | None, traceback: bool) -> int:
     """Run ``target``; return its exit status (see `troupe.cli._main`)."""
     fn = load_target(target, traceback=traceback)
     state = RunState()
-    printer = _Printer(live=live, every=every)
     started = time.monotonic()
     out = console()
-    view = LiveView(out, state) if live else None
+    watch = _Watch(state, LiveView(out, state) if live else None, every=every)
     ending = DONE
-    events: trio.MemoryReceiveChannel[BusEvent] | None = None
     refused: TroupeError | None = None
-    # The view's tasks outlive the system: they show it stopping, and its last events.
+    # The watchers outlive the system: they show it stopping, and its last events.
     async with trio.open_nursery() as watchers:
         try:
             with _failure_reasons(state):
                 async with open_system(name=target, jobs=jobs) as system:
-                    events = await watchers.start(_listen, system, state, printer)
-                    if view is not None:
-                        view.start(system)
-                        watchers.start_soon(_frames, view)
+                    await watch.start(system, watchers)
                     ending = await _call(fn, system, target, has_store=jobs is not None, traceback=traceback)
-                    if view is not None:
-                        view.stopping()
+                    if watch.view is not None:
+                        watch.view.stopping()
         except ActorFailed as exc:
             ending = Ending(1, one_line(str(exc)), "failed")
         except TroupeError as exc:  # the store cannot be opened: raised below, out of the nursery's group
@@ -140,12 +160,7 @@ async def run_topology(target: str, *, live: bool, every: bool, jobs: str | None
             ending = process_ending(exc, target) or Ending(1, None, "failed")
             raise
         finally:
-            if events is not None:  # what the system said while it stopped
-                while (event := _next(events)) is not None:
-                    printer.show(state.apply(event))
-            printer.show(state.flush())
-            if view is not None:
-                view.finish(ending.phase)
+            watch.finish(ending.phase)
             watchers.cancel_scope.cancel()
     if refused is not None:
         raise refused
