@@ -79,7 +79,65 @@ def test_list_shows_a_table_newest_first_and_filters(
     assert "broken" in out
     assert "parse" not in out
     status, out, _ = run(capsys, "jobs", "list", "--db", str(db), "--limit", "1")
-    assert "(1)" in out
+    assert f"jobs in {db} (1 of 3)" in out
+    status, out, _ = run(capsys, "jobs", "list", "--db", str(db), "--limit", "3")
+    assert f"jobs in {db} (3)" in out
+
+
+def make_many(path: Path, count: int) -> list[str]:
+    """A store with ``count`` succeeded jobs; their ids."""
+
+    async def fill() -> list[str]:
+        async with troupe.open_system(jobs=str(path)):
+            tasks = [await troupe.submit_job(int, str(i), name=f"job-{i}") for i in range(count)]
+            await troupe.wait_all(*tasks)
+        return [t.job_id for t in tasks if t.job_id is not None]
+
+    return trio.run(fill)
+
+
+def test_issue_18_list_with_a_limit_says_how_many_of_how_many(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "jobs.sqlite"
+    make_many(db, 32)
+    status, out, _ = run(capsys, "jobs", "list", "--db", str(db), "--limit", "5")
+    assert status == 0
+    assert out.startswith(f"jobs in {db} (5 of 32)\n")
+    assert out.count("job-") == 5
+
+
+def test_issue_18_a_prefix_shorter_than_4_characters_says_so_and_lists_the_matches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "jobs.sqlite"
+    ids = make_many(db, 32)
+    first = max({i[0] for i in ids}, key=lambda c: sum(i.startswith(c) for i in ids))  # 32 ids, 16 digits
+    matches = [i for i in ids if i.startswith(first)]
+    assert len(matches) >= 2
+    status, out, err = run(capsys, "jobs", "show", first, "--db", str(db))
+    assert (status, out) == (2, "")
+    [line] = err.splitlines()
+    assert line.startswith(f"troupe: an id prefix needs at least 4 characters; {len(matches)} jobs ("), line
+    assert line.endswith(f") in {db} start with {first!r}")
+    assert all(i[:8] in line for i in matches[:5])
+    status, out, err = run(capsys, "jobs", "show", "zz", "--db", str(db))
+    assert status == 2
+    assert err.startswith("troupe: no job 'zz' in ")
+
+
+def test_issue_18_a_prefix_that_several_ids_share_lists_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "jobs.sqlite"
+    make_many(db, 7)
+    with sqlite3.connect(db) as conn:  # seven ids that share their first four characters
+        conn.execute("UPDATE troupe_jobs SET id = 'abcd' || substr(id, 5)")
+    conn.close()
+    status, out, err = run(capsys, "jobs", "show", "abcd", "--db", str(db))
+    assert (status, out) == (2, "")
+    assert err.startswith("troupe: 7 jobs (abcd")
+    assert err.endswith(f", ...) in {db} start with 'abcd'; give more of the id\n")
 
 
 def test_json_has_the_record_field_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,7 @@ from ..protocol._message import is_message_class
 from ._output import console, status_text
 
 _MIN_PREFIX = 4
+_IDS_SHOWN = 5  # ids named when a prefix matches several jobs
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -81,14 +82,16 @@ def list_jobs(db: str, *, status: tuple[str, ...], limit: int | None, as_json_: 
     """Print the store's jobs, newest first."""
     wanted = tuple(JobStatus(s) for s in status) or None  # checked by click
     with reading(db) as store:
-        records = store.list(status=wanted, limit=limit)
+        records = store.list(status=wanted)
+    total, records = len(records), records[:limit]
     if as_json_:
         print(json.dumps([as_json(r) for r in records], indent=2))
         return 0
     # Fixed columns keep their width; only the name is cut (`show ID` has it whole).
     out = console()
     # a long path is not folded; a path is not rich markup
-    out.print(f"jobs in {shown(db)} ({len(records)})", soft_wrap=True, markup=False)
+    count = f"{len(records)} of {total}" if len(records) < total else str(total)
+    out.print(f"jobs in {shown(db)} ({count})", soft_wrap=True, markup=False)
     table = Table(box=None, pad_edge=False, header_style="bold underline")
     table.add_column("id", no_wrap=True, min_width=8)
     room = out.width - _FIXED_COLUMNS  # rich would crop the table rather than cut the name
@@ -99,7 +102,7 @@ def list_jobs(db: str, *, status: tuple[str, ...], limit: int | None, as_json_: 
     table.add_column("progress", no_wrap=True, justify="right", min_width=8)
     for r in records:
         table.add_row(
-            r.id[:8],
+            shown_id(r.id),
             Text(shown(r.name)),  # a Text: a name is not rich markup
             status_text(r.status),
             _when(r.created, seconds=False),
@@ -111,20 +114,35 @@ def list_jobs(db: str, *, status: tuple[str, ...], limit: int | None, as_json_: 
 
 
 def _find(store: SQLiteJobStore, job_id: str) -> JobRecord:
+    """The job whose id is ``job_id``, or the one whose id starts with it (at least 4 characters)."""
     record = store.get(job_id)
-    if record is None and len(job_id) >= _MIN_PREFIX:  # an id prefix, as `list` shows them
-        matches = [r for r in store.list() if r.id.startswith(job_id)]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            msg = (
-                f"{len(matches)} jobs in {store.location} have ids starting with {job_id!r}; give more of it"
-            )
-            raise JobStoreError(msg)
-    if record is None:
-        msg = f"no job {job_id!r} in {store.location}; `troupe jobs list --db {store.location}` shows the ids"
+    if record is not None:
+        return record
+    matches = [r for r in store.list() if r.id.startswith(job_id)] if job_id else []
+    if matches and len(job_id) < _MIN_PREFIX:
+        msg = (
+            f"an id prefix needs at least {_MIN_PREFIX} characters; "
+            f"{_ids(matches)} in {store.location} start with {job_id!r}"
+        )
         raise JobStoreError(msg)
-    return record
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        msg = f"{_ids(matches)} in {store.location} start with {job_id!r}; give more of the id"
+        raise JobStoreError(msg)
+    msg = f"no job {job_id!r} in {store.location}; `troupe jobs list --db {store.location}` shows the ids"
+    raise JobStoreError(msg)
+
+
+def _ids(records: list[JobRecord]) -> str:
+    """``3 jobs (3f2a9c1e, 3f2b..., ...)``: how many, and the first ids as `list` shows them."""
+    shown = ", ".join(shown_id(r.id) for r in records[:_IDS_SHOWN])
+    return f"{len(records)} jobs ({shown}{', ...' if len(records) > _IDS_SHOWN else ''})"
+
+
+def shown_id(job_id: str) -> str:
+    """A job id as ``list`` shows it: its first 8 characters."""
+    return job_id[:8]
 
 
 def show_job(db: str, job_id: str, *, as_json_: bool) -> int:
