@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from troupe import BusEvent, DeadLetter, DeadLetterReason
 from troupe.cli import main
+from troupe.cli._state import RunState
 
 
 def write(tmp_path: Path, body: str) -> Path:
@@ -262,3 +264,73 @@ def test_graph_draws_mermaid_and_dot(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert '"root" -> "leaf" [label="auto-execute"];' in dot
     assert '"root" -> "outside" [style=dashed, label="depends"];' in dot
     assert '"outside" [shape=ellipse, style=dashed];' in dot
+
+
+def test_issue_18_in_plain_lines_a_failure_comes_before_the_dead_letter_it_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        """
+import troupe
+
+class Sink(troupe.Actor[int]):
+    async def receive(self, msg: int) -> None:
+        raise ValueError(msg)
+
+async def main(system):
+    ref = await system.spawn(Sink, name="sink")
+    for i in range(3):
+        try:
+            await ref.ask(-i)
+        except troupe.ActorCrashed:
+            pass
+""",
+    )
+    assert main(["run", str(path), "--plain"]) == 0
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines() if "/user/sink" in line]
+    assert lines == [
+        line
+        for i in range(3)
+        for line in (
+            f"[   failed] /user/sink: ValueError: {-i}",
+            "[dead letter] int to /user/sink: failed",
+            "[restarted] /user/sink",
+        )
+    ]
+
+
+def letter(recipient: str) -> BusEvent:
+    return BusEvent("troupe.dead_letter", DeadLetter(recipient, 1, DeadLetterReason.FAILED))
+
+
+@pytest.mark.parametrize(
+    ("events", "lines"),
+    [
+        (  # the runtime's order: the dead letter is held until the failure it belongs to
+            [letter("/user/a"), BusEvent("troupe.failed", "/user/a")],
+            ["[   failed] /user/a", "[dead letter] int to /user/a: failed"],
+        ),
+        (  # the other order needs no holding
+            [BusEvent("troupe.failed", "/user/a"), letter("/user/a")],
+            ["[   failed] /user/a", "[dead letter] int to /user/a: failed"],
+        ),
+        (  # another actor's event: nothing to wait for, in the order they came
+            [letter("/user/a"), BusEvent("troupe.failed", "/user/b")],
+            ["[dead letter] int to /user/a: failed", "[   failed] /user/b"],
+        ),
+        (  # the end of the run lets the held one out
+            [letter("/user/a")],
+            ["[dead letter] int to /user/a: failed"],
+        ),
+    ],
+    ids=["held", "in-order", "someone-else", "flushed"],
+)
+def test_issue_18_run_state_puts_a_failure_before_its_dead_letter(
+    events: list[BusEvent], lines: list[str]
+) -> None:
+    state = RunState()
+    notes = [note for event in events for note in state.apply(event)] + state.flush()
+    assert [note.line for note in notes] == lines
+    assert [note.line for note in state.last_events] == lines
+    assert state.flush() == []

@@ -34,7 +34,7 @@ class _FailureReasons(logging.Handler):
         failure = getattr(record, FAILURE_LOG_KEY, None)
         if failure is not None:
             path, error = failure
-            self.state.reasons[path] = f"{type(error).__name__}: {error}"
+            self.state.failure_logged(path, one_line(f"{type(error).__name__}: {error}"))
 
 
 @contextmanager
@@ -63,20 +63,6 @@ class _Printer:
         for note in notes:
             if self.every or (not self.live and note.printed(every=False)):
                 print(f"  {note.line}", flush=True)
-
-
-@trio.lowlevel.enable_ki_protection  # Ctrl-C goes to the topology (the main task), not here
-async def _listen(
-    system: ActorSystem,
-    state: RunState,
-    printer: _Printer,
-    *,
-    task_status: trio.TaskStatus[trio.MemoryReceiveChannel[BusEvent]],
-) -> None:
-    async with system.events.listen("troupe.**") as events:
-        task_status.started(events)
-        async for event in events:
-            printer.show(state.apply(event))
 
 
 @trio.lowlevel.enable_ki_protection
@@ -110,25 +96,44 @@ async def _call(
 
 
 class _Watch:
-    """What watches a run: the event listener, the live view or the printed lines."""
+    """What watches a run: the event listener, and the live view or the printed lines."""
 
     def __init__(self, state: RunState, view: LiveView | None, *, every: bool) -> None:
         self.state = state
         self.view = view
         self.printer = _Printer(live=view is not None, every=every)
-        self.events: trio.MemoryReceiveChannel[BusEvent] | None = None
+        self._listening = trio.CancelScope()
+        self._listened: trio.Event | None = None
 
     async def start(self, system: ActorSystem, watchers: trio.Nursery) -> None:
-        self.events = await watchers.start(_listen, system, self.state, self.printer)
+        """Listen to ``system``'s events; draw the live view."""
+        self._listened = trio.Event()
+        await watchers.start(self._listen, system)
         if self.view is not None:
             self.view.start(system)
             watchers.start_soon(_frames, self.view)
 
-    def finish(self, phase: str) -> None:
-        """Show what the system said while it stopped, then the last frame."""
-        if self.events is not None:
-            while (event := _next(self.events)) is not None:
-                self.printer.show(self.state.apply(event))
+    @trio.lowlevel.enable_ki_protection  # Ctrl-C goes to the topology (the main task), not here
+    async def _listen(self, system: ActorSystem, *, task_status: trio.TaskStatus[None]) -> None:
+        assert self._listened is not None  # noqa: S101 - set by start()
+        try:
+            async with system.events.listen("troupe.**") as events:
+                task_status.started()
+                with self._listening:
+                    async for event in events:
+                        self.printer.show(self.state.apply(event))
+                # Stopped by finish(): what the system said while it stopped, in order, then no more.
+                while (queued := _next(events)) is not None:
+                    self.printer.show(self.state.apply(queued))
+        finally:
+            self._listened.set()
+
+    async def finish(self, phase: str) -> None:
+        """Show the last events (the system is gone), then the last frame."""
+        if self._listened is not None:
+            # Not a drain from here: the listener may hold an event it took and not shown yet.
+            self._listening.cancel()
+            await self._listened.wait()
         self.printer.show(self.state.flush())
         if self.view is not None:
             self.view.finish(phase)
@@ -160,7 +165,8 @@ async def run_topology(target: str, *, live: bool, every: bool, jobs: str | None
             ending = process_ending(exc, target) or Ending(1, None, "failed")
             raise
         finally:
-            watch.finish(ending.phase)
+            with trio.CancelScope(shield=True):  # also when Ctrl-C cuts the shutdown short
+                await watch.finish(ending.phase)
             watchers.cancel_scope.cancel()
     if refused is not None:
         raise refused

@@ -7,7 +7,7 @@ drawn from one `RunState`.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 
 import attrs
 
@@ -56,9 +56,20 @@ class RunState:
         self.last_events: list[Note] = []
         """The last few notable events, oldest first."""
         self.reasons: dict[str, str] = {}
-        """Why each failed actor failed, by path (from the ``troupe.failure`` log)."""
+        """Why each failed actor failed last, by path (from the ``troupe.failure`` log)."""
+        self._logged: dict[str, deque[str]] = {}
         self._held: Note | None = None
         self._held_for = ""
+
+    def failure_logged(self, path: str, reason: str) -> None:
+        """The ``troupe.failure`` log said why ``path`` failed: its next ``troupe.failed`` event is that.
+
+        The log comes as the actor fails, its event later (the listener
+        lags): each event takes the oldest reason logged for its path. A
+        failure that is not logged (``on_stop`` raising, a shutdown cut off)
+        takes none.
+        """
+        self._logged.setdefault(path, deque()).append(reason)
 
     def apply(self, event: BusEvent) -> list[Note]:
         """Record ``event``; return what it says, in the order to show it.
@@ -93,9 +104,13 @@ class RunState:
         topic, data = event.topic, event.data
         word = _ACTOR_WORDS.get(topic)
         if word is not None:
-            self.actor_state[str(data)] = word
-            reason = self.reasons.get(str(data)) if word == "failed" else None
-            return Note(topic, f"[{word:>9}] {data}" + (f": {reason}" if reason else ""))
+            path = str(data)
+            self.actor_state[path] = word
+            logged = self._logged.get(path)
+            reason = logged.popleft() if word == "failed" and logged else None
+            if reason is not None:
+                self.reasons[path] = reason
+            return Note(topic, f"[{word:>9}] {path}" + (f": {reason}" if reason else ""))
         if topic.startswith("troupe.task."):
             kind = topic.rsplit(".", 1)[1]
             self.tasks[kind] += 1
