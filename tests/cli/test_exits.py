@@ -198,3 +198,29 @@ def test_issue_18_traceback_shows_an_import_error_whole(tmp_path: Path) -> None:
     path.write_text("y = 1 / 0\n")
     with pytest.raises(ZeroDivisionError):
         main(["run", str(path), "--traceback"])
+
+
+def test_issue_18_a_topology_that_needs_a_job_store_says_to_add_jobs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "topology.py"
+    path.write_text("import troupe\n\nasync def main(system):\n    await troupe.submit_job(int, name='n')\n")
+    assert main(["run", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"troupe: {path} needs a job store: run it with --jobs PATH, "
+        f"as in `troupe run {path} --jobs .troupe/jobs.sqlite`\n"
+    )
+    assert main(["run", str(path), "--jobs", str(tmp_path / "jobs.sqlite")]) == 0
+
+
+def test_issue_18_the_showcase_without_jobs_says_what_to_add(capsys: pytest.CaptureFixture[str]) -> None:
+    showcase = Path(__file__).parent.parent.parent / "examples" / "showcase.py"
+    try:
+        assert main(["run", str(showcase)]) == 2
+    finally:
+        sys.modules.pop("showcase", None)
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"troupe: {showcase} needs a job store: run it with --jobs PATH, "
+        f"as in `troupe run {showcase} --jobs .troupe/jobs.sqlite`"
+    )
