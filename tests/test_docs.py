@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 import attrs
 import pytest
 
+import troupe
+
 ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
@@ -207,6 +209,16 @@ def test_every_example_page_includes_its_example() -> None:
         # the snippet line, exactly: a formatter once broke it into Python
         assert f'--8<-- "examples/{example.as_posix()}"' in page, example
     assert len(pages) == len({e.parts[0] if len(e.parts) > 1 else e.stem for e in examples})
+
+
+def test_issue_18_every_public_name_is_on_a_reference_page() -> None:
+    # a docstring's link to troupe.FromThread once broke the docs build: the
+    # name was public but on no page
+    public = {name for name in dir(troupe) if not name.startswith("_")}
+    public -= {name for name in public if isinstance(getattr(troupe, name), types.ModuleType)}
+    pages = " ".join(p.read_text() for p in (ROOT / "docs" / "reference").glob("*.md"))
+    shown = set(re.findall(r"^::: troupe\.(\w+)$", pages, re.MULTILINE))
+    assert sorted(public - shown) == []
 
 
 def docstrings(path: Path) -> list[tuple[int, str]]:
