@@ -45,7 +45,7 @@ _JOB_ORDER = {
 }
 _NOTES = 3  # the last notable events shown, at most
 _WIDE = 100  # from this width on, the progress bars are long
-_NOTE_MIN = 20  # the jobs' note column keeps at least this many characters
+_NAME_SHARE = 0.4  # of the columns left by the fixed ones, the job names take at most this share
 
 
 @attrs.frozen
@@ -235,9 +235,9 @@ def _jobs(jobs: list[JobRecord], lines: int, width: int) -> list[RenderableType]
         return [_line(f"jobs: {len(jobs)} ({summary})", "dim")]
     bar = 15 if width >= _WIDE else 8
     fixed = 11 + bar + 5 + 3 * 3  # status, progress bar and percent, the gaps between columns
-    name = max(len(r.name) for r in jobs[:rows])
-    name = max(8, min(name, 34, width - fixed - _NOTE_MIN))
-    note = max(width - fixed - name, 1)
+    free = width - fixed  # for the name and the note (a progress message, an error): the note gets most
+    name = max(8, min(max(len(r.name) for r in jobs[:rows]), 34, int(free * _NAME_SHARE)))
+    note = max(free - name, 1)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), expand=False)
     table.add_column("job", width=name, no_wrap=True, overflow="ellipsis")
     table.add_column("status", width=11, no_wrap=True)
