@@ -70,8 +70,13 @@ def _read_until(fd: int, wanted: bytes, deadline: float) -> bytes:
     return seen
 
 
-def interrupted_run(tmp_path: Path, body: str, *, live: bool) -> tuple[int, str, str]:
-    """Run ``body`` with ``troupe run``, press Ctrl-C once it printed "ready"; (status, stdout, stderr)."""
+def interrupted_run(
+    tmp_path: Path, body: str, *, live: bool, again: bytes | None = None
+) -> tuple[int, str, str]:
+    """Run ``body`` with ``troupe run``, press Ctrl-C once it printed "ready"; (status, stdout, stderr).
+
+    With ``again``, press Ctrl-C a second time once it printed that.
+    """
     path = tmp_path / "topology.py"
     path.write_text(body)
     command = [sys.executable, "-m", "troupe.cli", "run", str(path), *([] if live else ["--plain"])]
@@ -89,6 +94,10 @@ def interrupted_run(tmp_path: Path, body: str, *, live: bool) -> tuple[int, str,
         out = _read_until(reader, b"ready", deadline)
         assert b"ready" in out, (out, errors.read_text())
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+        if again is not None:
+            out += _read_until(reader, again, deadline)
+            assert again in out, (out, errors.read_text())
+            os.killpg(proc.pid, signal.SIGINT)
         out += _read_until(reader, b"\0never", deadline)
         status = proc.wait(timeout=60)
     finally:
@@ -105,6 +114,33 @@ def test_issue_18_ctrl_c_exits_130_with_one_line(tmp_path: Path, body: str, live
     status, out, err = interrupted_run(tmp_path, body, live=live)
     assert (status, err) == (130, "troupe: interrupted\n"), out
     assert ("summary (" if live else "summary:") in out  # the system stopped cleanly, then the summary
+
+
+SLOW_TO_STOP = """
+import trio
+import troupe
+
+class Stubborn(troupe.Actor[int]):
+    async def receive(self, msg: int) -> None:
+        pass
+
+    async def on_stop(self) -> None:
+        print("stopping", flush=True)
+        await trio.sleep_forever()
+
+async def main(system):
+    await system.spawn(Stubborn, name="stubborn")
+    print("ready", flush=True)
+    await trio.sleep_forever()
+"""
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["plain", "live"])
+def test_issue_18_a_second_ctrl_c_cuts_a_slow_shutdown_short(tmp_path: Path, live: bool) -> None:
+    status, out, err = interrupted_run(tmp_path, SLOW_TO_STOP, live=live, again=b"stopping")
+    assert (status, err) == (130, "troupe: interrupted\n"), out
+    # Not stopped by the shutdown timeout (10 s), which ends with a summary naming the stuck actor.
+    assert "summary" not in out
 
 
 @pytest.mark.parametrize(
