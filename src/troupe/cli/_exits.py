@@ -13,7 +13,7 @@ import attrs
 import trio
 
 from ..jobs import JobStoreError
-from ._load import one_line
+from ._output import one_line
 
 INTERRUPTED_STATUS = 130
 """The exit status after Ctrl-C (128 + SIGINT), as shells use."""

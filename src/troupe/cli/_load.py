@@ -13,15 +13,11 @@ from types import ModuleType
 from typing import Any
 
 from ..protocol import TroupeError
+from ._output import one_line
 
 
 class TargetError(TroupeError):
     """A ``troupe run`` target that cannot be loaded or run."""
-
-
-def one_line(text: str) -> str:
-    """``text`` with its lines joined: the command line's errors are one line."""
-    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def _where(exc: BaseException) -> str:

@@ -2,8 +2,10 @@
 
 Exit statuses: 0 done; 1 the run did not succeed (an actor failed beyond its
 supervisor, the topology raised, a task list's entry did not complete, a
-cancel came too late); 2 an error in what was asked (a bad target, a bad
-store, a bad option), printed as one line on stderr.
+cancel came too late); 2 an error in what was asked (a bad target or one
+that cannot be imported, a bad store, a bad option); 130 interrupted
+(Ctrl-C); N when the topology called ``sys.exit(N)``. Whatever the end, at
+most one line on stderr, never a traceback (unless ``--traceback``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..jobs import JobStatus
 from ..protocol import TroupeError
 from ._exits import INTERRUPTED, process_ending
 from ._jobs import cancel_job, list_jobs, purge_jobs, show_job
+from ._output import one_line
 from ._run import run_topology
 from ._tasklists import graph, is_task_list, run_task_list
 
@@ -60,8 +63,15 @@ def cli() -> None:
     is_flag=True,
     help="Print every lifecycle event as a line (above the live view, or among --plain's lines).",
 )
-@click.option("--jobs", "jobs_db", metavar="PATH", help="Keep the run's jobs in this SQLite job store.")
-@click.option("--traceback", is_flag=True, help="Let an error of the topology raise with its traceback.")
+@click.option(
+    "--jobs",
+    "jobs_db",
+    metavar="PATH",
+    help="Keep the run's jobs in this SQLite job store (a topology that uses jobs needs one).",
+)
+@click.option(
+    "--traceback", is_flag=True, help="Let an error of the topology, or of importing it, raise whole."
+)
 @click.option("--entry", metavar="ID", help="Task list: the task to execute after loading.")
 @click.option(
     "--functions", metavar="MODULE", help="Task list: a module or .py file whose functions it names."
@@ -225,6 +235,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:  # Ctrl-C outside a run (click has turned it into Abort)
         return INTERRUPTED.report()
     except TroupeError as exc:
-        print(f"troupe: {exc}", file=sys.stderr)
+        print(f"troupe: {one_line(str(exc))}", file=sys.stderr)
         return 2
     return result if isinstance(result, int) else 0

@@ -27,6 +27,11 @@ def console() -> Console:
     return Console(highlight=False)
 
 
+def one_line(text: str) -> str:
+    """``text`` with its lines joined: the command line's errors are one line."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 def status_text(status: JobStatus) -> Text:
     """A job status, coloured."""
     return Text(status.value, style=STATUS_STYLE[status])

@@ -15,8 +15,8 @@ from ..actors._cell import FAILURE_LOG_KEY, failure_log
 from ..jobs import open_system
 from ..protocol import BusEvent, TroupeError
 from ._exits import DONE, Ending, process_ending, topology_ending
-from ._load import load_target, one_line
-from ._output import console, summary_table, summary_text
+from ._load import load_target
+from ._output import console, one_line, summary_table, summary_text
 from ._state import Note, RunState
 from ._view import LiveView
 
