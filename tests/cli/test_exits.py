@@ -260,3 +260,10 @@ def test_issue_18_the_showcase_without_jobs_says_what_to_add(capsys: pytest.Capt
         f"troupe: {showcase} needs a job store: run it with --jobs PATH, "
         f"as in `troupe run {showcase} --jobs .troupe/jobs.sqlite`"
     )
+
+
+def test_a_file_that_is_not_python_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("not python")
+    assert main(["run", str(path)]) == 2
+    assert capsys.readouterr().err == f"troupe: cannot load {path} as Python\n"

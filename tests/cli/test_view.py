@@ -13,12 +13,16 @@ from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 import troupe
 from troupe import JobRecord, JobStatus
 from troupe.cli._state import Note, RunState
 from troupe.cli._view import ActorRow, Frame, actor_rows
+
+import faultkit
 
 TOPOLOGY = """
 import trio
@@ -213,3 +217,71 @@ async def test_run_state_counts_tasks_and_keeps_the_notable_lines() -> None:
                 break
     assert state.tasks["failed"] == 1
     assert any("[task    failed]" in note.line for note in state.last_events)
+
+
+WORDS = ("started", "restarted", "failed", "stopped")
+PHASES = ("running", "stopping", "stopped", "interrupted", "failed", "exited 3")
+
+
+@st.composite
+def runs(draw: st.DrawFn) -> tuple[RunState, list[ActorRow], troupe.SystemStatistics]:
+    """A run's state: a tree of actors (depth first) with their states, jobs and notable events."""
+    state = RunState()
+    rows = [ActorRow("/user", "user", 0, guardian=True)]
+    parents = ["/user"]
+    for i, up in enumerate(draw(st.lists(st.integers(0, 3), max_size=60))):
+        depth = max(1, rows[-1].depth + 1 - up)  # 0: a child of the last row, 1: its sibling, ...
+        del parents[depth:]
+        path = f"{parents[-1]}/a{i:03d}"
+        rows.append(ActorRow(path, f"a{i:03d}", depth, guardian=False))
+        parents.append(path)
+        state.actor_state[path] = draw(st.sampled_from(WORDS))
+        if state.actor_state[path] == "failed":
+            state.reasons[path] = "ValueError: " + "x" * draw(st.integers(0, 150))
+    now = time.time()
+    for i, status in enumerate(draw(st.lists(st.sampled_from(list(JobStatus)), max_size=40))):
+        name = f"j{i:03d}" + "-" * draw(st.integers(0, 60))
+        note = "n" * draw(st.integers(0, 120))
+        state.jobs[f"id{i}"] = JobRecord(
+            f"id{i}", name, status, now, now, None, draw(st.floats(0, 1)), note, None, error=None
+        )
+    for i in range(draw(st.integers(0, 8))):
+        state.last_events.append(Note("troupe.dead_letter", f"[dead letter] {i}" + "d" * 100))
+    stats = troupe.SystemStatistics(
+        actors_started=len(rows),
+        alive=len(rows),
+        restarts=0,
+        failures=0,
+        dead_letters=0,
+        stuck_at_shutdown=(),
+    )
+    return state, rows, stats
+
+
+@faultkit.fuzz_settings(ci=80, soak=3000)
+@given(run=runs(), width=st.integers(40, 200), height=st.integers(12, 80), phase=st.sampled_from(PHASES))
+def test_issue_18_every_frame_fits_and_counts_what_it_leaves_out(
+    run: tuple[RunState, list[ActorRow], troupe.SystemStatistics], width: int, height: int, phase: str
+) -> None:
+    state, rows, stats = run
+    lines = draw(Frame(state, stats, rows, "t.py", 1.0, phase), width, height)
+    assert len(lines) <= height - max(3, height // 4)
+    assert all(len(line) <= width for line in lines)
+    screen = "\n".join(lines)
+    # Every actor is shown or counted in "+N more actors" (unless the tree has one line: its title).
+    user = re.search(r"── user\s*│", screen) is not None
+    more = re.search(r"\+(\d+) more actors", screen)
+    if user or more:
+        shown = len(set(re.findall(r"\ba\d{3}\b", screen))) + user
+        assert shown + (int(more.group(1)) if more else 0) == len(rows)
+    # Every job is shown or counted in "+N more jobs", or they are all counted in one line.
+    summary = re.search(r"^│ jobs: (\d+) \(", screen, re.MULTILINE)
+    hidden = re.search(r"\+(\d+) more jobs: ", screen)
+    if summary:
+        assert int(summary.group(1)) == len(state.jobs)
+    elif re.search(r"│ job\s+status", screen):
+        shown = len(set(re.findall(r"\bj\d{3}", screen)))
+        assert shown + (int(hidden.group(1)) if hidden else 0) == len(state.jobs)
+    # The frame left at the end shows no actor running.
+    if phase not in {"running", "stopping"}:
+        assert not re.search(r"a\d{3}  (running|restarted)", screen)
