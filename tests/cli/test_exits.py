@@ -267,3 +267,24 @@ def test_a_file_that_is_not_python_is_one_line(tmp_path: Path, capsys: pytest.Ca
     path.write_text("not python")
     assert main(["run", str(path)]) == 2
     assert capsys.readouterr().err == f"troupe: cannot load {path} as Python\n"
+
+
+def test_issue_18_a_reader_that_goes_away_ends_the_run_quietly(tmp_path: Path) -> None:
+    path = tmp_path / "topology.py"
+    path.write_text(
+        "import troupe\n\n"
+        "class Idle(troupe.Actor[int]):\n"
+        "    async def receive(self, msg: int) -> None:\n"
+        "        pass\n\n"
+        "async def main(system):\n"
+        "    print('ready', flush=True)\n"
+        "    for i in range(100_000):\n"
+        "        await (await system.spawn(Idle, name=f'idle-{i}')).stop()\n"
+    )
+    command = [sys.executable, "-m", "troupe.cli", "run", str(path), "--plain", "--events"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # as `... | head -1`
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (1, b"")  # before: a BrokenPipeError traceback in an exception group

@@ -19,7 +19,7 @@ import trio
 
 from ..jobs import JobStatus
 from ..protocol import TroupeError
-from ._exits import INTERRUPTED, process_ending
+from ._exits import INTERRUPTED, leaves, process_ending
 from ._jobs import cancel_job, list_jobs, purge_jobs, show_job
 from ._output import one_line
 from ._run import run_topology
@@ -111,9 +111,12 @@ def _run(run: Callable[[], Awaitable[int]], target: str) -> int:
         return trio.run(run)
     except BaseException as exc:
         ending = process_ending(exc, target)
-        if ending is None:
-            raise
-        return ending.report()
+        if ending is not None:
+            return ending.report()
+        gone = [e for e in leaves(exc) if isinstance(e, BrokenPipeError)]  # `troupe run ... | head`
+        if gone:
+            raise gone[0] from None  # bare, click ends quietly (exit 1), as for the other commands
+        raise
 
 
 @cli.command("graph")
