@@ -61,7 +61,7 @@ class _Printer:
 
     def show(self, notes: list[Note]) -> None:
         for note in notes:
-            if self.every or (not self.live and note.printed(every=False)):
+            if self.every or (not self.live and note.logged):
                 print(f"  {note.line}", flush=True)
 
 

@@ -37,10 +37,11 @@ class Note:
         """Whether the live view keeps it among the last events (and plain mode prints it)."""
         return self.topic in _NOTABLE
 
-    def printed(self, *, every: bool) -> bool:
-        """Whether plain mode prints it: every one with ``--events``, else the notable ones and jobs'."""
+    @property
+    def logged(self) -> bool:
+        """Whether plain mode prints it without ``--events``: the notable ones and job transitions."""
         job = self.topic.startswith("troupe.job.") and self.topic != "troupe.job.progress"
-        return every or self.notable or job
+        return self.notable or job
 
 
 class RunState:
@@ -67,7 +68,8 @@ class RunState:
         The log comes as the actor fails, its event later (the listener
         lags): each event takes the oldest reason logged for its path. A
         failure that is not logged (``on_stop`` raising, a shutdown cut off)
-        takes none.
+        has no reason of its own: in a burst of one actor's failures it may
+        show the next one's.
         """
         self._logged.setdefault(path, deque()).append(reason)
 
