@@ -354,10 +354,10 @@ async def test_failure_and_restart_events_are_published(system: troupe.ActorSyst
             await ref.ask(Boom())
         await ref.ask(GetCount())
         seen = [events.receive_nowait() for _ in range(4)]
-    assert seen[0].topic == "troupe.dead_letter"
-    assert seen[0].data.message == Boom()
-    assert [(e.topic, e.data) for e in seen[1:]] == [
-        ("troupe.failed", "/user/evented"),
+    assert (seen[0].topic, seen[0].data) == ("troupe.failed", "/user/evented")  # the cause first
+    assert seen[1].topic == "troupe.dead_letter"
+    assert seen[1].data.message == Boom()
+    assert [(e.topic, e.data) for e in seen[2:]] == [
         ("troupe.restarted", "/user/evented"),
         ("troupe.started", "/user/evented"),
     ]

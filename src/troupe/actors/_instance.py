@@ -260,15 +260,15 @@ async def _after_instance(  # noqa: C901, PLR0912 - one exit path per way an ins
     if failure is not None:
         crashed = ActorCrashed(cell.path, failure)
         crashed.__cause__ = failure
-    if failed_item is not _NOTHING:
-        dead_letter(cell, failed_item, DeadLetterReason.FAILED, crashed)
-    if failure is not None:
+    if failure is not None:  # the failure first, then what it cost: listeners learn the cause first
         system._stats_failures += 1
         failure_log.debug(
             "%s failed", cell.path, exc_info=failure, extra={FAILURE_LOG_KEY: (cell.path, failure)}
         )
         system._emit("troupe.failed", cell.path)
-    elif cell.restart_pending:
+    if failed_item is not _NOTHING:
+        dead_letter(cell, failed_item, DeadLetterReason.FAILED, crashed)
+    if failure is None and cell.restart_pending:
         crashed = ActorCrashed(cell.path, None)
     try:
         await teardown(cell, actor, run_on_stop=started, reply_error=crashed)

@@ -85,7 +85,7 @@ async def _run(
         process = await _open(command, cwd, env, shell=shell)
     except FileNotFoundError as exc:
         msg = f"command not found: {argv[0]!r} (is it installed and on PATH?)"
-        raise FileNotFoundError(exc.errno, msg, argv[0]) from exc
+        raise FileNotFoundError(exc.errno, msg) from exc
     terminated = False
 
     def terminate() -> None:  # a cooperative cancel(): a command cannot cooperate, it gets SIGTERM
