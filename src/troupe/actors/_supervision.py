@@ -31,7 +31,7 @@ class Backoff:
 
     Example:
         ```python
-        supervisor = troupe.OneForOne(backoff=troupe.Backoff(initial=0.1, maximum=5.0))
+        supervisor: troupe.SupervisorStrategy = troupe.OneForOne(backoff=troupe.Backoff(0.1, 5.0))
         ```
     """
 
@@ -63,7 +63,7 @@ class OneForOne(_Strategy):
     Example:
         ```python
         class Pool(troupe.Actor[Job]):
-            supervisor = troupe.OneForOne(max_restarts=5, within=10.0)
+            supervisor: troupe.SupervisorStrategy = troupe.OneForOne(max_restarts=5, within=10.0)
         ```
     """
 
@@ -91,7 +91,7 @@ class OneForAll(_GroupStrategy):
     Example:
         ```python
         class Pair(troupe.Actor[Job]):
-            supervisor = troupe.OneForAll(max_restarts=1, within=60.0)
+            supervisor: troupe.SupervisorStrategy = troupe.OneForAll(max_restarts=1, within=60.0)
         ```
     """
 
@@ -107,7 +107,7 @@ class RestForOne(_GroupStrategy):
     Example:
         ```python
         class Chain(troupe.Actor[Job]):
-            supervisor = troupe.RestForOne()
+            supervisor: troupe.SupervisorStrategy = troupe.RestForOne()
         ```
     """
 
