@@ -616,21 +616,25 @@ async def test_issue_17_review_a_group_restart_is_bounded_when_a_siblings_child_
     assert system.statistics().stuck_at_shutdown == ()
 
 
+class _Pair(troupe.Actor[Any]):
+    """Two counters under OneForAll with a backoff; answers with their refs."""
+
+    def __init__(self, backoff: troupe.Backoff) -> None:
+        self.supervisor = troupe.OneForAll(backoff=backoff)
+
+    async def on_start(self) -> None:
+        self.a = await self.context.spawn(Counter, name="a")
+        self.b = await self.context.spawn(Counter, name="b")
+
+    async def receive(self, msg: Any) -> Any:
+        return (self.a, self.b)
+
+
 async def test_issue_17_review_stopping_the_failed_child_during_its_backoff_still_restarts_its_group(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    class Pair(troupe.Actor[Any]):
-        supervisor: troupe.SupervisorStrategy = troupe.OneForAll(backoff=troupe.Backoff(1, 1))
-
-        async def on_start(self) -> None:
-            self.a = await self.context.spawn(Counter, name="a")
-            self.b = await self.context.spawn(Counter, name="b")
-
-        async def receive(self, msg: Any) -> Any:
-            return (self.a, self.b)
-
     async with troupe.open_system() as system:
-        pair = await system.spawn(Pair, name="pair")
+        pair = await system.spawn(lambda: _Pair(troupe.Backoff(1, 1)), name="pair")
         a, b = await pair.ask("refs")
         a.tell_nowait(Boom())
         await trio.sleep(0.1)
@@ -643,18 +647,8 @@ async def test_issue_17_review_stopping_the_failed_child_during_its_backoff_stil
 async def test_issue_17_review_a_stop_during_a_group_restart_does_not_wait_out_the_backoff(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    class Pair(troupe.Actor[Any]):
-        supervisor: troupe.SupervisorStrategy = troupe.OneForAll(backoff=troupe.Backoff(60, 60))
-
-        async def on_start(self) -> None:
-            self.a = await self.context.spawn(Counter, name="a")
-            self.b = await self.context.spawn(Counter, name="b")
-
-        async def receive(self, msg: Any) -> Any:
-            return (self.a, self.b)
-
     async with troupe.open_system() as system:
-        pair = await system.spawn(Pair, name="pair")
+        pair = await system.spawn(lambda: _Pair(troupe.Backoff(60, 60)), name="pair")
         a, b = await pair.ask("refs")
         b.tell_nowait(Sleep(2))
         await trio.sleep(0.1)  # b is in its message

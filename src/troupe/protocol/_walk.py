@@ -10,6 +10,7 @@ deep data is an error whatever Python's recursion limit is.
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, final
@@ -42,7 +43,7 @@ class Open:
         self.build = build
 
 
-class Node:
+class Node(abc.ABC):
     """One type's codec, one level deep: `encode` and `decode` return a value or an `Open`.
 
     Both raise `Bad` when the value at hand does not fit the type.
@@ -56,13 +57,13 @@ class Node:
         self.kinds = kinds
         """The JSON kinds (``_nodes.NULL``...) its wire data takes, to tell union members apart."""
 
+    @abc.abstractmethod
     def encode(self, value: Any) -> Any:
         """``value`` as wire data, or an `Open` of its parts."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def decode(self, data: Any) -> Any:
         """The value ``data`` stands for, or an `Open` of its parts."""
-        raise NotImplementedError
 
 
 @final
