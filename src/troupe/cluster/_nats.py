@@ -1,0 +1,535 @@
+"""A small trio-native client of the NATS protocol: publish, subscribe, ping, reconnect.
+
+The protocol is text lines and payloads over TCP (docs.nats.io, "Client
+Protocol"). The client sends ``CONNECT``, ``PUB``/``HPUB``, ``SUB``,
+``UNSUB``, ``PING``/``PONG``; the server sends ``INFO``, ``MSG``/``HMSG``,
+``PING``/``PONG``, ``+OK`` and ``-ERR``. This client speaks only what the
+cluster needs:
+
+- publishes are appended to one outgoing buffer that a writer task sends
+  in batches (one ``send_all`` for whatever accumulated), so order is kept
+  per connection and a burst of small messages costs few system calls;
+- every delivered message calls its subscription's callback synchronously
+  in the reader task (callbacks must not block);
+- ``no_responders`` is on: a request to a subject nobody subscribes to
+  gets a ``503`` status message at once, passed to the callback as
+  ``status=503``;
+- when the connection drops, publishing raises `ClusterError` at once, a
+  background loop reconnects with backoff and re-subscribes everything,
+  and the owner hears of both through ``on_state``.
+
+Why not nats-py: it is asyncio-only, and a bridge between its loop thread
+and trio adds a thread hop each way to every message; see the Cluster guide.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final, final
+from urllib.parse import unquote, urlsplit
+
+import trio
+
+from ._errors import ClusterError
+
+log = logging.getLogger("troupe.cluster")
+
+Callback = Callable[[str, "str | None", bytes, "int | None"], None]
+"""``callback(subject, reply, payload, status)``: one delivered message."""
+
+_CRLF: Final = b"\r\n"
+_MAX_LINE: Final = 64 * 1024  # a protocol line longer than this is garbage from the server
+_HIGH_WATER: Final = 8 * 1024 * 1024  # outgoing bytes above which `wait_writable` waits
+_HARD_LIMIT: Final = 64 * 1024 * 1024  # outgoing bytes above which publishing is refused
+_CLIENT_VERSION: Final = "0.1"
+
+
+@final
+class _Sub:
+    __slots__ = ("callback", "queue", "subject")
+
+    def __init__(self, subject: str, queue: str | None, callback: Callback) -> None:
+        self.subject = subject
+        self.queue = queue
+        self.callback = callback
+
+
+@final
+class Options:
+    """How to reach and authenticate to the server (from `troupe.Cluster`)."""
+
+    __slots__ = ("connect_timeout", "name", "password", "ping_interval", "tls", "token", "url", "user")
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str = "troupe",
+        token: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        connect_timeout: float = 5.0,
+        ping_interval: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.name = name
+        self.token = token
+        self.user = user
+        self.password = password
+        self.tls = tls
+        self.connect_timeout = connect_timeout
+        self.ping_interval = ping_interval
+
+
+def _parse_url(url: str) -> tuple[str, int, bool, str | None, str | None, str | None]:
+    """``nats://[user:pass@|token@]host:port`` → host, port, tls, user, password, token."""
+    parts = urlsplit(url if "://" in url else f"nats://{url}")
+    if parts.scheme not in {"nats", "tls"}:
+        raise ClusterError(f"cluster URL {url!r} has scheme {parts.scheme!r}; use nats://host:port or tls://")
+    try:
+        port = parts.port or 4222
+    except ValueError as exc:
+        raise ClusterError(f"cluster URL {url!r} has a bad port ({exc}); use nats://host:port") from None
+    host = parts.hostname or "127.0.0.1"
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    token = None
+    if user is not None and password is None:
+        token, user = user, None
+    return host, port, parts.scheme == "tls", user, password, token
+
+
+class _Lost(Exception):
+    """The connection ended (EOF, a socket error, an -ERR the server closes on, pings unanswered)."""
+
+
+@final
+class NatsClient:
+    """One connection to a NATS server, kept up for the owner's lifetime.
+
+    Use `connect` (which raises `ClusterError` if the first connection
+    fails), then run `run` in a nursery; `close` ends it.
+    """
+
+    def __init__(self, options: Options, on_state: Callable[[bool], None] | None = None) -> None:
+        self.options = options
+        host, port, tls, user, password, token = _parse_url(options.url)
+        self._host = host
+        self._port = port
+        self._tls = tls or options.tls is not None
+        self._user = options.user or user
+        self._password = options.password or password
+        self._token = options.token or token
+        self._on_state = on_state
+        self._stream: trio.abc.Stream | None = None
+        self._out = bytearray()
+        self._wake_writer = trio.Event()
+        self._drained = trio.Event()
+        self._pongs: deque[trio.Event] = deque()
+        self._subs: dict[int, _Sub] = {}
+        self._next_sid = 1
+        self._closed = False
+        self.connected = False
+        self.server_info: dict[str, Any] = {}
+        self.max_payload = 1024 * 1024
+        self.reconnects = 0
+        self._last_error = ""
+
+    @property
+    def url(self) -> str:
+        """The server's address, ``nats://host:port``."""
+        return f"{'tls' if self._tls else 'nats'}://{self._host}:{self._port}"
+
+    # -- connecting -----------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the first connection.
+
+        Raises:
+            ClusterError: the server cannot be reached, refused the
+                credentials, or spoke something else than NATS.
+        """
+        self._stream = await self._handshake()
+        self._set_connected(up=True)
+
+    async def _handshake(self) -> trio.abc.Stream:
+        where = self.url
+        try:
+            with trio.fail_after(self.options.connect_timeout):
+                stream: trio.abc.Stream = await trio.open_tcp_stream(self._host, self._port)
+                try:
+                    return await self._greet(stream)
+                except BaseException:
+                    await trio.aclose_forcefully(stream)
+                    raise
+        except trio.TooSlowError:
+            raise ClusterError(
+                f"NATS server at {where} did not complete the handshake within "
+                f"{self.options.connect_timeout} s; check the URL and that the server is up"
+            ) from None
+        except (OSError, trio.BrokenResourceError, _Lost) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ClusterError(
+                f"cannot reach NATS server at {where}: {reason or type(exc).__name__}; start one with "
+                "`troupe cluster serve` or check the URL"
+            ) from None
+        except (ValueError, ssl.SSLError) as exc:
+            raise ClusterError(f"NATS server at {where} failed the handshake: {exc}") from None
+
+    async def _greet(self, stream: trio.abc.Stream) -> trio.abc.Stream:
+        """INFO, TLS if wanted, CONNECT and a PING answered: the stream is ready."""
+        buf = bytearray()
+        info = await _read_line(stream, buf)
+        if not info.startswith(b"INFO "):
+            raise _refused(f"{self.url} is not a NATS server (it said {bytes(info[:40])!r})")
+        self.server_info = json.loads(info[5:])
+        self.max_payload = int(self.server_info.get("max_payload", self.max_payload))
+        if self._tls or self.server_info.get("tls_required"):
+            context = self.options.tls or ssl.create_default_context()
+            stream = trio.SSLStream(stream, context, server_hostname=self._host)
+            await stream.do_handshake()
+        await stream.send_all(self._connect_line() + b"PING\r\n")
+        while True:
+            line = await _read_line(stream, buf)
+            if line == b"PONG":
+                break
+            if line.startswith(b"-ERR"):
+                text = bytes(line[4:]).decode(errors="replace").strip(" '")
+                raise _refused(
+                    f"{self.url} refused the connection: {text}; check the cluster's token, user and password"
+                )
+            if line == b"PING":  # +OK or an INFO update before the PONG: nothing to do yet
+                await stream.send_all(b"PONG\r\n")
+        self._pending_in = bytes(buf)  # what came after the PONG belongs to the reader
+        return stream
+
+    _pending_in = b""
+
+    def _connect_line(self) -> bytes:
+        options: dict[str, Any] = {
+            "verbose": False,
+            "pedantic": False,
+            "tls_required": self._tls,
+            "name": self.options.name,
+            "lang": "python-troupe",
+            "version": _CLIENT_VERSION,
+            "protocol": 1,
+            "headers": True,
+            "no_responders": True,
+            "echo": True,
+        }
+        if self._token is not None:
+            options["auth_token"] = self._token
+        if self._user is not None:
+            options["user"] = self._user
+            options["pass"] = self._password or ""
+        return b"CONNECT " + json.dumps(options, separators=(",", ":")).encode() + _CRLF
+
+    def _set_connected(self, *, up: bool) -> None:
+        self.connected = up
+        if self._on_state is not None:
+            self._on_state(up)
+
+    # -- running --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until `close`; reconnect whenever it drops."""
+        while not self._closed:
+            stream = self._stream
+            assert stream is not None  # noqa: S101 - connect() or the reconnect loop set it
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._guard, self._reader, stream, nursery.cancel_scope)
+                nursery.start_soon(self._guard, self._writer, stream, nursery.cancel_scope)
+                nursery.start_soon(self._guard, self._pinger, stream, nursery.cancel_scope)
+            await trio.aclose_forcefully(stream)
+            self._stream = None
+            if self._closed:
+                break
+            log.info("lost the connection to %s: %s", self.url, self._last_error)
+            self._lose_connection()
+            await self._reconnect()
+
+    async def _guard(
+        self,
+        part: Callable[[trio.abc.Stream], Any],
+        stream: trio.abc.Stream,
+        scope: trio.CancelScope,
+    ) -> None:
+        """Run one part of a connection; when it ends the connection, end the others."""
+        try:
+            await part(stream)
+        except _Lost as exc:
+            self._last_error = str(exc)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self._last_error = f"connection to {self.url} broke: {exc}"
+        scope.cancel()
+
+    def _lose_connection(self) -> None:
+        self._set_connected(up=False)
+        self._out.clear()  # at-most-once: what was not sent is not sent later
+        self._drained.set()
+        self._drained = trio.Event()
+        while self._pongs:
+            self._pongs.popleft().set()
+
+    async def _reconnect(self) -> None:
+        delay = 0.05
+        while not self._closed:
+            try:
+                stream = await self._handshake()
+            except ClusterError as exc:
+                self._last_error = str(exc)
+                log.debug("reconnecting to %s failed: %s", self.url, exc)
+                await trio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            # Subscriptions again, before anything else is sent (they are first in the buffer).
+            lines = [self._sub_line(sid, sub) for sid, sub in self._subs.items()]
+            self._out[:0] = b"".join(lines)
+            self._stream = stream
+            self.reconnects += 1
+            self._set_connected(up=True)
+            self._wake_writer.set()
+            log.info("reconnected to %s", self.url)
+            return
+
+    async def _reader(self, stream: trio.abc.Stream) -> None:
+        buf = bytearray(self._pending_in)
+        self._pending_in = b""
+        while True:
+            if buf:
+                try:
+                    consumed = self._parse(buf)
+                except (ValueError, IndexError) as exc:
+                    raise _Lost(f"{self.url} sent a malformed protocol line ({exc})") from None
+                if consumed:
+                    del buf[:consumed]
+            data = await stream.receive_some(65536)
+            if not data:
+                raise _Lost(f"{self.url} closed the connection")
+            buf += data
+
+    def _parse(self, buf: bytearray) -> int:
+        """Handle every complete operation in ``buf``; return how many bytes were used."""
+        pos = 0
+        end = len(buf)
+        subs = self._subs
+        while pos < end:
+            eol = buf.find(_CRLF, pos)
+            if eol < 0:
+                if end - pos > _MAX_LINE:
+                    raise _Lost(f"{self.url} sent a protocol line longer than {_MAX_LINE} bytes")
+                break
+            op = buf[pos : pos + 4]
+            if op == b"MSG ":
+                args = bytes(buf[pos + 4 : eol]).split()
+                size = int(args[-1])
+                start = eol + 2
+                if start + size + 2 > end:
+                    break
+                payload = bytes(buf[start : start + size])
+                pos = start + size + 2
+                sub = subs.get(int(args[1]))
+                if sub is not None:
+                    reply = args[2].decode() if len(args) == 4 else None  # noqa: PLR2004 - subject sid reply size
+                    self._deliver(sub, args[0].decode(), reply, payload, None)
+            elif op == b"HMSG":
+                args = bytes(buf[pos + 5 : eol]).split()
+                header_size = int(args[-2])
+                size = int(args[-1])
+                start = eol + 2
+                if start + size + 2 > end:
+                    break
+                headers = bytes(buf[start : start + header_size])
+                payload = bytes(buf[start + header_size : start + size])
+                pos = start + size + 2
+                sub = subs.get(int(args[1]))
+                if sub is not None:
+                    reply = args[2].decode() if len(args) == 5 else None  # noqa: PLR2004 - subject sid reply hsize size
+                    self._deliver(sub, args[0].decode(), reply, payload, _status(headers))
+            else:
+                line = bytes(buf[pos:eol])
+                pos = eol + 2
+                self._control(line)
+        return pos
+
+    def _deliver(
+        self, sub: _Sub, subject: str, reply: str | None, payload: bytes, status: int | None
+    ) -> None:
+        try:
+            sub.callback(subject, reply, payload, status)
+        except Exception:
+            log.exception("troupe cluster: the handler of %s raised (the message is lost)", subject)
+
+    def _control(self, line: bytes) -> None:
+        if line == b"PING":
+            self._out += b"PONG\r\n"
+            self._wake_writer.set()
+        elif line == b"PONG":
+            if self._pongs:
+                self._pongs.popleft().set()
+        elif line.startswith(b"INFO "):
+            try:
+                self.server_info.update(json.loads(line[5:]))
+            except ValueError:
+                raise _Lost(f"{self.url} sent a malformed INFO line") from None
+            if self.server_info.get("ldm"):  # lame duck mode: the server is about to stop
+                log.info("NATS server %s is shutting down (lame duck mode)", self.url)
+        elif line.startswith(b"-ERR"):
+            text = line[4:].decode(errors="replace").strip(" '")
+            log.warning("NATS server %s: %s", self.url, text)
+            if "permissions violation" not in text.lower():
+                raise _Lost(f"{self.url} reported an error and closes the connection: {text}")
+        elif line != b"+OK" and line:
+            raise _Lost(f"{self.url} sent an unknown protocol line {line[:40]!r}")
+
+    async def _writer(self, stream: trio.abc.Stream) -> None:
+        while True:
+            if not self._out:
+                await self._wake_writer.wait()
+                self._wake_writer = trio.Event()
+                continue
+            data = self._out
+            self._out = bytearray()
+            await stream.send_all(data)
+            if len(self._out) < _HIGH_WATER:
+                self._drained.set()
+                self._drained = trio.Event()
+
+    async def _pinger(self, stream: trio.abc.Stream) -> None:  # noqa: ARG002 - one per connection
+        interval = self.options.ping_interval
+        while True:
+            await trio.sleep(interval)
+            pong = trio.Event()
+            self._pongs.append(pong)
+            self._out += b"PING\r\n"
+            self._wake_writer.set()
+            with trio.move_on_after(interval * 2):
+                await pong.wait()
+                continue
+            raise _Lost(f"{self.url} did not answer a ping within {interval * 2} s")
+
+    # -- the operations -------------------------------------------------------------------------
+
+    def _check(self, size: int) -> None:
+        if not self.connected:
+            why = f" ({self._last_error})" if self._last_error else ""
+            raise ClusterError(
+                f"not connected to the NATS server at {self.url}{why}; troupe is reconnecting: "
+                "retry later, or check the server"
+            )
+        if size > self.max_payload:
+            raise ClusterError(
+                f"a message of {size} bytes is over the server's limit of {self.max_payload} bytes "
+                f"({self.url}); send smaller messages, or raise the server's max_payload"
+            )
+        if len(self._out) > _HARD_LIMIT:
+            raise ClusterError(
+                f"more than {_HARD_LIMIT} bytes wait to be sent to {self.url}; the server or the network "
+                "is too slow: send with `await tell()` to wait for room"
+            )
+
+    def publish(self, subject: str, payload: bytes, reply: str | None = None) -> None:
+        """Queue one message for the server (sent by the writer, in order).
+
+        Raises:
+            ClusterError: not connected, over the payload limit, or the
+                outgoing buffer is full.
+        """
+        self._check(len(payload))
+        out = self._out
+        if reply is None:
+            out += b"PUB %s %d\r\n" % (subject.encode(), len(payload))
+        else:
+            out += b"PUB %s %s %d\r\n" % (subject.encode(), reply.encode(), len(payload))
+        out += payload
+        out += _CRLF
+        self._wake_writer.set()
+
+    async def wait_writable(self) -> None:
+        """Wait while more than a few MB wait to be sent (backpressure for ``await tell``)."""
+        while len(self._out) >= _HIGH_WATER and self.connected:
+            await self._drained.wait()
+
+    def subscribe(self, subject: str, callback: Callback, queue: str | None = None) -> int:
+        """Subscribe; return the subscription id (for `unsubscribe`). Kept across reconnects."""
+        sid = self._next_sid
+        self._next_sid += 1
+        sub = _Sub(subject, queue, callback)
+        self._subs[sid] = sub
+        if self.connected:
+            self._out += self._sub_line(sid, sub)
+            self._wake_writer.set()
+        return sid
+
+    @staticmethod
+    def _sub_line(sid: int, sub: _Sub) -> bytes:
+        if sub.queue is None:
+            return b"SUB %s %d\r\n" % (sub.subject.encode(), sid)
+        return b"SUB %s %s %d\r\n" % (sub.subject.encode(), sub.queue.encode(), sid)
+
+    def unsubscribe(self, sid: int) -> None:
+        """End a subscription (a no-op for an unknown id)."""
+        if self._subs.pop(sid, None) is not None and self.connected:
+            self._out += b"UNSUB %d\r\n" % sid
+            self._wake_writer.set()
+
+    async def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until the server has processed everything sent so far; False if it did not in time."""
+        if not self.connected:
+            return False
+        pong = trio.Event()
+        self._pongs.append(pong)
+        self._out += b"PING\r\n"
+        self._wake_writer.set()
+        with trio.move_on_after(timeout):
+            await pong.wait()
+            return self.connected
+        return False
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Send what is queued (bounded by ``timeout``), then close the connection for good."""
+        if self._closed:
+            return
+        with trio.CancelScope(shield=True):
+            if self.connected and self._out:
+                await self.flush(timeout)
+            self._closed = True
+            stream, self._stream = self._stream, None
+            self.connected = False
+            if stream is not None:
+                await trio.aclose_forcefully(stream)
+
+
+def _refused(text: str) -> ClusterError:
+    return ClusterError(text)
+
+
+def _status(headers: bytes) -> int | None:
+    """The status code of a header block (``NATS/1.0 503``), or None without one."""
+    first = headers.split(b"\r\n", 1)[0]
+    parts = first.split()
+    if len(parts) >= 2 and parts[1].isdigit():  # noqa: PLR2004 - "NATS/1.0" and the code
+        return int(parts[1])
+    return None
+
+
+async def _read_line(stream: trio.abc.Stream, buf: bytearray) -> bytearray:
+    """One protocol line during the handshake (``buf`` keeps what came after it)."""
+    while True:
+        eol = buf.find(_CRLF)
+        if eol >= 0:
+            line = buf[:eol]
+            del buf[: eol + 2]
+            return line
+        if len(buf) > _MAX_LINE:
+            raise _Lost("a handshake line too long")
+        data = await stream.receive_some(65536)
+        if not data:
+            raise _Lost("the server closed the connection during the handshake")
+        buf += data
