@@ -16,6 +16,7 @@ from .actors import ActorContext as ActorContext
 from .actors import ActorCrashed as ActorCrashed
 from .actors import ActorFailed as ActorFailed
 from .actors import ActorRef as ActorRef
+from .actors import Ref as Ref
 from .actors import ActorStatistics as ActorStatistics
 from .actors import ActorStopped as ActorStopped
 from .actors import ActorSystem as ActorSystem

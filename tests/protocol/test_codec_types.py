@@ -242,7 +242,6 @@ def _one_field(annotation: str) -> type:
         ("Point", Point.ORIGIN, [0, 0], "the value of <Point.ORIGIN: (0, 0)> is not a JSON scalar"),
         ("Literal[b'x']", b"x", "x", "the literal b'x' is not a str, int, bool or None"),
         ("NoSuchName", 1, 1, "its annotation cannot be evaluated (NameError"),
-        ("troupe.ActorRef[Any]", None, None, "ActorRef[Any] is not wire data"),
     ],
 )
 def test_issue_17_3_field_types_the_codec_cannot_carry_are_refused_on_both_sides(
@@ -449,3 +448,27 @@ def test_issue_17_3_a_message_defined_in_a_function_keeps_only_what_its_annotati
     gc.collect()
     assert alive() is None  # the function's other locals do not live as long as the class
     _round_trip(local((1, 2)))
+
+
+class _Echo(troupe.Actor[Any]):
+    async def receive(self, msg: Any) -> Any:
+        return msg
+
+
+@pytest.mark.parametrize(
+    "annotation", ["troupe.ActorRef[Any]", "troupe.Ref[int]", "troupe.ActorRef[Any] | None"]
+)
+async def test_issue_19_ref_fields_travel_only_between_the_nodes_of_a_cluster(
+    annotation: str, system: troupe.ActorSystem
+) -> None:
+    cls = _one_field(annotation)
+    ref = await system.spawn(_Echo)
+    with pytest.raises(
+        TypeError, match=r"cannot be encoded: refs travel only between the nodes of a cluster"
+    ):
+        codec.encode(cls(ref))
+    with pytest.raises(troupe.DecodeError, match="refs travel only between the nodes of a cluster") as info:
+        codec.decode({"type": troupe.wire_name(cls), "x": {"ref": "a.b"}})
+    assert info.value.path == "$.x"
+    with pytest.raises(TypeError, match=r"expected .*, got int"):
+        codec.encode(cls(3))

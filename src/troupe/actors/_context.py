@@ -15,6 +15,7 @@ from . import _stopping as stopping
 from ._actor import accepts_type, describe_accepts
 from ._current import CURRENT_ACTOR
 from ._errors import MessageTypeError
+from ._ref import ActorRef
 from ._reply import Reply
 from ._spawn import spawn
 from ._supervision import Restart
@@ -23,7 +24,7 @@ from ._timers import Timers
 if TYPE_CHECKING:
     from ._actor import Actor
     from ._mailbox import Mailbox
-    from ._ref import ActorRef
+    from ._ref import Ref
     from ._system import ActorSystem
 
 M = TypeVar("M")
@@ -90,19 +91,26 @@ class ActorContext(Generic[M], metaclass=NoPublicConstructor):
         """
         return await spawn(self._cell, factory, name=name, mailbox=mailbox, restart=restart)
 
-    def watch(self, ref: ActorRef[Any]) -> None:
+    def watch(self, ref: Ref[Any]) -> None:
         """Receive ``Terminated(ref, reason)`` once ``ref`` terminates for good.
 
         Sent once, at final termination (not at restarts), and at once if
-        ``ref`` is already dead.
+        ``ref`` is already dead. A [`RemoteRef`][troupe.cluster.RemoteRef]
+        to an actor on another node is watched too: ``Terminated`` comes when
+        it stops, or when its node leaves the cluster or is lost.
 
         Raises:
             MessageTypeError: this actor's ``M`` does not include ``Terminated``.
             ValueError: an actor cannot watch itself.
+            TypeError: ``ref`` is not a ref, or is a remote ref to a group
+                of actors (watch one member: ``system.cluster.lookup(name)``).
         """
         me = self._cell
         if not accepts_type(me.accepts, Terminated):
             raise MessageTypeError(me.path, Terminated(ref), describe_accepts(me.accepts))
+        if type(ref) is not ActorRef:
+            _remote_hook(ref, "_watch_from")(me)
+            return
         target = ref._cell
         if target is me:
             msg = f"{me.path} cannot watch itself; its parent or a sibling can"
@@ -117,9 +125,12 @@ class ActorContext(Generic[M], metaclass=NoPublicConstructor):
             me.watching = set()
         me.watching.add(target)
 
-    def unwatch(self, ref: ActorRef[Any]) -> None:
+    def unwatch(self, ref: Ref[Any]) -> None:
         """Stop watching ``ref`` (a no-op if not watching it)."""
         me = self._cell
+        if type(ref) is not ActorRef:
+            _remote_hook(ref, "_unwatch_from")(me)
+            return
         target = ref._cell
         if target.watchers:
             target.watchers.discard(me)
@@ -183,6 +194,15 @@ class ActorContext(Generic[M], metaclass=NoPublicConstructor):
             cell.deferred = set()
         cell.deferred.add(reply)
         return reply
+
+
+def _remote_hook(ref: object, name: str) -> Callable[[cells._Cell], None]:
+    """A ref from a layer above (a cluster's RemoteRef) watches through its own hook."""
+    hook: Callable[[cells._Cell], None] | None = getattr(ref, name, None)
+    if hook is None:
+        msg = f"watch() takes an ActorRef or a cluster's RemoteRef, got {ref!r}"
+        raise TypeError(msg)
+    return hook
 
 
 async def _job(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, final
 
 import attrs
 from trio.lowlevel import (
@@ -61,6 +61,44 @@ class ActorStatistics:
     """How many children it has."""
 
 
+class Ref(Protocol[M]):
+    """What every ref offers: an `ActorRef`, and a cluster's `RemoteRef`.
+
+    Annotate with ``Ref[M]`` where either may come, like the ``reply_to``
+    field of a message that crosses a cluster: it arrives as a
+    [`RemoteRef`][troupe.cluster.RemoteRef] pointing back at the sender's
+    actor. Code written against these methods works with both.
+
+    Example:
+        ```python
+        @troupe.message
+        class GetQuote:
+            item: str
+            reply_to: troupe.Ref[Quote]
+
+        async def quote(to: troupe.Ref[GetQuote], me: troupe.Ref[Quote]) -> None:
+            await to.tell(GetQuote("apples", reply_to=me))
+        ```
+    """
+
+    @property
+    def path(self) -> str:
+        """Where the actor lives, for people (logs, dead letters, errors)."""
+        ...
+
+    async def tell(self, msg: M) -> None:
+        """Send ``msg``; see [`ActorRef.tell()`][troupe.ActorRef.tell]."""
+        ...
+
+    def tell_nowait(self, msg: M) -> None:
+        """Send ``msg`` without waiting; see [`ActorRef.tell_nowait()`][troupe.ActorRef.tell_nowait]."""
+        ...
+
+    async def ask(self, msg: M, *, timeout: float | None = 5.0) -> Any:
+        """Send ``msg`` and wait for the answer; see [`ActorRef.ask()`][troupe.ActorRef.ask]."""
+        ...
+
+
 @final
 class ActorRef(Generic[M], metaclass=NoPublicConstructor):
     """A handle to an actor: cheap, hashable, safe to pass in messages.
@@ -80,6 +118,7 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
     """
 
     __slots__ = ("_cell",)
+    __troupe_ref__ = True  # the codec carries it (as an address) across a cluster, nowhere else
 
     def __init__(self, cell: _Cell) -> None:
         self._cell = cell
@@ -270,3 +309,4 @@ class ActorRef(Generic[M], metaclass=NoPublicConstructor):
 
 
 cells.make_ref = ActorRef._create
+Ref.__troupe_ref__ = True  # type: ignore[attr-defined] # set after the class, so not a protocol member

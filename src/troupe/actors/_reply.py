@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
 from outcome import Error, Outcome, Value
@@ -40,7 +41,17 @@ class Reply(Generic[T], metaclass=NoPublicConstructor):
         ```
     """
 
-    __slots__ = ("_cell", "_deadline", "_deferred", "_done", "_in_waiters", "_msg", "_task", "_timeout")
+    __slots__ = (
+        "_cell",
+        "_deadline",
+        "_deferred",
+        "_done",
+        "_in_waiters",
+        "_msg",
+        "_on_done",
+        "_task",
+        "_timeout",
+    )
 
     def __init__(self, cell: _Cell | None, msg: object, task: Task | None, timeout: float | None) -> None:
         self._cell = cell
@@ -51,6 +62,8 @@ class Reply(Generic[T], metaclass=NoPublicConstructor):
         self._done = task is None
         self._deferred = False
         self._in_waiters = False
+        # An ask that arrived from another node has no waiting task: its outcome goes here.
+        self._on_done: Callable[[Outcome[Any]], None] | None = None
 
     def __lt__(self, other: Reply[Any]) -> bool:  # for the system's deadline heap
         return self._deadline < other._deadline
@@ -84,7 +97,12 @@ class Reply(Generic[T], metaclass=NoPublicConstructor):
             cell = self._cell
             if cell is not None and cell.deferred is not None:
                 cell.deferred.discard(self)
-        reschedule(task, result)  # type: ignore[arg-type]
+        on_done = self._on_done
+        if on_done is None:
+            reschedule(task, result)  # type: ignore[arg-type]
+        else:
+            self._on_done = None
+            on_done(result)
 
     def _fail_quietly(self, exc: BaseException) -> None:
         if not self._done:

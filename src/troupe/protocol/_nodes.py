@@ -67,6 +67,8 @@ def value_kind(value: object) -> str | None:
         return kind
     if is_message_class(type(value)):
         return TAGGED
+    if getattr(type(value), "__troupe_ref__", False):  # a ref travels as its address, an object
+        return OBJECT
     if isinstance(value, enum.Enum):
         return SCALAR_KINDS.get(type(value.value))
     return next((kind for base, kind in _KIND_OF_BASE if isinstance(value, base)), None)

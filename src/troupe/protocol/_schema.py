@@ -34,6 +34,7 @@ from ._nodes import (
     unexpected,
     union,
 )
+from ._refs import RefNode, is_ref, is_ref_type
 from ._walk import MAX_DEPTH, Bad, Node, Open
 
 _FIELDS_ATTR = "__troupe_fields__"
@@ -194,6 +195,11 @@ class AnyValue(Node):
 
 def _refused_in_any(value: object) -> Bad:
     name = type(value).__name__
+    if is_ref(value):
+        return Bad(
+            f"{name} is not wire data in a field typed Any: type the field troupe.Ref[...] to send "
+            "a ref between the nodes of a cluster (as an address)"
+        )
     if isinstance(value, enum.Enum):
         return Bad(f"a {name} in a field typed Any would come back as its bare value; type the field {name}")
     if isinstance(value, tuple | set | frozenset):
@@ -253,6 +259,8 @@ def node_for(tp: object, depth: int = 0) -> Node:  # noqa: C901, PLR0911, PLR091
         return Unsupported(name, f"it is nested deeper than {MAX_DEPTH} levels")
     if isinstance(tp, typing.NewType):
         return node_for(tp.__supertype__, depth + 1)
+    if is_ref_type(tp):
+        return RefNode(name)
     if isinstance(tp, type):
         if is_message_class(tp):
             return Tagged(name, (tp,))

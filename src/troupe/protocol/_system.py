@@ -22,6 +22,10 @@ class DeadLetterReason(enum.Enum):
     """Its handling was cut off before it finished: the shutdown timeout ran out,
     or its supervisor's bound on a group restart did (`OneForAll`'s
     ``shutdown_timeout``)."""
+    REFUSED = "refused"
+    """It arrived from another node of a cluster and could not be delivered:
+    not a message (garbage, an unknown type, wrong fields, over the size
+    limit), or of a type the recipient does not accept."""
 
 
 @final
@@ -37,7 +41,8 @@ class Terminated:
     """
 
     ref: Any
-    """The `ActorRef` of the actor that terminated."""
+    """The ref of the actor that terminated: the `ActorRef` that was watched,
+    or the `RemoteRef` for an actor on another node of a cluster."""
     reason: BaseException | None = None
     """None after a stop; the exception after a failure."""
 
