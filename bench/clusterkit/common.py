@@ -1,0 +1,87 @@
+"""What every process of the cluster benchmark shares: the payload, the subjects, the clock, the reports."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+PAYLOAD = b'{"type":"bench.item","n":123456,"text":"abcdefghijklmnop"}'
+"""What every contender sends: the JSON a small troupe message would be (58 bytes)."""
+
+TELL_SUBJECT = "bench.tell"
+"""The subject of the tell stream."""
+
+ASK_SUBJECT = "bench.ask"
+"""The subject the responders answer on."""
+
+POOL_SUBJECT = "bench.pool"
+"""The subject of the CPU-bound pool's items."""
+
+POOL_QUEUE = "bench-pool"
+"""The queue group the pool's workers join: each item goes to one of them."""
+
+BURST = 256
+"""Messages a sender queues before it yields once to its event loop."""
+
+WARM_UP = 1
+"""Untimed round trips a requester makes first (connections and inboxes set up)."""
+
+
+def now() -> float:
+    """The clock every process reads: ``CLOCK_MONOTONIC``, one clock for the whole machine.
+
+    A publisher's start and a subscriber's end, taken in different
+    processes, subtract to the stream's duration.
+    """
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+def report(**fields: Any) -> None:
+    """Tell the orchestrator something: one JSON line on stdout, flushed at once."""
+    print(json.dumps(fields), flush=True)
+
+
+def answer(count: int) -> bytes:
+    """A responder's answer: the requests it has answered, this one included, as JSON."""
+    return b'{"type":"bench.count","n":%d}' % count
+
+
+def answered(data: bytes) -> int:
+    """The count in an [`answer()`][clusterkit.common.answer]."""
+    n = json.loads(data)["n"]
+    if not isinstance(n, int):
+        msg = f"an answer's count is not an int: {data!r}; the responder sent garbage"
+        raise TypeError(msg)
+    return n
+
+
+def burn(cost: int) -> int:
+    """CPU-bound work for the pool: ``cost`` multiply-adds in pure Python (no I/O, holds the GIL)."""
+    total = 0
+    for i in range(cost):
+        total = (total + i * i) % 1_000_003
+    return total
+
+
+def item(index: int) -> bytes:
+    """The pool's item number ``index``."""
+    return b'{"type":"bench.work","n":%d}' % index
+
+
+@dataclass(frozen=True)
+class Run:
+    """One timed run of one workload on one contender, as the orchestrator saw it."""
+
+    seconds: float
+    """Wall time of the timed part (``inf`` if it never ended)."""
+    count: int
+    """What the receiving side counted: messages, answers in turn, items answered."""
+    shares: tuple[int, ...] = ()
+    """Pool runs only: the items each worker process handled."""
+
+    @property
+    def rate(self) -> float:
+        """``count`` per second."""
+        return self.count / self.seconds

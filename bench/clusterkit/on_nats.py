@@ -1,0 +1,187 @@
+"""The roles on raw nats-py, the official client, on asyncio: the baselines troupe is measured against.
+
+Written the way nats-py's documentation shows: callback subscriptions,
+``publish`` without waiting for each message, ``request`` for round trips,
+``msg.respond`` to answer. Default connection options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import nats
+from nats.aio.msg import Msg
+
+from .common import (
+    ASK_SUBJECT,
+    BURST,
+    PAYLOAD,
+    POOL_QUEUE,
+    POOL_SUBJECT,
+    TELL_SUBJECT,
+    WARM_UP,
+    answer,
+    answered,
+    burn,
+    item,
+    now,
+    report,
+)
+
+
+async def _until(done: asyncio.Event) -> None:
+    """Return once ``done`` is set, or at SIGTERM (the orchestrator asks for a report)."""
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    waits = [asyncio.create_task(done.wait()), asyncio.create_task(stop.wait())]
+    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+
+
+async def _subscriber(url: str, n: int) -> None:
+    nc = await nats.connect(url)
+    done = asyncio.Event()
+    count = 0
+    end: float | None = None
+
+    async def on_msg(_: Msg) -> None:
+        nonlocal count, end
+        count += 1
+        if count == n:
+            end = now()
+            done.set()
+
+    await nc.subscribe(TELL_SUBJECT, cb=on_msg)
+    await nc.flush()  # the server has the subscription
+    report(ready=True)
+    await _until(done)
+    report(end=end, count=count)
+    await nc.close()
+
+
+async def _publisher(url: str, n: int) -> None:
+    nc = await nats.connect(url)
+    start = now()
+    for i in range(n):
+        await nc.publish(TELL_SUBJECT, PAYLOAD)
+        if i % BURST == BURST - 1:
+            await asyncio.sleep(0)  # the flusher writes what is pending
+    await nc.flush()
+    report(start=start, done=now(), count=n)
+    await nc.close()
+
+
+async def _responder(url: str) -> None:
+    nc = await nats.connect(url)
+    count = 0
+
+    async def on_msg(msg: Msg) -> None:
+        nonlocal count
+        count += 1
+        await msg.respond(answer(count))
+
+    await nc.subscribe(ASK_SUBJECT, cb=on_msg)
+    await nc.flush()
+    report(ready=True)
+    await _until(asyncio.Event())
+    report(count=count)
+    await nc.close()
+
+
+async def _requester(url: str, n: int) -> None:
+    nc = await nats.connect(url)
+    first = 0
+    for _ in range(WARM_UP):
+        first = answered((await nc.request(ASK_SUBJECT, PAYLOAD, timeout=10)).data)
+    last = first
+    start = now()
+    for _ in range(n):
+        last = answered((await nc.request(ASK_SUBJECT, PAYLOAD, timeout=10)).data)
+    end = now()
+    report(start=start, end=end, count=last - first)
+    await nc.close()
+
+
+async def _pool_worker(url: str, cost: int) -> None:
+    nc = await nats.connect(url)
+    count = 0
+
+    async def on_item(msg: Msg) -> None:
+        nonlocal count
+        count += 1
+        await msg.respond(b"%d" % burn(cost))
+
+    await nc.subscribe(POOL_SUBJECT, queue=POOL_QUEUE, cb=on_item)
+    await nc.flush()
+    report(ready=True)
+    await _until(asyncio.Event())
+    report(count=count)
+    await nc.close()
+
+
+async def _pool_client(url: str, n: int, cost: int, window: int) -> None:
+    nc = await nats.connect(url)
+    expected = b"%d" % burn(cost)
+    inbox = nc.new_inbox()
+    done = asyncio.Event()
+    sent = count = 0
+    wrong: list[bytes] = []
+
+    async def on_answer(msg: Msg) -> None:
+        nonlocal sent, count
+        count += 1
+        if msg.data != expected:
+            wrong.append(msg.data)
+        if sent < n:
+            await nc.publish(POOL_SUBJECT, item(sent), reply=inbox)
+            sent += 1
+        if count == n:
+            done.set()
+
+    await nc.subscribe(inbox, cb=on_answer)
+    await nc.flush()
+    start = now()
+    while sent < min(window, n):
+        await nc.publish(POOL_SUBJECT, item(sent), reply=inbox)
+        sent += 1
+    await done.wait()
+    end = now()
+    if wrong:
+        msg = (
+            f"pool: {len(wrong)} wrong answers, like {wrong[0]!r} (expected {expected!r}); a worker is broken"
+        )
+        raise RuntimeError(msg)
+    report(start=start, end=end, count=count)
+    await nc.close()
+
+
+def subscriber(url: str, n: int) -> None:
+    """Count ``n`` messages of the tell stream (see [`clusterkit`][clusterkit])."""
+    asyncio.run(_subscriber(url, n))
+
+
+def publisher(url: str, n: int) -> None:
+    """Publish the tell stream: ``n`` payloads."""
+    asyncio.run(_publisher(url, n))
+
+
+def responder(url: str) -> None:
+    """Answer requests until SIGTERM."""
+    asyncio.run(_responder(url))
+
+
+def requester(url: str, n: int) -> None:
+    """Make ``n`` requests, one after the other."""
+    asyncio.run(_requester(url, n))
+
+
+def pool_worker(url: str, cost: int) -> None:
+    """Handle the pool's items until SIGTERM."""
+    asyncio.run(_pool_worker(url, cost))
+
+
+def pool_client(url: str, n: int, cost: int, window: int) -> None:
+    """Send the pool ``n`` items, ``window`` at a time, and wait for every answer."""
+    asyncio.run(_pool_client(url, n, cost, window))
