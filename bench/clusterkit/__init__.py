@@ -35,7 +35,8 @@ The roles, the same for every contender that has the workload:
 Modules: [`common`][clusterkit.common] (payload, subjects, clock, reports),
 [`on_nats`][clusterkit.on_nats] (raw nats-py on asyncio),
 [`bridge`][clusterkit.bridge] and [`on_bridge`][clusterkit.on_bridge] (nats-py
-driven from trio through an asyncio thread), [`on_thespian`][clusterkit.on_thespian]
+driven from trio through an asyncio thread), [`on_native`][clusterkit.on_native]
+(troupe's trio-native NATS client, no actors), [`on_thespian`][clusterkit.on_thespian]
 (Thespian's ``multiprocTCPBase``, no NATS), [`children`][clusterkit.children]
 (the orchestrator's side: starting roles and reading their reports).
 """
