@@ -19,8 +19,8 @@ from ._jobs import JobObserver as JobObserver
 from ._mailbox import Mailbox as Mailbox
 from ._mailbox import Overflow as Overflow
 from ._ref import ActorRef as ActorRef
-from ._ref import Ref as Ref
 from ._ref import ActorStatistics as ActorStatistics
+from ._ref import Ref as Ref
 from ._reply import Reply as Reply
 from ._supervision import Backoff as Backoff
 from ._supervision import OneForAll as OneForAll

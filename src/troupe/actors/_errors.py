@@ -17,6 +17,8 @@ class MessageTypeError(TroupeError, TypeError):
         """The path of the actor that would have received it."""
         self.message = message
         """The rejected message."""
+        self.accepts = accepts
+        """What the actor accepts, in words (``Order | GetStatus``)."""
         super().__init__(
             f"{path} accepts {accepts}, not {type(message).__qualname__} "
             f"({message!r}); nothing was sent: send one of the accepted types "

@@ -25,6 +25,7 @@ from ._threads import FromThread
 from ._timeouts import Deadlines
 
 if TYPE_CHECKING:
+    from ..cluster import ClusterHandle  # for the type of `cluster` only: the cluster layer sets it
     from ..jobs import Jobs  # for the type of `jobs` only: the jobs layer sets it
     from ._actor import Actor
     from ._ref import ActorRef
@@ -80,6 +81,7 @@ class ActorSystem(metaclass=NoPublicConstructor):
         self._stats_failures = 0
         self._stuck: tuple[str, ...] = ()
         self._jobs: JobObserver | None = None  # set by troupe.open_system(jobs=...)
+        self._cluster: Any = None  # a ClusterHandle, set by troupe.open_system(cluster=...)
         self._extensions: dict[str, Any] = {}  # per-system state of the layers above (tasks, jobs)
         self._token = trio.lowlevel.current_trio_token()
         self._from_thread: FromThread | None = None
@@ -117,6 +119,24 @@ class ActorSystem(metaclass=NoPublicConstructor):
         """
         # Only troupe.jobs sets it, to a Jobs; the layers below see a JobObserver.
         return cast("Jobs | None", self._jobs)
+
+    @property
+    def cluster(self) -> ClusterHandle:
+        """The system's membership of a cluster ([`ClusterHandle`][troupe.cluster.ClusterHandle]).
+
+        Open the system with ``troupe.open_system(cluster=troupe.Cluster(...))`` to have one.
+
+        Raises:
+            RuntimeError: the system has not joined a cluster.
+        """
+        found = self._cluster
+        if found is None:
+            msg = (
+                f"system {self._name!r} has not joined a cluster; open it with "
+                "troupe.open_system(cluster=troupe.Cluster(...))"
+            )
+            raise RuntimeError(msg)
+        return cast("ClusterHandle", found)
 
     @property
     def dead_letters(self) -> DeadLetters:

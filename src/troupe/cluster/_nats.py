@@ -24,6 +24,7 @@ and trio adds a thread hop each way to every message; see the Cluster guide.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
@@ -451,6 +452,10 @@ class NatsClient:
         out += _CRLF
         self._wake_writer.set()
 
+    def pending_bytes(self) -> int:
+        """How many bytes wait for the writer."""
+        return len(self._out)
+
     async def wait_writable(self) -> None:
         """Wait while more than a few MB wait to be sent (backpressure for ``await tell``)."""
         while len(self._out) >= _HIGH_WATER and self.connected:
@@ -493,17 +498,28 @@ class NatsClient:
         return False
 
     async def close(self, timeout: float = 2.0) -> None:
-        """Send what is queued (bounded by ``timeout``), then close the connection for good."""
+        """Send what is queued (bounded by ``timeout``), then close the connection for good.
+
+        What is queued is written straight to the socket, without waiting
+        for the server's answer: the server reads it before it sees the
+        connection close. (Its reader may already be gone, as when the
+        cluster actor stops.)
+        """
         if self._closed:
             return
+        self._closed = True
+        stream, self._stream = self._stream, None
+        was_connected = self.connected
+        self.connected = False
         with trio.CancelScope(shield=True):
-            if self.connected and self._out:
-                await self.flush(timeout)
-            self._closed = True
-            stream, self._stream = self._stream, None
-            self.connected = False
-            if stream is not None:
-                await trio.aclose_forcefully(stream)
+            if stream is None:
+                return
+            data, self._out = self._out, bytearray()
+            if was_connected and data:
+                lost = (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, OSError)
+                with trio.move_on_after(timeout), contextlib.suppress(*lost):  # at most once
+                    await stream.send_all(data)
+            await trio.aclose_forcefully(stream)
 
 
 def _refused(text: str) -> ClusterError:

@@ -1,0 +1,447 @@
+"""One system's membership of a cluster: exports, sending, receiving and asks.
+
+A `Node` belongs to the system's ``/system/cluster`` actor, which connects
+it in ``on_start``, watches the local actors other nodes can address, and
+leaves in ``on_stop``. Messages arriving from the server are handled
+synchronously in the connection's reader task and handed to their actors
+without waiting (``troupe.actors._arrivals``). The membership table,
+heartbeats and remote watches are in `_members`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final
+
+import trio
+from outcome import Error, Outcome, Value
+
+from ..actors import ActorRef, ActorStopped, AskTimeout
+from ..actors._arrivals import arrive_ask, arrive_tell
+from ..protocol import DeadLetterReason, DecodeError, codec
+from ..protocol._refs import REF_CODEC
+from ..protocol._schema import ANY
+from ..protocol._walk import Bad, walk
+from . import _wire as wire
+from ._config import Cluster, default_node_name
+from ._errors import ClusterError
+from ._members import Members
+from ._nats import NatsClient, Options
+from ._remote import RemoteRef
+
+if TYPE_CHECKING:
+    from ..actors import ActorContext, ActorSystem
+    from ..actors._cell import _Cell
+
+log = logging.getLogger("troupe.cluster")
+
+_TELLS_KEPT: Final = 4096  # tells remembered until the server could say nobody took them
+
+
+class _Ask:
+    __slots__ = ("done", "msg", "outcome", "ref", "timeout")
+
+    def __init__(self, ref: RemoteRef[Any], msg: object, timeout: float | None) -> None:
+        self.ref = ref
+        self.msg = msg
+        self.timeout = timeout
+        self.done = trio.Event()
+        self.outcome: Outcome[Any] | None = None
+
+    def finish(self, outcome: Outcome[Any]) -> None:
+        if self.outcome is None:
+            self.outcome = outcome
+            self.done.set()
+
+
+class Statistics:
+    """Counters of one node (``system.cluster.statistics()`` copies them)."""
+
+    __slots__ = ("asks", "received", "sent")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.received = 0
+        self.asks = 0
+
+
+class Node:
+    """This system's side of the cluster (see the module docstring)."""
+
+    def __init__(self, system: ActorSystem, config: Cluster, url: str) -> None:
+        self.system = system
+        self.config = config
+        self.cluster = config.name
+        self.node = config.node or default_node_name()
+        self.node_id = secrets.token_hex(6)
+        self.prefix = f"troupe.{config.name}"
+        self.client = NatsClient(
+            Options(
+                url,
+                name=f"troupe {config.name} {self.node}",
+                token=config.token,
+                user=config.user,
+                password=config.password,
+                tls=config.tls,
+                connect_timeout=config.connect_timeout,
+                ping_interval=max(2 * config.failure_timeout, 5.0),
+            ),
+            on_state=self._on_state,
+        )
+        self._actor_prefix = f"{self.prefix}.a.{self.node_id}."
+        self._inbox_prefix = f"{self.prefix}.i.{self.node_id}."
+        self._exports: dict[str, ActorRef[Any]] = {}
+        self._export_ids: dict[ActorRef[Any], str] = {}
+        self._export_counter = itertools.count(1)
+        self._ask_counter = itertools.count(1)
+        self._tell_counter = itertools.count(1)
+        self._asks: dict[str, _Ask] = {}
+        self._tells: OrderedDict[str, tuple[RemoteRef[Any], object]] = OrderedDict()
+        self._context: ActorContext[Any] | None = None
+        self.stats = Statistics()
+        self.members = Members(self)
+
+    # -- joining and leaving --------------------------------------------------------------------
+
+    async def join(self, context: ActorContext[Any]) -> None:
+        """Connect, subscribe, say hello (from the cluster actor's ``on_start``)."""
+        self._context = context
+        await self.client.connect()
+        client = self.client
+        client.subscribe(self._actor_prefix + "*", self._on_actor)
+        client.subscribe(self._inbox_prefix + "*", self._on_inbox)
+        self.members.subscribe()
+        context.start_soon(self._run_client, name="troupe cluster connection")
+        context.start_soon(self.members.run, name="troupe cluster heartbeats")
+        self.members.announce(hello=True)
+        await client.flush(self.config.connect_timeout)
+
+    async def _run_client(self) -> None:
+        await self.client.run()
+
+    async def leave(self) -> None:
+        """Say goodbye and close the connection (from the cluster actor's ``on_stop``)."""
+        with trio.CancelScope(shield=True):
+            if self.client.connected:
+                with contextlib.suppress(ClusterError):
+                    self.members.announce(bye=True)
+            await self.client.close(timeout=2.0)
+            self._fail_asks(ClusterError(f"node {self.node} left the cluster before the answer came"))
+
+    def _on_state(self, up: bool) -> None:
+        self.members.touch()
+        if up:
+            if self._context is not None:  # a reconnection (not the first connect)
+                self.members.announce(hello=True)
+                self.members.rewatch()
+        else:
+            self._fail_asks(
+                ClusterError(
+                    f"the connection to {self.client.url} broke while waiting for the answer; the message "
+                    "may or may not have been processed (at most once): ask again if that is safe"
+                )
+            )
+
+    def _fail_asks(self, error: ClusterError) -> None:
+        for pending in list(self._asks.values()):
+            pending.finish(Error(error))
+        self._asks.clear()
+
+    # -- refs and addresses ---------------------------------------------------------------------
+
+    def export(self, ref: ActorRef[Any]) -> str:
+        """The id other nodes address ``ref`` by (watched: it is forgotten when the actor ends)."""
+        found = self._export_ids.get(ref)
+        if found is not None:
+            return found
+        if ref._cell.system is not self.system:
+            msg = f"{ref.path} belongs to another actor system than this node's; send refs of this system"
+            raise ValueError(msg)
+        assert self._context is not None  # noqa: S101 - joined before anything is sent
+        export_id = format(next(self._export_counter), "x")
+        self._exports[export_id] = ref
+        self._export_ids[ref] = export_id
+        self._context.watch(ref)
+        return export_id
+
+    def export_ended(self, ref: object, reason: BaseException | None) -> None:
+        """A local actor other nodes could address ended (the cluster actor got its ``Terminated``)."""
+        if not isinstance(ref, ActorRef):
+            return
+        export_id = self._export_ids.pop(ref, None)
+        if export_id is None:
+            return
+        del self._exports[export_id]
+        self.members.export_ended(export_id, reason)
+
+    def encode_ref(self, ref: object) -> dict[str, str]:
+        """The codec's hook: a ref as the address of its actor."""
+        if isinstance(ref, RemoteRef):
+            if ref._node is not self:
+                msg = f"{ref!r} belongs to another cluster node than this one"
+                raise ValueError(msg)
+            return ref._address()
+        if isinstance(ref, ActorRef):
+            return {"ref": f"{self.node_id}.{self.export(ref)}", "node": self.node, "path": ref.path}
+        msg = f"{ref!r} is not a ref this cluster can address"
+        raise ValueError(msg)
+
+    def decode_ref(self, address: dict[str, str]) -> object:
+        """The codec's hook: the ref an address stands for."""
+        text = address["ref"]
+        if text.startswith("@"):
+            return self.group_ref(wire.check_name(text[1:]), None)
+        node_id, _, export_id = text.partition(".")
+        if not (wire.TOKEN.fullmatch(node_id) and wire.TOKEN.fullmatch(export_id)):
+            msg = f"{text!r} is not the address of an actor"
+            raise ValueError(msg)
+        if node_id == self.node_id:
+            local = self._exports.get(export_id)
+            if local is not None:
+                return local
+        return self.actor_ref(node_id, export_id, address.get("node") or node_id, address.get("path", ""))
+
+    def group_ref(self, name: str, accepts: tuple[type, ...] | None) -> RemoteRef[Any]:
+        """A ref to the group registered under ``name``."""
+        return RemoteRef._create(self, f"{self.prefix}.n.{name}", accepts=accepts, group=name)
+
+    def actor_ref(self, node_id: str, export_id: str, node_name: str, path: str) -> RemoteRef[Any]:
+        """A ref to one actor of a node."""
+        return RemoteRef._create(
+            self,
+            f"{self.prefix}.a.{node_id}.{export_id}",
+            accepts=None,
+            node_id=node_id,
+            node_name=node_name,
+            actor=path,
+        )
+
+    # -- encoding -------------------------------------------------------------------------------
+
+    def encode(self, msg: object) -> dict[str, Any]:
+        """``msg`` as wire data (refs as addresses)."""
+        token = REF_CODEC.set(self)
+        try:
+            return codec.encode(msg)
+        finally:
+            REF_CODEC.reset(token)
+
+    def decode(self, data: object) -> Any:
+        """A message from wire data (addresses as refs)."""
+        token = REF_CODEC.set(self)
+        try:
+            return codec.decode(data)
+        finally:
+            REF_CODEC.reset(token)
+
+    def _encode_answer(self, value: object) -> bytes:
+        token = REF_CODEC.set(self)
+        try:
+            return wire.dumps({"ok": walk(ANY, value, encoding=True)}).encode()
+        except Bad as bad:
+            text = f"the answer ({type(value).__name__}) cannot be sent: {bad.reason} at {bad.path}"
+            return wire.dumps(
+                {"err": {"kind": "raised", "type": "TypeError", "text": text, "tb": ""}}
+            ).encode()
+        finally:
+            REF_CODEC.reset(token)
+
+    def _decode_answer(self, data: object) -> Any:
+        token = REF_CODEC.set(self)
+        try:
+            return walk(ANY, data, encoding=False)
+        finally:
+            REF_CODEC.reset(token)
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def _payload(self, msg: object, data: object) -> bytes:
+        try:
+            return wire.dumps(data).encode()
+        except ValueError as exc:  # an int of more than 4300 digits
+            text = f"cannot encode {type(msg).__qualname__}: {exc}"
+            raise TypeError(text) from None
+
+    def send(self, ref: RemoteRef[Any], msg: object) -> None:
+        """Publish a tell (the server tells the inbox if nobody subscribes: a dead letter here)."""
+        payload = self._payload(msg, self.encode(msg))
+        key = f"t{next(self._tell_counter)}"
+        self.client.publish(ref._subject, payload, self._inbox_prefix + key)
+        tells = self._tells
+        tells[key] = (ref, msg)
+        if len(tells) > _TELLS_KEPT:
+            tells.popitem(last=False)
+        self.stats.sent += 1
+
+    async def ask(self, ref: RemoteRef[Any], msg: object, timeout: float | None) -> Any:
+        """Publish an ask and wait for its answer."""
+        payload = self._payload(msg, {"ask": timeout, "m": self.encode(msg)})
+        key = format(next(self._ask_counter), "x")
+        pending = _Ask(ref, msg, timeout)
+        self.client.publish(ref._subject, payload, self._inbox_prefix + key)
+        self.stats.sent += 1
+        self.stats.asks += 1
+        self._asks[key] = pending
+        try:
+            if timeout is None:
+                await pending.done.wait()
+            else:
+                with trio.move_on_after(timeout):
+                    await pending.done.wait()
+        finally:
+            self._asks.pop(key, None)
+        if pending.outcome is None:
+            raise AskTimeout(ref.path, msg, timeout or 0.0)
+        return pending.outcome.unwrap()
+
+    def watch(self, ref: RemoteRef[Any], watcher: _Cell) -> None:
+        """``watcher`` watches ``ref`` (``ctx.watch(remote_ref)``)."""
+        self.members.watch(ref, watcher)
+
+    def unwatch(self, ref: RemoteRef[Any], watcher: _Cell) -> None:
+        """``watcher`` stops watching ``ref``."""
+        self.members.unwatch(ref, watcher)
+
+    def publish(self, subject: str, data: object) -> None:
+        """Publish control data (heartbeats, watches)."""
+        self.client.publish(subject, wire.dumps(data).encode())
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    def _on_inbox(self, subject: str, reply: str | None, payload: bytes, status: int | None) -> None:  # noqa: ARG002
+        key = subject[len(self._inbox_prefix) :]
+        if key.startswith("t"):  # a tell's inbox: only the server writes here, when nobody listens
+            if status == 503:  # noqa: PLR2004 - NATS's "no responders"
+                sent = self._tells.pop(key, None)
+                if sent is not None:
+                    self._dead_letter(sent[0].path, sent[1], DeadLetterReason.STOPPED)
+            return
+        pending = self._asks.get(key)
+        if pending is None:
+            return  # the asker gave up (timeout, cancel): the answer is dropped
+        if status == 503:  # noqa: PLR2004
+            self._dead_letter(pending.ref.path, pending.msg, DeadLetterReason.STOPPED)
+            pending.finish(Error(ActorStopped(pending.ref.path, self._nobody(pending.ref))))
+            return
+        pending.finish(self._read_answer(pending, payload))
+
+    def _nobody(self, ref: RemoteRef[Any]) -> str:
+        if ref.is_group:
+            return (
+                f"no live member of cluster {self.cluster!r} has the name {ref.name!r} (nothing is "
+                "registered under it now); the message went to dead letters. Register an actor under it first"
+            )
+        return (
+            f"{ref.path} cannot be reached: its node is not in the cluster now; the message went to "
+            "dead letters"
+        )
+
+    def _read_answer(self, pending: _Ask, payload: bytes) -> Outcome[Any]:
+        node = pending.ref.node or "?"
+        try:
+            data = json.loads(payload)
+            if type(data) is dict and "ok" in data:
+                return Value(self._decode_answer(data["ok"]))
+            if type(data) is dict and "err" in data:
+                return Error(
+                    wire.error_from(data["err"], pending.ref.path, pending.msg, pending.timeout, node)
+                )
+            problem = "it is not an answer"
+        except (ValueError, RecursionError) as exc:
+            problem = f"not JSON ({exc})"
+        except Bad as bad:
+            problem = f"{bad.reason} at {bad.path}"
+        return Error(ClusterError(f"the answer from {pending.ref.path} could not be read: {problem}"))
+
+    def _on_actor(self, subject: str, reply: str | None, payload: bytes, status: int | None) -> None:  # noqa: ARG002
+        export_id = subject[len(self._actor_prefix) :]
+        self._arrive(self._exports.get(export_id), subject, reply, payload)
+
+    def name_callback(self, ref: ActorRef[Any]) -> Callable[[str, str | None, bytes, int | None], None]:
+        """The subscription callback for one member ``ref`` of a registered name."""
+
+        def on_name(subject: str, reply: str | None, payload: bytes, _: int | None) -> None:
+            self._arrive(ref, subject, reply, payload)
+
+        return on_name
+
+    def _arrive(self, ref: ActorRef[Any] | None, subject: str, reply: str | None, payload: bytes) -> None:
+        self.stats.received += 1
+        recipient = ref.path if ref is not None else subject
+        try:
+            msg, is_ask, timeout = self._read(payload)
+        except _Refused as refused:
+            self._dead_letter(recipient, wire.unreadable(refused.reason, payload), DeadLetterReason.REFUSED)
+            if reply is not None:
+                self._reply(reply, {"err": {"kind": "refused", "text": refused.reason, "node": self.node}})
+            return
+        if ref is None:
+            self._dead_letter(recipient, msg, DeadLetterReason.STOPPED)
+            if is_ask and reply is not None:
+                self._reply(reply, {"err": {"kind": "stopped", "text": f"{subject} is stopped"}})
+            return
+        if not is_ask:
+            arrive_tell(ref, msg)
+            return
+        arrive_ask(ref, msg, timeout, partial(self._answer, reply))
+
+    def _read(self, payload: bytes) -> tuple[object, bool, float | None]:
+        if len(payload) > self.config.max_payload:
+            raise _Refused(
+                f"{len(payload)} bytes is over this node's max_payload ({self.config.max_payload})"
+            )
+        try:
+            data = json.loads(payload)
+        except (ValueError, RecursionError) as exc:
+            raise _Refused(f"not JSON ({type(exc).__name__}: {exc})") from None
+        if type(data) is not dict:
+            raise _Refused("not a message (a JSON object was expected)")
+        is_ask = "type" not in data
+        timeout = None
+        if is_ask:
+            if set(data) != {"ask", "m"}:
+                raise _Refused("neither a message nor an ask envelope")
+            try:
+                timeout = wire.read_ask_timeout(data["ask"])
+            except ValueError as exc:
+                raise _Refused(str(exc)) from None
+            data = data["m"]
+        try:
+            return self.decode(data), is_ask, timeout
+        except DecodeError as exc:
+            raise _Refused(str(exc)) from None
+
+    def _answer(self, reply: str | None, outcome: Outcome[Any]) -> None:
+        if reply is None:
+            return
+        if isinstance(outcome, Value):
+            payload = self._encode_answer(outcome.value)
+        else:
+            assert isinstance(outcome, Error)  # noqa: S101 - an outcome is one or the other
+            payload = wire.dumps({"err": {**wire.error_data(outcome.error), "node": self.node}}).encode()
+        try:
+            self.client.publish(reply, payload)
+        except ClusterError as exc:
+            log.info("an answer to %s was lost: %s", reply, exc)
+
+    def _reply(self, reply: str, data: dict[str, Any]) -> None:
+        try:
+            self.client.publish(reply, wire.dumps(data).encode())
+        except ClusterError as exc:
+            log.info("an answer to %s was lost: %s", reply, exc)
+
+    def _dead_letter(self, recipient: str, msg: object, reason: DeadLetterReason) -> None:
+        self.system._dead_letters._add(recipient, msg, reason)
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,145 @@
+"""What crosses the wire: subjects, envelopes, answers and errors, as JSON.
+
+Subjects, under ``troupe.<cluster>``:
+
+- ``.hb``: heartbeats, hellos and goodbyes (every node listens);
+- ``.a.<node id>.<actor id>``: one actor (a node subscribes ``.a.<node id>.*``);
+- ``.n.<name>``: a registered name, a NATS queue group over its members;
+- ``.c.<node id>``: a node's control messages (remote watches);
+- ``.i.<node id>.<n>``: a node's inbox (answers to asks; ``t<n>`` for tells
+  the server found no subscriber for).
+
+Payloads are JSON. A tell is the codec's encoding of the message (an
+object with ``"type"``); an ask is ``{"ask": timeout, "m": message}``; an
+answer is ``{"ok": value}`` or ``{"err": {...}}``. Nothing is ever
+unpickled or imported: only registered ``@message`` classes are built.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import traceback
+from typing import Any, Final, final
+
+from ..actors import ActorCrashed, ActorStopped, AskTimeout, MailboxFull, MessageTypeError
+from ..protocol import message
+from ._errors import ClusterError, RemoteError
+
+TOKEN: Final = re.compile(r"[A-Za-z0-9_-]+")
+"""A name that may be one token of a NATS subject."""
+
+dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+@final
+@message(name="troupe.cluster.UnreadableMessage")
+class UnreadableMessage:
+    """A dead letter's message when what arrived from another node was not one.
+
+    Garbage bytes, JSON that is not a message, an unknown message type,
+    wrong fields, or more than the node's ``max_payload``: the recipient's
+    node records it with `DeadLetterReason.REFUSED` and this in place of
+    the message it could not build.
+    """
+
+    reason: str
+    """What was wrong with it."""
+    size: int
+    """Its size in bytes."""
+    preview: str
+    """Its first bytes, for a person to look at."""
+
+
+def unreadable(reason: str, payload: bytes) -> UnreadableMessage:
+    """The `UnreadableMessage` for ``payload``."""
+    return UnreadableMessage(reason, len(payload), payload[:120].decode("utf-8", errors="replace"))
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """``name`` if it can be a subject token, else ValueError saying what a name may hold."""
+    if not isinstance(name, str) or not TOKEN.fullmatch(name):
+        msg = (
+            f"a cluster {what} is made of letters, digits, '_' and '-' (it becomes part of a NATS "
+            f"subject), got {name!r}"
+        )
+        raise ValueError(msg)
+    return name
+
+
+def read_ask_timeout(value: object) -> float | None:
+    """An ask envelope's timeout: seconds >= 0, or None; ValueError for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        msg = f"the ask's timeout must be a number of seconds >= 0 or null, got {value!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
+def error_data(exc: BaseException) -> dict[str, Any]:  # noqa: PLR0911 - one case per kind of error
+    """An ask's failure on the answering node, as JSON data for the asker."""
+    if isinstance(exc, ActorCrashed):
+        cause = exc.__cause__
+        if cause is None:
+            return {"kind": "restarted", "text": str(exc)}
+        return {"kind": "crashed", **exception_data(cause)}
+    if isinstance(exc, ActorStopped):
+        return {"kind": "stopped", "text": str(exc)}
+    if isinstance(exc, AskTimeout):
+        return {"kind": "timeout", "text": str(exc)}
+    if isinstance(exc, MailboxFull):
+        return {"kind": "full", "capacity": exc.capacity, "text": str(exc)}
+    if isinstance(exc, MessageTypeError):
+        return {"kind": "type", "accepts": exc.accepts, "text": str(exc)}
+    return {"kind": "raised", **exception_data(exc)}
+
+
+def exception_data(exc: BaseException) -> dict[str, str]:
+    """An exception as JSON data: its type name, text and traceback."""
+    return {
+        "type": type(exc).__qualname__,
+        "text": str(exc),
+        "tb": "".join(traceback.format_exception(exc)),
+    }
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key, "")
+    return value if isinstance(value, str) else repr(value)
+
+
+def remote_error(data: dict[str, Any], node: str) -> RemoteError:
+    """The `RemoteError` an error's data describes."""
+    return RemoteError(_text(data, "type") or "Exception", _text(data, "text"), _text(data, "tb"), node)
+
+
+def error_from(  # noqa: PLR0911 - one case per kind of error
+    data: object, path: str, msg: object, timeout: float | None, node: str
+) -> BaseException:
+    """What the asker raises for an error answer (``data`` from the wire: anything at all)."""
+    if not isinstance(data, dict):
+        return ClusterError(f"{path} answered with an error this node cannot read: {data!r:.200}")
+    node = data["node"] if isinstance(data.get("node"), str) else node
+    kind = data.get("kind")
+    if kind == "crashed":
+        crashed = ActorCrashed(path, remote_error(data, node))
+        crashed.__cause__ = remote_error(data, node)
+        return crashed
+    if kind == "restarted":
+        return ActorCrashed(path, None)
+    if kind == "stopped":
+        return ActorStopped(path)
+    if kind == "timeout":
+        return AskTimeout(path, msg, timeout or 0.0)
+    if kind == "full":
+        capacity = data.get("capacity")
+        return MailboxFull(path, capacity if type(capacity) is int else 0)
+    if kind == "type":
+        return MessageTypeError(path, msg, _text(data, "accepts") or "other types")
+    if kind == "refused":
+        return ClusterError(f"{path} refused the message: {_text(data, 'text')}")
+    if kind == "raised":
+        return remote_error(data, node)
+    return ClusterError(f"{path} answered {_text(data, 'text') or data!r:.200}")
