@@ -35,6 +35,7 @@ import math
 import os
 import platform
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -123,6 +124,8 @@ class Bench:
     cost: int
     window: int
     grace: float
+    unseen_cpu: list[float] = field(default_factory=list)
+    """CPU seconds of processes a role started that the orchestrator cannot wait for (Thespian's)."""
 
 
 Measure = Callable[[Bench, Workload], Awaitable[Run]]
@@ -202,12 +205,13 @@ def pool(module: str) -> Measure:
     return measure
 
 
-async def thespian_ask(bench: Bench, work: Workload) -> Run:  # noqa: ARG001 - no server: Thespian is its own transport
+async def thespian_ask(bench: Bench, work: Workload) -> Run:
     """Sequential asks to a Thespian multiprocTCPBase echo actor; checks no admin process is left."""
     port = _free_port()
     async with child("on_thespian", "asker", admin_port=port, n=work.size) as asker:
         got = await asker.report()
         await asker.finish()
+    bench.unseen_cpu.append(got["helpers_cpu"])
     for _ in range(50):  # shutdown() returns once the admin is told; it closes its port soon after
         try:
             stream_ = await trio.open_tcp_stream("127.0.0.1", port)
@@ -287,6 +291,25 @@ def check(name: str, work: Workload, run: Run) -> None:
 def loadavg() -> tuple[float, float, float]:
     """The machine's load averages (1, 5, 15 minutes): how busy it was, other work included."""
     return os.getloadavg()
+
+
+def busy_seconds() -> tuple[float, float]:
+    """(CPU seconds the whole machine has been busy, CPU seconds of this process and its waited children).
+
+    Their growth over the run tells how much of the machine other work took
+    while the benchmark ran (Linux only; zeros elsewhere).
+    """
+    stat = Path("/proc/stat")
+    if not stat.exists():
+        return 0.0, 0.0
+    ticks = [int(x) for x in stat.read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    machine_busy = (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # up to steal; guest is in user
+    ours = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        ours += usage.ru_utime + usage.ru_stime
+    return machine_busy, ours
 
 
 async def measure(contenders: list[Contender], rows: list[Workload], bench: Bench, repeat: int) -> Table:
@@ -488,6 +511,7 @@ async def run(args: argparse.Namespace) -> int:
     contenders = [c for c in CONTENDERS if not args.only or c.name in args.only]
     rows = workloads(args.scale, args.cost)
     load_before = loadavg()
+    busy_before, ours_before, wall_before = *busy_seconds(), time.monotonic()
     print(
         f"troupe.cluster vs peers across processes, medians of {args.repeat} interleaved runs; "
         + ", ".join(f"{k} {v}" for k, v in versions().items())
@@ -501,12 +525,22 @@ async def run(args: argparse.Namespace) -> int:
         print(f"nats-server on {server.url}; payload {len(PAYLOAD)} bytes")
         table = await measure(contenders, rows, bench, args.repeat)
     load_after = loadavg()
+    busy_after, ours_after = busy_seconds()
+    wall = time.monotonic() - wall_before
+    ours = ours_after - ours_before + sum(bench.unseen_cpu)
+    others = max(0.0, busy_after - busy_before - ours)
+    cores = os.cpu_count() or 1
     print_table(rows, table)
     verdicts = print_targets(table)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in load_after)}")
+    print(
+        f"other work on the machine during the run: {others:,.0f} CPU s of {cores * wall:,.0f} "
+        f"({others / (cores * wall):.0%}); the benchmark's processes: {ours:,.0f} CPU s"
+    )
     if args.json:
         found = to_json(contenders, rows, table, args.repeat, bench)
         found["load_average"] = {"before": load_before, "after": load_after}
+        found["cpu_seconds"] = {"wall": wall, "cores": cores, "others": others, "ours": ours}
         found["targets"] = verdicts
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(found, indent=1) + "\n")

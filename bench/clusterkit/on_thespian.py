@@ -4,7 +4,8 @@ No NATS: Thespian is its own transport. The asker is this process (the
 ActorSystem's caller); the echo actor runs in a process Thespian forks, and
 so does the system's admin, on ``admin_port``. The system is shut down in
 every case, so no admin process is left; ``bench/cluster.py`` checks that
-the port is closed afterwards.
+the port is closed afterwards. The report adds ``helpers_cpu``: the CPU
+seconds of Thespian's processes, which the orchestrator cannot see.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, NoReturn
 
 from thespian.actors import Actor, ActorAddress, ActorSystem
 
-from .common import PAYLOAD, WARM_UP, now, report
+from .common import PAYLOAD, WARM_UP, kin_cpu_seconds, now, report
 
 
 class Echo(Actor):  # type: ignore[misc] # thespian ships no type information
@@ -51,6 +52,6 @@ def asker(admin_port: int, n: int) -> None:
                 msg = f"Thespian ask: no answer within 10 s after {i} answers; is the echo actor alive?"
                 raise RuntimeError(msg)
         end = now()
-        report(start=start, end=end, count=last - first)
+        report(start=start, end=end, count=last - first, helpers_cpu=kin_cpu_seconds())
     finally:
         system.shutdown()
