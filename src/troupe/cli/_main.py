@@ -19,6 +19,7 @@ import trio
 
 from ..jobs import JobStatus
 from ..protocol import TroupeError
+from ._cluster import cluster_group
 from ._exits import INTERRUPTED, leaves, process_ending
 from ._jobs import cancel_job, list_jobs, purge_jobs, show_job
 from ._output import one_line
@@ -222,6 +223,9 @@ def jobs_purge(db: str, older_than: str | None, ids: tuple[str, ...], as_json_: 
       troupe jobs purge --db .troupe/jobs.sqlite --older-than 7d
     """
     return purge_jobs(db, older_than=older_than, ids=ids, as_json_=as_json_)
+
+
+cli.add_command(cluster_group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

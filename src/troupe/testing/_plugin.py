@@ -1,6 +1,7 @@
 """The pytest plugin (registered through the ``pytest11`` entry point).
 
-Fixtures: ``system``, ``probe`` and ``assert_no_dead_letters``. They run on
+Fixtures: ``system``, ``probe``, ``assert_no_dead_letters`` and
+``nats_server`` (which needs the ``cluster`` extra). They run on
 pytest-trio, so use ``trio_mode = true`` (or mark tests with
 ``@pytest.mark.trio``).
 """
@@ -14,6 +15,7 @@ import trio
 
 from ..actors import ActorSystem, open_system
 from ..protocol import DeadLetter
+from ._nats import nats_server  # noqa: F401 - a fixture: pytest finds it in the plugin module
 from ._probe import TestProbe
 
 
