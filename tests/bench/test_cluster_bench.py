@@ -17,6 +17,8 @@ import pytest
 from clusterkit.children import ChildFailed, child
 from clusterkit.common import Run
 
+from troupe.cluster._server import NatsServer
+
 BENCH = Path(__file__).parents[2] / "bench"
 
 
@@ -74,13 +76,12 @@ def test_a_run_that_lost_a_message_stops_the_benchmark() -> None:
 
 
 @pytest.mark.parametrize("module", ["on_nats", "on_bridge", "on_native"])
-async def test_a_stalled_subscriber_reports_what_it_counted_when_told_to_stop(module: str) -> None:
-    async with (
-        cluster._nats_server() as server,
-        child(module, "subscriber", url=server.url, n=5) as subscriber,
-    ):
+async def test_a_stalled_subscriber_reports_what_it_counted_when_told_to_stop(
+    module: str, nats_server: NatsServer
+) -> None:
+    async with child(module, "subscriber", url=nats_server.url, n=5) as subscriber:
         assert await subscriber.report(20) == {"ready": True}
-        async with child(module, "publisher", url=server.url, n=3) as publisher:  # 2 short
+        async with child(module, "publisher", url=nats_server.url, n=3) as publisher:  # 2 short
             assert (await publisher.report(20))["count"] == 3
             await publisher.finish(20)
         said = await subscriber.stop(20)  # a report it had made by itself would be read here instead
