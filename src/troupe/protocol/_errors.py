@@ -13,7 +13,9 @@ TroupeError
 ├── ActorCrashed                            troupe.actors
 ├── ActorStopped                            troupe.actors
 ├── ActorFailed                             troupe.actors
-└── JobStoreError                           troupe.actors (also in troupe.jobs)
+├── JobStoreError                           troupe.actors (also in troupe.jobs)
+├── ClusterError                            troupe.cluster
+└── RemoteError                             troupe.cluster
 ```
 """
 
