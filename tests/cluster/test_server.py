@@ -118,6 +118,8 @@ async def test_starts_on_a_free_port_greets_and_stops() -> None:
         assert server.host == "127.0.0.1"
         assert server.url == f"nats://127.0.0.1:{server.port}"
         assert repr(server) == f"<NatsServer 127.0.0.1:{server.port} running>"
+        # its own process group: a terminal's Ctrl-C reaches troupe, which stops it in order
+        assert os.getpgid(pid_of(server)) == pid_of(server) != os.getpgrp()
         async with Client.connect(server.host, server.port) as client:
             assert client.info["port"] == server.port
             assert client.info["host"] == "127.0.0.1"  # bound to loopback by default
@@ -340,6 +342,25 @@ async def test_a_server_that_never_answers_times_out_and_is_stopped(
     assert gone(int(pid_file.read_text()))
 
 
+async def test_ready_means_it_greets_as_nats_on_its_port_not_only_that_it_logged_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def not_nats(stream: trio.SocketStream) -> None:
+        async with stream:
+            await stream.send_all(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(trio.serve_tcp, not_nats, 0)
+        port = listeners[0].socket.getsockname()[1]
+        line = f"[1] 2026/01/01 00:00:00.000000 [INF] Listening for client connections on 127.0.0.1:{port}"
+        fake = fake_server(tmp_path, f"echo '{line}' >&2\nexec sleep 60")
+        monkeypatch.setattr(_server, "_find_executable", lambda: fake)
+        with pytest.raises(ClusterError, match=r"^nats-server was not ready within 0\.5 s"):
+            async with run_server(ready_timeout=0.5):
+                pytest.fail("ready without a NATS greeting")
+        nursery.cancel_scope.cancel()
+
+
 @pytest.fixture
 def no_nats_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No nats-server anywhere troupe looks: the wheel's record, the interpreter's folder, PATH."""
@@ -418,7 +439,10 @@ def test_the_fixture_stops_its_server_after_the_test(pytester: pytest.Pytester) 
 async def serve(*args: str) -> AsyncIterator[tuple[trio.Process, str]]:
     """``troupe cluster serve ARGS`` as a process; its URL once it says it listens."""
     process = await trio.lowlevel.open_process(
-        [*TROUPE, "cluster", "serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [*TROUPE, "cluster", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     try:
         assert process.stdout is not None
@@ -429,9 +453,12 @@ async def serve(*args: str) -> AsyncIterator[tuple[trio.Process, str]]:
         assert found is not None, line
         yield process, found[1]
     finally:
-        if process.returncode is None:  # a failed test: no process left behind
-            process.kill()
         with trio.CancelScope(shield=True):
+            if process.returncode is None:  # a failed test: troupe stops its server, then itself
+                process.terminate()
+                with trio.move_on_after(WAIT):
+                    await process.wait()
+                process.kill()
             await process.wait()
             for pipe in (process.stdout, process.stderr):
                 if pipe is not None:
@@ -453,8 +480,8 @@ async def ended(process: trio.Process) -> tuple[int, str]:
         return await process.wait(), err.decode()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-async def test_serve_runs_until_ctrl_c_or_sigterm_and_exits_0(signum: signal.Signals) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+async def test_serve_runs_until_ctrl_c_sigterm_or_hang_up_and_exits_0(signum: signal.Signals) -> None:
     async with serve("--port", "0") as (process, url):
         port = int(url.rpartition(":")[2])
         stream = await trio.open_tcp_stream("127.0.0.1", port)
@@ -464,6 +491,14 @@ async def test_serve_runs_until_ctrl_c_or_sigterm_and_exits_0(signum: signal.Sig
         status, err = await ended(process)
         assert (status, err) == (0, "")
         assert await refused("127.0.0.1", port)  # its server went with it
+
+
+async def test_serve_stops_cleanly_on_a_terminals_ctrl_c() -> None:
+    async with serve("--port", "0") as (process, url):
+        port = int(url.rpartition(":")[2])
+        os.killpg(process.pid, signal.SIGINT)  # a terminal signals its whole foreground process group
+        assert await ended(process) == (0, "")  # the server, in a group of its own, was stopped by troupe
+        assert await refused("127.0.0.1", port)
 
 
 async def test_serve_with_a_token_requires_it() -> None:

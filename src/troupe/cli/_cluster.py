@@ -1,4 +1,4 @@
-"""``troupe cluster``: run a local NATS server for development (more subcommands join the group)."""
+"""``troupe cluster``: run a local NATS server for development; ``status`` (in `_node`) lists the members."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import trio
 
 from ..cluster._server import NatsServer, run_server
 from ._exits import Ending
+from ._node import status_command
 from ._output import one_line
 
 _DEFAULT_PORT = 4222
@@ -24,7 +25,11 @@ def cluster_group() -> None:
     examples:
       troupe cluster serve
       troupe cluster serve --port 0 --token s3cret
+      troupe cluster status --cluster nats://127.0.0.1:4222 --json
     """
+
+
+cluster_group.add_command(status_command)
 
 
 @cluster_group.command("serve")
@@ -57,7 +62,9 @@ def serve_command(host: str, port: int, token: str | None) -> int:
 
 
 async def _serve(host: str, port: int | None, token: str | None) -> int:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # SIGHUP too: the server has a process group of its own, so a closing terminal's hang-up reaches
+    # only troupe, which must stop it, or it would be left running
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with run_server(host=host, port=port, token=token) as server:
             print(f"nats-server listening on {server.url} (Ctrl-C stops it)", flush=True)
             status = await _until_signal_or_exit(server, signals)
@@ -71,7 +78,7 @@ async def _serve(host: str, port: int | None, token: str | None) -> int:
 
 
 async def _until_signal_or_exit(server: NatsServer, signals: AsyncIterator[int]) -> int | None:
-    """None after Ctrl-C or SIGTERM; the server's exit status if it ended first."""
+    """None after Ctrl-C, SIGTERM or SIGHUP; the server's exit status if it ended first."""
     status: int | None = None
 
     async def on_signal(scope: trio.CancelScope) -> None:
