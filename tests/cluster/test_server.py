@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from troupe.cli import _cluster as cli_cluster
 from troupe.cli import main
@@ -239,6 +240,14 @@ async def test_max_payload_is_announced() -> None:
 async def test_bad_options_are_refused_before_starting(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ClusterError, match=re.escape(message)):
         async with run_server(**options):
+            pytest.fail("started")
+
+
+async def test_a_virtual_clock_is_refused(autojump_clock: trio.testing.MockClock) -> None:
+    with pytest.raises(
+        ClusterError, match=r"cannot run under a virtual clock .*drop the clock from this test"
+    ):
+        async with run_server():
             pytest.fail("started")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import math
 import os
 import re
 import shlex
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import final
 
 import trio
+import trio.testing
 
 from .._util import NoPublicConstructor
 from ._errors import ClusterError
@@ -110,6 +112,18 @@ def _check_options(
         raise ClusterError(f"nats-server max_payload {max_payload} is not positive: give a size in bytes")
     if not host or any(c.isspace() for c in host):
         raise ClusterError(f"nats-server host {host!r} is not an address: give one like 127.0.0.1")
+
+
+def _check_real_time() -> None:
+    """Refuse a virtual clock: a real process starts in real time, and its timeouts would pass at once."""
+    clock = trio.lowlevel.current_clock()
+    if isinstance(clock, trio.testing.MockClock) and (
+        clock.autojump_threshold != math.inf or clock.rate != 1
+    ):
+        raise ClusterError(
+            "nats-server cannot run under a virtual clock (autojump_clock, mock_clock): its timeouts "
+            "would pass before the real process answers; drop the clock from this test"
+        )
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -232,7 +246,7 @@ class NatsServer(metaclass=NoPublicConstructor):
         return f"<NatsServer {self._host}:{port} {'running' if self.running else 'stopped'}>"
 
     async def start(self) -> None:
-        """Start it again after `stop` or `kill`, on the same port; nothing if it is running.
+        """Start it (again, after `stop` or `kill`) on the same port; nothing if it is running.
 
         Returns once the server answers on its port.
 
@@ -409,6 +423,7 @@ async def run_server(
     _check_options(host, port, token, user, password, max_payload)
     if not ready_timeout > 0:
         raise ClusterError(f"ready_timeout {ready_timeout} must be a positive number of seconds")
+    _check_real_time()
     executable = _find_executable()
     with tempfile.TemporaryDirectory(prefix="troupe-nats-") as name:
         folder = Path(name)

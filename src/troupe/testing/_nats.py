@@ -22,8 +22,8 @@ async def nats_server() -> AsyncIterator[NatsServer]:
     """A running nats-server on 127.0.0.1 and a free port, stopped after the test.
 
     Connect to its ``url``. ``kill()``, ``stop()`` and ``start()`` (back on
-    the same port) test a lost or restarted server. Its timeouts are real
-    seconds: do not combine it with ``autojump_clock``.
+    the same port) test a lost or restarted server. A real process runs in
+    real time: a test under ``autojump_clock`` gets a ``ClusterError``.
 
     Example:
         ```python
