@@ -285,7 +285,7 @@ class Node:
         payload = self._payload(msg, {"ask": timeout, "m": self.encode(msg)})
         key = format(next(self._ask_counter), "x")
         pending = _Ask(ref, msg, timeout)
-        self.client.publish(ref._subject, payload, self._inbox_prefix + key)
+        self.client.publish(ref._subject, payload, self._inbox_prefix + key, now=True)
         self.stats.sent += 1
         self.stats.asks += 1
         self._asks[key] = pending
@@ -427,7 +427,7 @@ class Node:
             assert isinstance(outcome, Error)  # noqa: S101 - an outcome is one or the other
             payload = wire.dumps({"err": {**wire.error_data(outcome.error), "node": self.node}}).encode()
         try:
-            self.client.publish(reply, payload)
+            self.client.publish(reply, payload, now=True)
         except ClusterError as exc:
             log.info("an answer to %s was lost: %s", reply, exc)
 
