@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import types
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from ._remote import RemoteRef
 
 M = TypeVar("M")
+log = logging.getLogger("troupe.cluster")
 
 
 @final
@@ -241,7 +243,10 @@ class _ClusterActor(Actor[Terminated]):
         await self._node.join(self.context)
 
     async def receive(self, msg: Terminated) -> None:
-        self._node.export_ended(msg.ref, msg.reason)
+        try:
+            self._node.export_ended(msg.ref, msg.reason)
+        except Exception:  # a restart would join a second time: log, and keep the node up
+            log.exception("troupe cluster: forgetting %r failed", msg.ref)
 
     async def on_stop(self) -> None:
         await self._node.leave()

@@ -428,6 +428,10 @@ class NatsClient:
     # -- the operations -------------------------------------------------------------------------
 
     def _check(self, size: int) -> None:
+        if self._closed:
+            raise ClusterError(
+                f"the connection to {self.url} is closed: this node left the cluster (its system closed)"
+            )
         if not self.connected:
             why = f" ({self._last_error})" if self._last_error else ""
             raise ClusterError(
