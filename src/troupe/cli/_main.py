@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import click
 import trio
@@ -22,6 +23,7 @@ from ..protocol import TroupeError
 from ._cluster import cluster_group
 from ._exits import INTERRUPTED, leaves, process_ending
 from ._jobs import cancel_job, list_jobs, purge_jobs, show_job
+from ._node import NODE_HELP, node_options, node_run
 from ._output import one_line
 from ._run import run_topology
 from ._tasklists import graph, is_task_list, run_task_list
@@ -104,6 +106,12 @@ def run_command(
     live = not plain and sys.stdout.isatty()
     go = functools.partial(run_topology, target, live=live, every=events, jobs=jobs_db, traceback=traceback)
     return _run(go, target)
+
+
+@cli.command("node", help=NODE_HELP)
+@node_options
+def node_command(target: str, **options: Any) -> int:
+    return _run(node_run(target, **options), target)
 
 
 def _run(run: Callable[[], Awaitable[int]], target: str) -> int:

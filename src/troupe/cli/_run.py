@@ -1,4 +1,8 @@
-"""``troupe run FILE[:FUNCTION]``: run a topology with a live view or log lines, then a summary."""
+"""``troupe run FILE[:FUNCTION]``: run a topology with a live view or log lines, then a summary.
+
+``troupe node`` runs a topology here too, in a system that has joined a
+cluster: the view and the lines then also show the cluster.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,12 @@ import trio
 
 from ..actors import ActorFailed, ActorSystem
 from ..actors._cell import FAILURE_LOG_KEY, failure_log
-from ..jobs import open_system
+from ..cluster import Cluster, open_system
 from ..protocol import BusEvent, TroupeError
 from ._exits import DONE, Ending, process_ending, topology_ending
 from ._load import load_target
 from ._output import console, one_line, summary_table, summary_text
-from ._state import Note, RunState
+from ._state import ClusterSeen, Note, RunState
 from ._view import LiveView
 
 _FRAME = 0.125  # seconds between frames of the live view
@@ -104,11 +108,17 @@ class _Watch:
         self.printer = _Printer(live=view is not None, every=every)
         self._listening = trio.CancelScope()
         self._listened: trio.Event | None = None
+        self._following = trio.CancelScope()
+        self._system: ActorSystem | None = None
 
-    async def start(self, system: ActorSystem, watchers: trio.Nursery) -> None:
-        """Listen to ``system``'s events; draw the live view."""
+    async def start(self, system: ActorSystem, watchers: trio.Nursery, *, cluster: bool = False) -> None:
+        """Listen to ``system``'s events; follow its ``cluster`` (if it joined one); draw the live view."""
         self._listened = trio.Event()
         await watchers.start(self._listen, system)
+        if cluster:
+            self._system = system
+            await self._see_cluster(system)  # the first frame shows it
+            watchers.start_soon(self._follow_cluster, system)
         if self.view is not None:
             self.view.start(system)
             watchers.start_soon(_frames, self.view)
@@ -128,19 +138,61 @@ class _Watch:
         finally:
             self._listened.set()
 
+    async def _see_cluster(self, system: ActorSystem) -> None:
+        handle = system.cluster
+        members = tuple(await handle.members())
+        seen = ClusterSeen(handle.name, handle.node, handle.node_id, handle.url, handle.connected, members)
+        self.printer.show(self.state.cluster_seen(seen))
+
+    @trio.lowlevel.enable_ki_protection  # Ctrl-C goes to the topology (the main task), not here
+    async def _follow_cluster(self, system: ActorSystem) -> None:
+        """See the cluster again at each change of its table or connection, until the system stops.
+
+        At each change, not at each frame: a node that joins and leaves
+        between two frames is a line in plain mode too.
+        """
+        table = system.cluster._node.members
+        with self._following:
+            while True:
+                await self._see_cluster(system)  # first: it may have changed before this task ran
+                await table.wait_changed()  # no checkpoint in between: no change is missed
+
+    def stopping(self) -> None:
+        """The topology returned: the system stops (the cluster is left as it was last seen)."""
+        self._following.cancel()  # leaving, the connection goes down: not news
+        if self.view is not None:
+            self.view.stopping()
+
     async def finish(self, phase: str) -> None:
         """Show the last events (the system is gone), then the last frame."""
+        self._following.cancel()
         if self._listened is not None:
             # Not a drain from here: the listener may hold an event it took and not shown yet.
             self._listening.cancel()
             await self._listened.wait()
         self.printer.show(self.state.flush())
+        if self._system is not None:
+            stats = self._system.cluster.statistics()
+            detail = f"sent {stats.sent}, received {stats.received}, reconnects {stats.reconnects}"
+            self.printer.show(self.state.cluster_left(detail))
         if self.view is not None:
             self.view.finish(phase)
 
 
-async def run_topology(target: str, *, live: bool, every: bool, jobs: str | None, traceback: bool) -> int:
-    """Run ``target``; return its exit status (see `troupe.cli._main`)."""
+async def run_topology(
+    target: str,
+    *,
+    live: bool,
+    every: bool,
+    jobs: str | None,
+    traceback: bool,
+    cluster: Cluster | None = None,
+) -> int:
+    """Run ``target``; return its exit status (see `troupe.cli._main`).
+
+    With ``cluster``, its system joins that cluster first (``troupe node``):
+    a failure to join is raised, after the system is gone.
+    """
     fn = load_target(target, traceback=traceback)
     state = RunState()
     started = time.monotonic()
@@ -152,14 +204,13 @@ async def run_topology(target: str, *, live: bool, every: bool, jobs: str | None
     async with trio.open_nursery() as watchers:
         try:
             with _failure_reasons(state):
-                async with open_system(name=target, jobs=jobs) as system:
-                    await watch.start(system, watchers)
+                async with open_system(name=target, jobs=jobs, cluster=cluster) as system:
+                    await watch.start(system, watchers, cluster=cluster is not None)
                     ending = await _call(fn, system, target, has_store=jobs is not None, traceback=traceback)
-                    if watch.view is not None:
-                        watch.view.stopping()
+                    watch.stopping()
         except ActorFailed as exc:
             ending = Ending(1, one_line(str(exc)), "failed")
-        except TroupeError as exc:  # the store cannot be opened: raised below, out of the nursery's group
+        except TroupeError as exc:  # no store, or cannot join: raised below, out of the nursery's group
             refused, ending = exc, Ending(2, None, "failed")
         except BaseException as exc:
             ending = process_ending(exc, target) or Ending(1, None, "failed")

@@ -1,8 +1,9 @@
 """What ``troupe run`` learns from the system's lifecycle events (``troupe.**``).
 
 Actors spawned, restarted, failed, stopped; tasks started and finished; job
-transitions; dead letters. Both the live view and the plain log lines are
-drawn from one `RunState`.
+transitions; dead letters; and for ``troupe node``, the cluster as each
+refresh saw it (nodes joined and left, their names, the connection). Both
+the live view and the plain log lines are drawn from one `RunState`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections import Counter, deque
 
 import attrs
 
+from ..cluster import ClusterMember
 from ..jobs import JobRecord
 from ..protocol import BusEvent, DeadLetter, DeadLetterReason
 
@@ -21,7 +23,14 @@ _ACTOR_WORDS = {
     "troupe.failed": "failed",
     "troupe.stopped": "stopped",
 }
-_NOTABLE = {"troupe.restarted", "troupe.failed", "troupe.dead_letter", "troupe.task.failed"}
+_NOTABLE = {
+    "troupe.restarted",
+    "troupe.failed",
+    "troupe.dead_letter",
+    "troupe.task.failed",
+    "cluster.disconnected",
+    "cluster.reconnected",
+}
 _MAX_NOTES = 6
 
 
@@ -41,7 +50,31 @@ class Note:
     def logged(self) -> bool:
         """Whether plain mode prints it without ``--events``: the notable ones and job transitions."""
         job = self.topic.startswith("troupe.job.") and self.topic != "troupe.job.progress"
-        return self.notable or job
+        return self.notable or job or self.topic.startswith("cluster.")
+
+
+@attrs.frozen
+class ClusterSeen:
+    """The cluster as ``troupe node`` saw it at its last refresh."""
+
+    name: str
+    """The cluster's name."""
+    node: str
+    """This node's name."""
+    node_id: str
+    """This node's id (of this run)."""
+    url: str
+    """The server, without credentials."""
+    connected: bool
+    """Whether the connection to the server was up."""
+    members: tuple[ClusterMember, ...]
+    """The live nodes, this one first, with their registered names."""
+    left: bool = False
+    """Whether this node has left (the system is gone)."""
+
+
+def _names(member: ClusterMember) -> str:
+    return ", ".join(member.names) if member.names else "(no names)"
 
 
 class RunState:
@@ -58,6 +91,8 @@ class RunState:
         """The last few notable events, oldest first."""
         self.reasons: dict[str, str] = {}
         """Why each failed actor failed last, by path (from the ``troupe.failure`` log)."""
+        self.cluster: ClusterSeen | None = None
+        """The cluster at the last refresh (``troupe node``); None for ``troupe run``."""
         self._logged: dict[str, deque[str]] = {}
         self._held: Note | None = None
         self._held_for = ""
@@ -95,6 +130,48 @@ class RunState:
         """What is still held back (at the end of the run)."""
         held, self._held = self._held, None
         return self._remember([] if held is None else [held])
+
+    def cluster_seen(self, seen: ClusterSeen) -> list[Note]:
+        """Record the cluster as a refresh saw it; return what changed since the last one, in words.
+
+        The first refresh says that this node joined (and its names, if it
+        has some); then nodes that joined or left (left or were lost: the
+        table does not tell them apart), names that changed, and the
+        connection going down and coming back.
+        """
+        before, self.cluster = self.cluster, seen
+        notes: list[Note] = []
+        if before is None:
+            line = f"[cluster] node {seen.node} joined cluster {seen.name} at {seen.url}"
+            notes.append(Note("cluster.joined", line))
+        elif before.connected != seen.connected:
+            if seen.connected:
+                notes.append(Note("cluster.reconnected", f"[cluster] reconnected to {seen.url}"))
+            else:
+                line = f"[cluster] disconnected from {seen.url}; reconnecting"
+                notes.append(Note("cluster.disconnected", line))
+        old = {m.node_id: m for m in before.members} if before is not None else {}
+        new = {m.node_id: m for m in seen.members}
+        for node_id, member in new.items():
+            was = old.get(node_id)
+            if was is None and node_id != seen.node_id:
+                notes.append(Note("cluster.node", f"[node joined] {member.node}: {_names(member)}"))
+            elif (was.names if was is not None else ()) != member.names:
+                notes.append(Note("cluster.node", f"[node  names] {member.node}: {_names(member)}"))
+        notes.extend(
+            Note("cluster.node", f"[node   left] {member.node}")
+            for node_id, member in old.items()
+            if node_id not in new
+        )
+        return self._remember(notes)
+
+    def cluster_left(self, detail: str) -> list[Note]:
+        """This node left the cluster (its system is gone); ``detail`` goes at the end of the line."""
+        seen = self.cluster
+        if seen is None or seen.left:
+            return []
+        self.cluster = attrs.evolve(seen, connected=False, left=True)
+        return [Note("cluster.left", f"[cluster] node {seen.node} left cluster {seen.name} ({detail})")]
 
     def _remember(self, notes: list[Note]) -> list[Note]:
         for note in notes:

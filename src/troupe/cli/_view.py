@@ -2,9 +2,11 @@
 
 The frame never takes the whole terminal: a quarter of its height stays free
 for what the topology prints (shown above the frame). Inside, the counters
-come first, then the actor tree and the jobs share the lines left, each
-capped with a "+N more" line (failed and restarted actors, running jobs
-first), and the last notable events. The frame left on the screen at the
+come first; for ``troupe node``, the cluster (this node, the connection and
+the live nodes with their names, at most a third of the lines, capped with
+a "+N more nodes" line); then the actor tree and the jobs share the lines
+left, each capped with a "+N more" line (failed and restarted actors,
+running jobs first), and the last notable events. The frame left on the screen at the
 end shows the end state: every actor stopped (or failed), the jobs as they
 ended.
 """
@@ -29,7 +31,7 @@ from ..actors import ActorSystem, SystemStatistics
 from ..actors import _cell as cells
 from ..jobs import JobRecord, JobStatus
 from ._output import status_text
-from ._state import RunState
+from ._state import ClusterSeen, RunState
 
 _ACTIVE = ("running", "stopping")
 """The phases in which the tree is read from the live system."""
@@ -95,13 +97,17 @@ class Frame:
         shown = min(_NOTES, (left - 2) // 3)  # a third of the lines left, but the tree and jobs need two
         notes = self.state.last_events[-shown:] if shown > 0 else []
         left -= len(notes)
+        seen = self.state.cluster
+        cluster = _cluster(seen, max(1, left // 3), inner) if seen is not None else []
+        left -= len(cluster)
         jobs = _ordered(self.state.jobs.values())
         tree_lines, jobs_lines = _share(left, 1 + len(self.rows), 2 + len(jobs) if jobs else 0)
-        parts: list[RenderableType] = [*self._counters(), *self._tree(tree_lines)]
+        parts: list[RenderableType] = [*self._counters(), *cluster, *self._tree(tree_lines)]
         parts.extend(_jobs(jobs, jobs_lines, inner))
         parts.extend(_line(note.line, "red" if "failed" in note.topic else "yellow") for note in notes)
         phase = Text(self.phase, style=_PHASE_STYLE.get(self.phase, "red"))
-        title = Text.assemble(f"troupe run  {self.elapsed:.1f} s  ", phase)
+        command = "troupe run" if seen is None else "troupe node"
+        title = Text.assemble(f"{command}  {self.elapsed:.1f} s  ", phase)
         return Panel(Group(*parts), title=title, border_style="blue")
 
     def _counters(self) -> list[Text]:
@@ -210,6 +216,40 @@ def _pick(rows: Sequence[ActorRow], room: int, notable: Callable[[ActorRow], boo
         if len(chosen) < room and (parent is None or parent in chosen):
             take(i)
     return [rows[i] for i in sorted(chosen)]
+
+
+def _cluster(seen: ClusterSeen, lines: int, width: int) -> list[Text]:
+    """The cluster in at most ``lines`` lines: this node and the connection, then each live node's names."""
+    if seen.left:
+        state = ("left", "dim")
+    else:
+        state = ("connected", "green") if seen.connected else ("disconnected: reconnecting", "red")
+    count = len(seen.members)
+    header = _assembled(
+        ("cluster ", "bold"),
+        f"{seen.name}  node {seen.node}  ",
+        state,
+        f"  {seen.url}  {count} node{'' if count == 1 else 's'}",
+    )
+    members = list(seen.members)
+    room = lines - 1
+    shown = members if len(members) <= room else members[: max(room - 1, 0)]
+    hidden = len(members) - len(shown)
+    column = max(8, min(max((len(m.node) for m in shown), default=0) + 2, width * 2 // 5))
+    rows = [header]
+    for member in shown:
+        this = member.node_id == seen.node_id  # the first row, in bold
+        names = ", ".join(member.names) if member.names else "-"
+        rows.append(
+            _assembled(
+                "  ",
+                (f"{member.node[: column - 2]:<{column}}", "bold" if this else ""),
+                (names, "cyan" if member.names else "dim"),
+            )
+        )
+    if hidden and room > 0:
+        rows.append(_line(f"  +{hidden} more nodes", "dim"))
+    return rows
 
 
 def _ordered(records: Iterable[JobRecord]) -> list[JobRecord]:
