@@ -107,6 +107,7 @@ class Run:
         self.killed_at: int | None = None
         self.all_done = False
         self.failure: str | None = None
+        self.interrupted = False
 
 
 async def follow_front(front: trio.Process, workers: dict[str, trio.Process], run: Run) -> None:
@@ -154,31 +155,48 @@ async def stop(node: str, process: trio.Process) -> None:
     await process.wait()
 
 
+async def run_nodes(url: str, run: Run, processes: dict[str, trio.Process]) -> None:
+    """Start the nodes, follow them until the front end ends, then stop the workers."""
+    for node in WORKERS:
+        processes[node] = await start_node("worker.py", node, url)
+    processes["front"] = front = await start_node("front.py", "front", url)
+    workers = {node: processes[node] for node in WORKERS}
+    async with trio.open_nursery() as nursery:
+        for node, worker in workers.items():
+            nursery.start_soon(follow_worker, node, worker, front, run)
+        await follow_front(front, workers, run)
+        for node, worker in workers.items():
+            await stop(node, worker)
+
+
 async def demo() -> int:
-    """Run the demo; 0 if every block was done despite the killed worker, else 1."""
+    """Run the demo; 0 if every item was done despite the killed worker, 130 after Ctrl-C, else 1."""
     run = Run()
     processes: dict[str, trio.Process] = {}
-    async with run_server() as server:
-        print(f"    demo | nats-server at {server.url} (troupe cluster status --cluster {server.url})")
-        try:
-            with trio.move_on_after(DEADLINE) as deadline:
-                for node in WORKERS:
-                    processes[node] = await start_node("worker.py", node, server.url)
-                processes["front"] = front = await start_node("front.py", "front", server.url)
-                workers = {node: processes[node] for node in WORKERS}
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with run_server() as server:
+            print(f"    demo | nats-server at {server.url} (troupe cluster status --cluster {server.url})")
+            try:
                 async with trio.open_nursery() as nursery:
-                    for node, worker in workers.items():
-                        nursery.start_soon(follow_worker, node, worker, front, run)
-                    await follow_front(front, workers, run)
-                    for node, worker in workers.items():
-                        await stop(node, worker)
-            if deadline.cancelled_caught:
-                run.failure = f"not done after {DEADLINE} s"
-        finally:
-            with trio.CancelScope(shield=True):
-                for node, process in processes.items():
-                    await stop(node, process)
-    return report(run, processes)
+
+                    async def interrupt() -> None:
+                        async for signum in signals:
+                            run.failure = f"interrupted by {signal.Signals(signum).name}"
+                            run.interrupted = True
+                            nursery.cancel_scope.cancel()
+
+                    nursery.start_soon(interrupt)
+                    with trio.move_on_after(DEADLINE) as deadline:
+                        await run_nodes(server.url, run, processes)
+                    if deadline.cancelled_caught:
+                        run.failure = f"not done after {DEADLINE} s"
+                    nursery.cancel_scope.cancel()
+            finally:
+                with trio.CancelScope(shield=True):
+                    for node, process in processes.items():
+                        await stop(node, process)
+    status = report(run, processes)
+    return 130 if run.interrupted else status
 
 
 def ended(status: int | None) -> str:
