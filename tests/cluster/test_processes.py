@@ -258,7 +258,9 @@ async def test_a_ref_in_a_message_is_answered_across_processes(nats_server: Nats
 
 
 async def test_a_group_over_two_processes_shares_the_messages(nats_server: NatsServer, nodes: Nodes) -> None:
-    workers = [await nodes.worker(nats_server.url, "w1"), await nodes.worker(nats_server.url, "w2")]
+    workers = [await nodes.start("node_worker", nats_server.url, name) for name in ("w1", "w2")]
+    for worker in workers:
+        await worker.expect("ready")
     async with troupe.open_system(name="tester", cluster=this_node(nats_server.url)) as system:
         members = await system.cluster.wait_for("counter", 2)
         assert {member.node for member in members} == {"w1", "w2"}
@@ -273,6 +275,20 @@ async def test_a_group_over_two_processes_shares_the_messages(nats_server: NatsS
         assert await worker.stop() == 0
     reported = {worker.name: int(await worker.expect("count")) for worker in workers}
     assert reported == adds
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="lookup() of another node's member gives a ref whose path is 'cluster:node' and name '' "
+    "(heartbeats carry export ids only): not 'cluster:node/user/x' as for one actor",
+)
+async def test_a_looked_up_member_of_another_node_has_its_actors_path(
+    nats_server: NatsServer, nodes: Nodes
+) -> None:
+    await nodes.worker(nats_server.url, "w1")
+    async with troupe.open_system(name="tester", cluster=this_node(nats_server.url)) as system:
+        [member] = await system.cluster.wait_for("counter")
+        assert (member.node, member.name, member.path) == ("w1", "counter", f"{CLUSTER}:w1/user/counter")
 
 
 # -- watch across processes --------------------------------------------------------------------------------
@@ -298,6 +314,8 @@ async def test_a_watched_node_killed_is_lost_within_the_failure_timeout(
         assert when - killed < FAILURE_TIMEOUT + 1.0  # within failure_timeout + heartbeat / 4, and a margin
         assert await system.cluster.wait_for("echo", 0, exactly=True, timeout=WAIT) == []
         assert [m.node for m in await system.cluster.members()] == ["tester"]
+        with trio.fail_after(2), pytest.raises(troupe.ActorStopped, match="no live member"):
+            await system.cluster.ref("echo").ask(Echo("x"), timeout=30)  # at once, not after 30 s
 
 
 @pytest.mark.parametrize("how", ["sigterm", "stdin closed"])
@@ -351,6 +369,7 @@ async def test_the_server_restarted_mid_traffic_nothing_is_processed_twice(
     failed, dead, confirmed = set(summary["failed"]), set(summary["dead"]), summary["confirmed"]
     assert summary["resumed"] == resumed
     assert summary["outages"] == 1
+    assert failed, "no tell was refused while the server was down"
     assert len(set(received)) == len(received), "a message was processed twice"
     assert received == sorted(received), "order per sender and receiver was not kept"
     assert not failed & set(received), "a tell that raised ClusterError was sent after all"
@@ -391,8 +410,11 @@ async def publish_raw(host: str, port: int, subject: str, size: int) -> bytes:
 
             nursery.start_soon(write)
             with trio.fail_after(WAIT):
-                async for received in stream:  # to its end: the server closes the connection
-                    said += received
+                try:
+                    async for received in stream:  # to its end: the server closes the connection
+                        said += received
+                except trio.BrokenResourceError:
+                    pass  # reset: the server closed it with the payload unread (what it said came first)
             nursery.cancel_scope.cancel()
     return bytes(said)
 
@@ -408,6 +430,7 @@ async def test_a_100_mb_message_is_refused_by_the_server_and_the_worker_lives_on
         assert await system.cluster.ref("counter").ask(Get()) == {"total": 0, "adds": 0, "seqs": 0}
     assert await worker.stop() == 0
     assert not [line for line in worker.lines if line.startswith("dead ")]
+    assert "disconnected" not in worker.lines
 
 
 async def test_hostile_payloads_from_a_raw_client_are_refused_dead_letters_on_the_worker(
@@ -424,9 +447,12 @@ async def test_hostile_payloads_from_a_raw_client_are_refused_dead_letters_on_th
         hostile = NatsClient(Options(server.url))
         await hostile.connect()
         answers: list[dict[str, Any]] = []
+        answered = trio.Event()
 
         def on_answer(subject: str, reply: str | None, data: bytes, status: int | None) -> None:
             answers.append(json.loads(data))
+            if len(answers) == len(hostile_payloads):
+                answered.set()
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(hostile.run)
@@ -435,6 +461,8 @@ async def test_hostile_payloads_from_a_raw_client_are_refused_dead_letters_on_th
                 hostile.publish(f"troupe.{CLUSTER}.n.counter", payload, reply="hostile.inbox")
             assert await hostile.flush()
             letters = [json.loads(await worker.expect("dead")) for _ in hostile_payloads]
+            with trio.fail_after(WAIT):
+                await answered.wait()
             await hostile.close()
             nursery.cancel_scope.cancel()
         for letter, (payload, reason) in zip(letters, hostile_payloads, strict=True):
@@ -460,11 +488,12 @@ async def test_hostile_payloads_from_a_raw_client_are_refused_dead_letters_on_th
 async def test_a_worker_with_a_wrong_token_exits_with_one_line(nodes: Nodes) -> None:
     async with run_server(token=TOKEN) as server:
         wrong = await nodes.start("node_worker", server.url, "w-wrong", "--token", TOKEN + "-wrong")
+        right = await nodes.start("node_worker", server.url, "w-right", "--token", TOKEN)
         assert await wrong.wait() == 1
         assert wrong.lines == []
         err = wrong.stderr.decode()
         assert err.count("\n") == 1, err
         assert err.startswith("node_worker w-wrong: ")
         assert "refused the connection: Authorization Violation" in err
-        right = await nodes.worker(server.url, "w-right", "--token", TOKEN)
+        await right.expect("ready")
         assert await right.stop() == 0

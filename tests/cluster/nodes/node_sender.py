@@ -10,8 +10,10 @@ up). It prints one line per event, flushed at once:
 
 - ``ready`` once "counter" has a member;
 - ``sent I`` once the batch ending with number I was confirmed;
-- ``down TEXT`` when a tell or ask raised ClusterError (the connection to
-  the server is down): the number whose tell raised was not sent;
+- ``down TEXT`` when a tell or ask first raised ClusterError (the
+  connection to the server is down). It goes on telling until a tell
+  raises ClusterError (at once, while disconnected: that number was not
+  sent), then waits for the connection;
 - ``up I`` once connected again; I is the next number it sends;
 - ``summary {json}`` once stdin is closed (it stops after a confirmed
   batch): ``confirmed`` (the last number confirmed), ``failed`` (the
@@ -52,6 +54,7 @@ class Stream:
         self.failed: list[int] = []
         self.resumed: int | None = None
         self.outages = 0
+        self.down = False
         self.stop = trio.Event()
 
     async def run(self, cluster: troupe.ClusterHandle) -> None:
@@ -70,11 +73,17 @@ class Stream:
                 self.confirmed = self.next - 1
                 say("sent", self.confirmed)
             except troupe.ClusterError as exc:
-                self.outages += 1
-                say("down", exc)
-                await cluster.wait_connected(timeout=60)
-                self.resumed = self.next
-                say("up", self.next)
+                if not self.down:
+                    self.down = True
+                    self.outages += 1
+                    say("down", exc)
+                if self.failed and self.failed[-1] == self.next - 1:
+                    # A tell was refused (not connected): wait for the connection, then go on.
+                    await cluster.wait_connected(timeout=60)
+                    self.down = False
+                    self.resumed = self.next
+                    say("up", self.next)
+                # else an ask failed (the connection broke while it waited): the next tell tells
 
     @staticmethod
     async def confirm(sink: troupe.RemoteRef[Seq | Get]) -> None:
