@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak check lint typecheck docs bench bench-peers bench-report bench-million clean
+.PHONY: demo demo-cluster test soak check lint typecheck docs bench bench-peers bench-report bench-million clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/troupe run examples/showcase.py --jobs .troupe/jobs.sqlite
+
+# a front end and two workers in three processes on a local nats-server; one worker is SIGKILLed midway
+demo-cluster: $(STAMP)
+	$(BIN)/python examples/cluster/demo.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

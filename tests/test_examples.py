@@ -165,7 +165,8 @@ SUMMARY = {
 
 def test_every_example_says_what_it_shows() -> None:
     found = sorted(p.relative_to(EXAMPLES[0].parent).as_posix() for p in EXAMPLES[0].parent.rglob("*.py"))
-    assert found == sorted(SHOWS)
+    # examples/cluster/ runs as several cluster nodes: tests/test_cluster_example.py runs it
+    assert [f for f in found if not f.startswith("cluster/")] == sorted(SHOWS)
 
 
 @pytest.mark.parametrize("name", sorted(set(SHOWS) - {"showcase.py"}))  # the showcase: run twice below

@@ -1,4 +1,4 @@
-"""Messages that arrive from elsewhere (another node of a cluster), for the layers above.
+"""For the layers above: messages that arrive from elsewhere (another node), termination hooks.
 
 A node's reader hands each arriving message to its actor without ever
 waiting: waiting for room in one mailbox would stop every other message
@@ -11,11 +11,11 @@ arriving ask has no waiting task: its outcome goes to a callback.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from outcome import Error, Outcome
 
-from ..protocol import DeadLetterReason
+from ..protocol import DeadLetterReason, Terminated
 from . import _cell as cells
 from ._actor import describe_accepts
 from ._delivery import overflow, try_enqueue
@@ -79,3 +79,33 @@ def _refusal(cell: cells._Cell, msg: object) -> DeadLetterReason | None:
     if cell.state == cells.DEAD:
         return DeadLetterReason.STOPPED
     return None
+
+
+class TerminationHook:
+    """A watcher that is not an actor: ``callback(ref, reason)`` runs when a watched actor terminates.
+
+    It runs synchronously as the actor is finalized (it must not raise or
+    block), so nothing waits in a mailbox: a cluster forgets an actor other
+    nodes could address the moment it ends, even while its own actor stops.
+    """
+
+    __slots__ = ("callback", "watching")
+
+    def __init__(self, callback: Callable[[object, BaseException | None], None]) -> None:
+        self.callback = callback
+        self.watching = None  # what finalize() reads of a watcher
+
+    def deliver_system(self, msg: Terminated) -> None:
+        """Called by finalize() in place of queueing ``Terminated``."""
+        self.callback(msg.ref, msg.reason)
+
+
+def on_termination(ref: ActorRef[Any], hook: TerminationHook) -> None:
+    """Have ``hook`` called when ``ref``'s actor terminates for good (at once if it has)."""
+    cell = ref._cell
+    if cell.state == cells.DEAD:
+        hook.deliver_system(Terminated(ref, cell.final_reason))
+        return
+    if cell.watchers is None:
+        cell.watchers = set()
+    cell.watchers.add(cast("cells._Cell", hook))  # finalize() reads only .watching and .deliver_system

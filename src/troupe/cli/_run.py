@@ -151,11 +151,10 @@ class _Watch:
         At each change, not at each frame: a node that joins and leaves
         between two frames is a line in plain mode too.
         """
-        table = system.cluster._node.members
         with self._following:
             while True:
                 await self._see_cluster(system)  # first: it may have changed before this task ran
-                await table.wait_changed()  # no checkpoint in between: no change is missed
+                await system.cluster.wait_changed()  # no checkpoint in between: no change is missed
 
     def stopping(self) -> None:
         """The topology returned: the system stops (the cluster is left as it was last seen)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import math
 import types
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from ._remote import RemoteRef
 
 M = TypeVar("M")
-log = logging.getLogger("troupe.cluster")
 
 
 @final
@@ -202,6 +201,16 @@ class ClusterHandle(metaclass=NoPublicConstructor):
         msg = f"not {state} the NATS server at {self.url} after {timeout} s"
         raise ClusterError(msg)
 
+    async def wait_changed(self, *, timeout: float | None = None) -> bool:
+        """Wait for the next change of the members table or of the connection; False on timeout.
+
+        For views and tools that follow the cluster (``troupe node``'s live view does).
+        """
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            await self._node.members.wait_changed()
+            return True
+        return False
+
     async def wait_for_nodes(self, count: int, *, timeout: float = 10.0) -> list[ClusterMember]:
         """Wait until the cluster has at least ``count`` live nodes (this one included).
 
@@ -234,7 +243,11 @@ class ClusterHandle(metaclass=NoPublicConstructor):
 
 
 class _ClusterActor(Actor[Terminated]):
-    """``/system/cluster``: joins in ``on_start``, watches exported actors, leaves in ``on_stop``."""
+    """``/system/cluster``: joins in ``on_start``, runs the connection, leaves in ``on_stop``.
+
+    It takes no messages of its own (the actors other nodes address are
+    followed by a termination hook, not by its mailbox).
+    """
 
     def __init__(self, node: Node) -> None:
         self._node = node
@@ -243,10 +256,7 @@ class _ClusterActor(Actor[Terminated]):
         await self._node.join(self.context)
 
     async def receive(self, msg: Terminated) -> None:
-        try:
-            self._node.export_ended(msg.ref, msg.reason)
-        except Exception:  # a restart would join a second time: log, and keep the node up
-            log.exception("troupe cluster: forgetting %r failed", msg.ref)
+        """Nothing is sent to it."""
 
     async def on_stop(self) -> None:
         await self._node.leave()

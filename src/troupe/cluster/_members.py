@@ -131,6 +131,7 @@ class Members:
         config = self.node.config
         tick = config.heartbeat / 4
         ticks = 0
+        last = trio.current_time()
         while True:
             await trio.sleep(tick)
             ticks += 1
@@ -139,17 +140,25 @@ class Members:
                 with contextlib.suppress(ClusterError):
                     self.announce()
             now = trio.current_time()
-            for node_id, seen in list(self._seen.items()):
-                if now - seen.last > config.failure_timeout:
-                    self._gone(
-                        node_id,
-                        ClusterError(
-                            f"node {seen.name} was lost: no heartbeat for {config.failure_timeout} s "
-                            "(it crashed, or the network or the server failed)"
-                        ),
-                    )
+            if now - last > config.heartbeat:
+                # This node itself did not run for a while (a receive that never yields, a
+                # stopped process): the heartbeats it has not read yet are no evidence.
+                for seen in self._seen.values():
+                    seen.last = max(seen.last, now)
+            last = now
+            self._detect(now)
             if ticks % 64 == 0:
                 self._prune_watchers()
+
+    def _detect(self, now: float) -> None:
+        timeout = self.node.config.failure_timeout
+        for node_id, seen in list(self._seen.items()):
+            if now - seen.last > timeout:
+                reason = ClusterError(
+                    f"node {seen.name} was lost: no heartbeat for {timeout} s (it crashed, or stalled, "
+                    "or the network or the server failed)"
+                )
+                self._gone(node_id, reason)
 
     def _on_heartbeat(self, subject: str, reply: str | None, payload: bytes, status: int | None) -> None:  # noqa: ARG002
         try:

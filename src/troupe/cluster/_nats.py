@@ -88,15 +88,26 @@ class Options:
         self.ping_interval = ping_interval
 
 
+def redacted(url: str) -> str:
+    """``url`` with any credentials in it replaced by ``***`` (for messages and logs)."""
+    scheme, sep, rest = url.rpartition("://")
+    if "@" in rest.split("/", 1)[0]:
+        rest = "***@" + rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
+
+
 def _parse_url(url: str) -> tuple[str, int, bool, str | None, str | None, str | None]:
     """``nats://[user:pass@|token@]host:port`` → host, port, tls, user, password, token."""
     parts = urlsplit(url if "://" in url else f"nats://{url}")
+    shown = redacted(url)
     if parts.scheme not in {"nats", "tls"}:
-        raise ClusterError(f"cluster URL {url!r} has scheme {parts.scheme!r}; use nats://host:port or tls://")
+        raise ClusterError(
+            f"cluster URL {shown!r} has scheme {parts.scheme!r}; use nats://host:port or tls://"
+        )
     try:
         port = parts.port or 4222
     except ValueError as exc:
-        raise ClusterError(f"cluster URL {url!r} has a bad port ({exc}); use nats://host:port") from None
+        raise ClusterError(f"cluster URL {shown!r} has a bad port ({exc}); use nats://host:port") from None
     host = parts.hostname or "127.0.0.1"
     user = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None

@@ -24,7 +24,7 @@ import trio
 from outcome import Error, Outcome, Value
 
 from ..actors import ActorRef, ActorStopped, AskTimeout
-from ..actors._arrivals import arrive_ask, arrive_tell
+from ..actors._arrivals import TerminationHook, arrive_ask, arrive_tell, on_termination
 from ..protocol import DeadLetterReason, DecodeError, codec
 from ..protocol._refs import REF_CODEC
 from ..protocol._schema import ANY
@@ -105,6 +105,7 @@ class Node:
         self._asks: dict[str, _Ask] = {}
         self._tells: OrderedDict[str, tuple[RemoteRef[Any], object]] = OrderedDict()
         self._context: ActorContext[Any] | None = None
+        self._ended = TerminationHook(self.export_ended)
         self.stats = Statistics()
         self.members = Members(self)
 
@@ -164,22 +165,24 @@ class Node:
         if ref._cell.system is not self.system:
             msg = f"{ref.path} belongs to another actor system than this node's; send refs of this system"
             raise ValueError(msg)
-        assert self._context is not None  # noqa: S101 - joined before anything is sent
         export_id = format(next(self._export_counter), "x")
         self._exports[export_id] = ref
         self._export_ids[ref] = export_id
-        self._context.watch(ref)
+        on_termination(ref, self._ended)
         return export_id
 
     def export_ended(self, ref: object, reason: BaseException | None) -> None:
-        """A local actor other nodes could address ended (the cluster actor got its ``Terminated``)."""
+        """A local actor other nodes could address ended (called as it is finalized)."""
         if not isinstance(ref, ActorRef):
             return
         export_id = self._export_ids.pop(ref, None)
         if export_id is None:
             return
         del self._exports[export_id]
-        self.members.export_ended(export_id, reason)
+        try:
+            self.members.export_ended(export_id, reason)
+        except Exception:  # runs inside the runtime's finalize: never let it raise there
+            log.exception("troupe cluster: withdrawing %s failed", ref)
 
     def encode_ref(self, ref: object) -> dict[str, str]:
         """The codec's hook: a ref as the address of its actor."""

@@ -1,0 +1,5 @@
+"""``python -m troupe``: the same as the ``troupe`` command."""
+
+from .cli import main
+
+main()
