@@ -253,13 +253,17 @@ class _Links(html.parser.HTMLParser):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", out],
+    # Not --quiet: it hides the warnings from --strict too, and a broken cross-reference passed.
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", out],
         cwd=ROOT,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-        check=True,
+        capture_output=True,
+        text=True,
+        check=False,
         timeout=300,
     )
+    assert built.returncode == 0, built.stderr
     return out
 
 

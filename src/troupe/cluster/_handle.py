@@ -36,7 +36,7 @@ M = TypeVar("M")
 @final
 @attrs.frozen
 class ClusterStatistics:
-    """Counters of this node, from [`statistics()`][troupe.cluster.ClusterHandle.statistics]."""
+    """Counters of this node, from [`statistics()`][troupe.ClusterHandle.statistics]."""
 
     sent: int
     """Messages sent to other nodes (tells and asks)."""

@@ -39,7 +39,7 @@ log = logging.getLogger("troupe.cluster")
 @final
 @attrs.frozen
 class ClusterMember:
-    """A live node of the cluster, from [`members()`][troupe.cluster.ClusterHandle.members]."""
+    """A live node of the cluster, from [`members()`][troupe.ClusterHandle.members]."""
 
     node: str
     """The node's name (``Cluster(node=...)``)."""
@@ -53,7 +53,7 @@ class ClusterMember:
 class _Seen:
     __slots__ = ("last", "name", "names")
 
-    def __init__(self, name: str, names: dict[str, list[str]], last: float) -> None:
+    def __init__(self, name: str, names: dict[str, dict[str, str]], last: float) -> None:
         self.name = name
         self.names = names
         self.last = last
@@ -118,7 +118,14 @@ class Members:
         data: dict[str, Any] = {
             "id": node.node_id,
             "node": node.node,
-            "names": {name: sorted(members) for name, members in self._registered.items()},
+            "names": {
+                name: {
+                    export_id: node._exports[export_id].path
+                    for export_id in members
+                    if export_id in node._exports
+                }
+                for name, members in self._registered.items()
+            },
         }
         if hello:
             data["hello"] = True
@@ -168,7 +175,11 @@ class Members:
             names = data["names"]
             if not (isinstance(node_id, str) and isinstance(name, str) and isinstance(names, dict)):
                 raise TypeError  # noqa: TRY301 - one handler for every malformed heartbeat
-            table = {k: [m for m in v if isinstance(m, str)] for k, v in names.items() if isinstance(v, list)}
+            table = {
+                name: {k: v for k, v in members.items() if isinstance(k, str) and isinstance(v, str)}
+                for name, members in names.items()
+                if isinstance(name, str) and isinstance(members, dict)
+            }
         except (ValueError, KeyError, TypeError, RecursionError, AttributeError):
             log.warning("troupe cluster %s: ignored a malformed heartbeat", self.node.cluster)
             return

@@ -365,7 +365,11 @@ class Node:
 
     def _on_actor(self, subject: str, reply: str | None, payload: bytes, status: int | None) -> None:  # noqa: ARG002
         export_id = subject[len(self._actor_prefix) :]
-        self._arrive(self._exports.get(export_id), subject, reply, payload)
+        ref = self._exports.get(export_id)
+        self._arrive(ref, subject if ref is not None else self._gone_actor(export_id), reply, payload)
+
+    def _gone_actor(self, export_id: str) -> str:
+        return f"{self.cluster}:{self.node} (an actor that ended, #{export_id})"
 
     def name_callback(self, ref: ActorRef[Any]) -> Callable[[str, str | None, bytes, int | None], None]:
         """The subscription callback for one member ``ref`` of a registered name."""
@@ -376,6 +380,7 @@ class Node:
         return on_name
 
     def _arrive(self, ref: ActorRef[Any] | None, subject: str, reply: str | None, payload: bytes) -> None:
+        """Hand what arrived to ``ref`` (None: it ended; ``subject`` then says who it was)."""
         self.stats.received += 1
         recipient = ref.path if ref is not None else subject
         try:
@@ -388,7 +393,9 @@ class Node:
         if ref is None:
             self._dead_letter(recipient, msg, DeadLetterReason.STOPPED)
             if is_ask and reply is not None:
-                self._reply(reply, {"err": {"kind": "stopped", "text": f"{subject} is stopped"}})
+                self._reply(
+                    reply, {"err": {"kind": "stopped", "text": f"{subject} is stopped", "node": self.node}}
+                )
             return
         if not is_ask:
             arrive_tell(ref, msg)

@@ -27,9 +27,9 @@ class RemoteRef(Generic[M], metaclass=NoPublicConstructor):
     It has `ActorRef`'s ``tell``, ``tell_nowait`` and ``ask``, checked at the
     sender the same way, so code written against those methods (or typed
     [`troupe.Ref`][troupe.Ref]) works with either. Get one from
-    [`system.cluster.ref()`][troupe.cluster.ClusterHandle.ref] (a name's
+    [`system.cluster.ref()`][troupe.ClusterHandle.ref] (a name's
     group: each message goes to one live member),
-    [`lookup()`][troupe.cluster.ClusterHandle.lookup] (one actor each), or
+    [`lookup()`][troupe.ClusterHandle.lookup] (one actor each), or
     in a message from another node (a ``reply_to`` field).
 
     Delivery is at most once; order is kept per sender and receiver. See the
