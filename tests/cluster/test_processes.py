@@ -277,11 +277,6 @@ async def test_a_group_over_two_processes_shares_the_messages(nats_server: NatsS
     assert reported == adds
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Members.lookup() builds another node's members with path '' (actor_ref(..., seen.name, '')) "
-    "though heartbeats now carry each member's path: the ref's path is 'cluster:node', its name ''",
-)
 async def test_a_looked_up_member_of_another_node_has_its_actors_path(
     nats_server: NatsServer, nodes: Nodes
 ) -> None:

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("troupe.cluster")
 
+_VERSION = 1
+"""The cluster protocol's version, in every heartbeat: nodes of other versions are ignored (and logged)."""
+
 
 @final
 @attrs.frozen
@@ -71,6 +74,7 @@ class Members:
         self._changed = trio.Event()
         self._watching: dict[str, tuple[RemoteRef[Any], set[_Cell]]] = {}  # address -> watchers here
         self._watched_by: dict[str, set[str]] = {}  # export id -> node ids watching it
+        self._other_versions: set[str] = set()  # nodes ignored for speaking another protocol version
 
     # -- the table ------------------------------------------------------------------------------
 
@@ -96,8 +100,9 @@ class Members:
             if export_id in node._exports
         ]
         for node_id, seen in sorted(self._seen.items(), key=lambda item: item[1].name):
+            members = seen.names.get(name, {})
             found.extend(
-                node.actor_ref(node_id, export_id, seen.name, "") for export_id in seen.names.get(name, ())
+                node.actor_ref(node_id, export_id, seen.name, path) for export_id, path in members.items()
             )
         return found
 
@@ -116,6 +121,7 @@ class Members:
         """Publish this node's heartbeat now."""
         node = self.node
         data: dict[str, Any] = {
+            "v": _VERSION,
             "id": node.node_id,
             "node": node.node,
             "names": {
@@ -184,6 +190,18 @@ class Members:
             log.warning("troupe cluster %s: ignored a malformed heartbeat", self.node.cluster)
             return
         if node_id == self.node.node_id:
+            return
+        if data.get("v") != _VERSION:
+            if node_id not in self._other_versions:
+                self._other_versions.add(node_id)
+                log.warning(
+                    "troupe cluster %s: node %s speaks cluster protocol %r, this node %r; it is ignored: "
+                    "run the same troupe version on every node",
+                    self.node.cluster,
+                    name,
+                    data.get("v"),
+                    _VERSION,
+                )
             return
         if data.get("bye"):
             if node_id in self._seen:
