@@ -410,10 +410,14 @@ def print_scaling(table: Table) -> None:
     names = [n for n in table.get("pool-2", {}) if scaling(table, n)]
     if not names:
         return
-    print("\npool scaling, 2 worker processes over 1 (per round)")
+    print("\npool scaling, 2 worker processes over 1: median of the rounds' ratios, range, medians' ratio")
     for name in names:
         ratios = scaling(table, name)
-        print(f"  {name:<9} x{statistics.median(ratios):5.2f}   [x{min(ratios):.2f} - x{max(ratios):.2f}]")
+        medians = _ratio(table["pool-2"][name].rates(), table["pool-1"][name].rates()) or 0.0
+        print(
+            f"  {name:<9} x{statistics.median(ratios):5.2f}   [x{min(ratios):.2f} - x{max(ratios):.2f}]  "
+            f"x{medians:.2f} (the target's measure)"
+        )
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def test_the_cluster_benchmark_runs_every_contender_tiny_and_writes_json(tmp_pat
             assert len(runs[0]["shares"]) == int(key[-1])
     assert "tell stream into another process (40 msgs of 58 B)" in out
     assert "x 1" in out or "x 0" in out  # ratios to raw nats-py are printed
-    assert "pool scaling, 2 worker processes over 1" in out
+    assert "pool scaling, 2 worker processes over 1: median of the rounds' ratios" in out
 
 
 def _work(size: int) -> cluster.Workload:
@@ -123,7 +123,7 @@ def test_troupe_ratios_and_targets_appear_only_with_troupe_rows(capsys: pytest.C
     out = capsys.readouterr().out
     assert "troupe" not in out
     assert "x 0.40 of nats-py" in out  # thespian's ask
-    assert "nats-py   x 1.90" in out  # the pool's scaling
+    assert "nats-py   x 1.90   [x1.90 - x1.90]  x1.90 (the target's measure)" in out  # the pool's scaling
 
     cluster.print_table(rows, _table(troupe=True))
     verdicts = cluster.print_targets(_table(troupe=True))
