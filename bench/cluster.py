@@ -47,11 +47,11 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from clusterkit.children import Child, child
-from clusterkit.common import PAYLOAD, WARM_UP, Run
 
 from troupe.cluster._server import run_server
 
+from clusterkit.children import Child, child
+from clusterkit.common import PAYLOAD, WARM_UP, Run
 from peerkit.common import lead
 
 COST = 200_000

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import cluster
 import pytest
-from clusterkit.children import ChildFailed, child
-from clusterkit.common import Run
 
 from troupe.cluster._server import NatsServer
+
+from clusterkit.children import ChildFailed, child
+from clusterkit.common import Run
 
 BENCH = Path(__file__).parents[2] / "bench"
 
