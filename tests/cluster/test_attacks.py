@@ -1,0 +1,1082 @@
+"""An attacker's review of the cluster: hostile members, faults on the wire, cancellation, memory.
+
+Each test attacks one promise of the cluster (nothing lost silently, nothing
+hangs, bad input never crashes a node, order per sender and receiver, no
+unbounded memory from what peers send, refs crossing nodes, the cluster
+actor's life). A test marked ``xfail(strict=True)`` is a finding: it fails on
+the code as it is, and its reason says the bug in one line. Unmarked tests
+are attacks the code survives.
+
+Everything runs against a real ``nats-server`` (the embedded default or the
+``nats_server`` fixture). Hostile members speak NATS themselves (a raw
+`NatsClient`, or raw bytes over TCP); faults on one node's connection come
+from `_Proxy`, a TCP proxy that cuts, refuses or stalls it. No test sleeps to
+synchronise; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from functools import partial
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import troupe
+from troupe.cluster import ClusterError, NatsServer, RemoteRef, UnreadableMessage, run_server
+from troupe.cluster._members import _VERSION
+from troupe.cluster._nats import NatsClient, Options
+
+CLUSTER = "atk"
+
+
+@troupe.message(name="test.attacks.Add")
+class Add:
+    n: int
+
+
+@troupe.message(name="test.attacks.Get")
+class Get:
+    pass
+
+
+@troupe.message(name="test.attacks.Seq")
+class Seq:
+    i: int
+
+
+@troupe.message(name="test.attacks.Blob")
+class Blob:
+    data: str
+
+
+@troupe.message(name="test.attacks.Answer")
+class Answer:
+    text: str
+
+
+@troupe.message(name="test.attacks.Inner")
+class Inner:
+    reply_to: troupe.Ref[Add]
+
+
+@troupe.message(name="test.attacks.Carry")
+class Carry:
+    """Refs in every place a field can hold them."""
+
+    one: troupe.Ref[Add]
+    many: list[troupe.Ref[Add]]
+    by_name: dict[str, troupe.Ref[Add]]
+    maybe: troupe.Ref[Add] | None
+    inner: Inner
+
+
+class Counter(troupe.Actor[Add | Get | Seq | Blob]):
+    """Counts, remembers the order of `Seq`, answers `Get`."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.seen: list[int] = []
+
+    async def receive(self, msg: Add | Get | Seq | Blob) -> Any:
+        match msg:
+            case Add(n=n):
+                self.total += n
+            case Seq(i=i):
+                self.seen.append(i)
+            case Get():
+                return {"total": self.total, "seen": self.seen}
+        return None
+
+
+class Answerer(troupe.Actor[Answer]):
+    """Answers what it is asked for: a value the wire can or cannot carry; counts its asks."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def receive(self, msg: Answer) -> Any:
+        self.asked += 1
+        if msg.text == "an int of 5000 digits":
+            return 10**5000
+        if msg.text == "two megabytes":
+            return "x" * 2_000_000
+        return self.asked
+
+
+class Blocker(troupe.Actor[Answer]):
+    """Never finishes a message; says when one arrived."""
+
+    def __init__(self, arrived: trio.Event) -> None:
+        self.arrived = arrived
+
+    async def receive(self, msg: Answer) -> None:
+        self.arrived.set()
+        await trio.sleep_forever()
+
+
+class Gate(troupe.Actor[Answer]):
+    """Holds its first message until `release` is set; answers each with its text."""
+
+    def __init__(self, started: trio.Event, release: trio.Event) -> None:
+        self.started = started
+        self.release = release
+
+    async def receive(self, msg: Answer) -> str:
+        self.started.set()
+        await self.release.wait()
+        return msg.text
+
+
+class Tally(troupe.Actor[Add]):
+    """Adds up what it is told; sets ``reached`` once the total is at least ``want``."""
+
+    def __init__(self, want: int, reached: trio.Event) -> None:
+        self.total = 0
+        self.want = want
+        self.reached = reached
+
+    async def receive(self, msg: Add) -> None:
+        self.total += msg.n
+        if self.total >= self.want:
+            self.reached.set()
+
+
+class Watcher(troupe.Actor[troupe.Terminated]):
+    def __init__(self, target: troupe.Ref[Any], done: trio.Event, got: list[troupe.Terminated]) -> None:
+        self.target = target
+        self.done = done
+        self.got = got
+
+    async def on_start(self) -> None:
+        self.context.watch(self.target)
+
+    async def receive(self, msg: troupe.Terminated) -> None:
+        self.got.append(msg)
+        self.done.set()
+
+
+class Keeper(troupe.Actor[Carry | Inner]):
+    """Keeps what it receives, for the test to look at."""
+
+    def __init__(self, got: list[object], done: trio.Event) -> None:
+        self.got = got
+        self.done = done
+
+    async def receive(self, msg: Carry | Inner) -> None:
+        self.got.append(msg)
+        self.done.set()
+
+
+class Forwarder(troupe.Actor[Carry]):
+    """Tells `Add(n)` to every ref it is given, then sends the refs on to ``then``."""
+
+    def __init__(self, then: troupe.Ref[Carry | Inner] | None = None) -> None:
+        self.then = then
+
+    async def receive(self, msg: Carry) -> None:
+        refs = [msg.one, *msg.many, *msg.by_name.values(), msg.inner.reply_to]
+        if msg.maybe is not None:
+            refs.append(msg.maybe)
+        for i, ref in enumerate(refs):
+            await ref.tell(Add(10**i))
+        if self.then is not None:
+            await self.then.tell(msg)
+
+
+def config(url: str | None, node: str, **kw: Any) -> troupe.Cluster:
+    return troupe.Cluster(url=url, node=node, name=CLUSTER, heartbeat=0.2, failure_timeout=1.0, **kw)
+
+
+@asynccontextmanager
+async def two_nodes(**kw: Any) -> AsyncIterator[tuple[troupe.ActorSystem, troupe.ActorSystem]]:
+    """Node a (with the embedded server) and node b, joined to it."""
+    async with (
+        troupe.open_system(name="a", cluster=config(None, "a", **kw)) as a,
+        troupe.open_system(name="b", cluster=config(a.cluster.url, "b", **kw)) as b,
+    ):
+        yield a, b
+
+
+async def counter_on(system: troupe.ActorSystem, name: str = "counter", **kw: Any) -> troupe.ActorRef[Any]:
+    ref = await system.spawn(Counter, name=name, **kw)
+    await system.cluster.register("counter", ref)
+    return ref
+
+
+async def still_connected(system: troupe.ActorSystem) -> None:
+    """Fail unless ``system`` kept its first connection: registering flushes through the server."""
+    probe = await system.spawn(Counter)
+    await system.cluster.register("probe", probe)  # ClusterError if the connection dropped meanwhile
+    assert system.cluster.statistics().reconnects == 0
+
+
+def host_port(url: str) -> tuple[str, int]:
+    host, _, port = url.removeprefix("nats://").rpartition(":")
+    return host, int(port)
+
+
+@asynccontextmanager
+async def hostile(url: str) -> AsyncIterator[NatsClient]:
+    """A raw NATS client on the cluster's server: it publishes whatever it likes."""
+    client = NatsClient(Options(url))
+    await client.connect()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.run)
+        try:
+            yield client
+        finally:
+            await client.close()
+            nursery.cancel_scope.cancel()
+
+
+async def raw_send(url: str, commands: bytes) -> None:
+    """Connect with raw bytes, send ``commands`` (any bytes), and wait until the server processed them."""
+    stream = await trio.open_tcp_stream(*host_port(url))
+    async with stream:
+        buf = b""
+        with trio.fail_after(5):
+            while b"\r\n" not in buf:
+                buf += await stream.receive_some(4096)
+            await stream.send_all(b'CONNECT {"verbose":false,"pedantic":false,"protocol":1}\r\n')
+            await stream.send_all(commands + b"PING\r\n")
+            while b"PONG\r\n" not in buf:
+                data = await stream.receive_some(4096)
+                assert data, "the server closed the hostile connection"
+                buf += data
+
+
+def heartbeat(node_id: str, node: str, names: dict[str, dict[str, str]], **extra: Any) -> bytes:
+    return json.dumps({"v": _VERSION, "id": node_id, "node": node, "names": names, **extra}).encode()
+
+
+class _Proxy:
+    """A TCP proxy in front of a NATS server, to fail one node's connection on purpose.
+
+    ``cut()`` drops every connection through it; while ``refusing`` new ones
+    are closed at once; ``stall()`` stops reading from the clients (their
+    writes back up) until ``resume()``.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.target = host_port(url)
+        self.port = 0
+        self.refusing = False
+        self._scopes: set[trio.CancelScope] = set()
+        self._flowing = trio.Event()
+        self._flowing.set()
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.port = listeners[0].socket.getsockname()[1]
+        task_status.started()
+        await trio.serve_listeners(self._handle, listeners)
+
+    def cut(self) -> None:
+        for scope in self._scopes:
+            scope.cancel()
+
+    def stall(self) -> None:
+        self._flowing = trio.Event()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
+    async def _handle(self, client: trio.SocketStream) -> None:
+        if self.refusing:
+            await trio.aclose_forcefully(client)
+            return
+        with trio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                server = await trio.open_tcp_stream(*self.target)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(partial(self._pump, client, server, scope, upstream=True))
+                    nursery.start_soon(partial(self._pump, server, client, scope, upstream=False))
+            finally:
+                self._scopes.discard(scope)
+        await trio.aclose_forcefully(client)
+
+    async def _pump(
+        self, source: trio.SocketStream, sink: trio.SocketStream, scope: trio.CancelScope, *, upstream: bool
+    ) -> None:
+        try:
+            while True:
+                if upstream:
+                    await self._flowing.wait()
+                data = await source.receive_some(65536)
+                if not data:
+                    break
+                await sink.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            scope.cancel()
+            await trio.aclose_forcefully(sink)
+
+
+@asynccontextmanager
+async def proxied(url: str) -> AsyncIterator[_Proxy]:
+    proxy = _Proxy(url)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.serve)
+        try:
+            yield proxy
+        finally:
+            proxy.resume()
+            nursery.cancel_scope.cancel()
+
+
+# -- hostile bytes on the wire --------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="NatsClient._parse decodes MSG subjects and reply subjects as UTF-8: a hostile member's "
+    "non-UTF-8 subject raises UnicodeDecodeError, the node drops its connection (pending asks fail, "
+    "the rest of the read buffer is lost)",
+)
+@pytest.mark.parametrize("where", ["reply", "subject"])
+async def test_a_subject_that_is_not_utf8_does_not_disconnect_the_node(where: str) -> None:
+    async with two_nodes() as (a, b):
+        counter = await counter_on(b)
+        await a.cluster.wait_for("counter")
+        payload = b'{"type":"test.attacks.Add","n":1}'
+        if where == "reply":
+            command = b"PUB troupe.%s.n.counter \xff\xfe %d\r\n" % (CLUSTER.encode(), len(payload))
+        else:
+            actor = f"troupe.{CLUSTER}.a.{b.cluster.node_id}.".encode()
+            command = b"PUB %s\xff\xfe %d\r\n" % (actor, len(payload))
+        await raw_send(a.cluster.url, command + payload + b"\r\n")
+        await still_connected(b)
+        assert counter.alive
+
+
+@pytest.mark.parametrize("reply", ["troupe.>", "a.*.b", "x..y", "été", "troupe.atk.hb"])
+async def test_odd_reply_subjects_neither_disconnect_the_node_nor_loop(reply: str) -> None:
+    async with two_nodes() as (a, b):
+        counter = await counter_on(b)
+        await a.cluster.wait_for("counter")
+        ask = b'{"ask":1,"m":{"type":"test.attacks.Get"}}'
+        garbage = b"\r\nPUB troupe.atk.n.counter 2\r\n{}\r\n"  # protocol lines inside a payload
+        commands = b"".join(
+            b"PUB troupe.atk.n.counter %s %d\r\n%s\r\n" % (reply.encode(), len(p), p) for p in (ask, garbage)
+        )
+        async with b.dead_letters.listen() as letters:
+            await raw_send(a.cluster.url, commands)
+            with trio.fail_after(5):
+                letter = await letters.receive()
+        assert isinstance(letter.message, UnreadableMessage)
+        assert letter.message.size == len(garbage)
+        await still_connected(b)
+        await still_connected(a)
+        assert (await counter.ask(Get()))["total"] == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_wire.read_ask_timeout calls float() on a JSON int of 400 digits: OverflowError escapes "
+    "Node._read, the message is lost without a dead letter and the asker never hears",
+)
+async def test_an_ask_timeout_too_large_for_a_float_is_refused_not_lost() -> None:
+    async with two_nodes() as (a, b):
+        await counter_on(b)
+        await a.cluster.wait_for("counter")
+        answers: dict[str, bytes] = {}
+        second = trio.Event()
+
+        def on_answer(subject: str, reply: str | None, data: bytes, status: int | None) -> None:
+            answers[subject] = data
+            if subject == "hostile.2":
+                second.set()
+
+        async with hostile(a.cluster.url) as evil:
+            evil.subscribe("hostile.*", on_answer)
+            assert await evil.flush()
+            before = b.dead_letters.count
+            subject = f"troupe.{CLUSTER}.n.counter"
+            big = b'{"ask": 1' + b"0" * 400 + b', "m": {"type": "test.attacks.Get"}}'
+            evil.publish(subject, big, reply="hostile.1")
+            evil.publish(subject, b'{"ask": 1, "m": {"type": "test.attacks.Get"}}', reply="hostile.2")
+            with trio.fail_after(5):
+                await second.wait()  # b handled the first before the second
+        assert b.dead_letters.count - before == 1
+        assert json.loads(answers["hostile.1"])["err"]["kind"] == "refused"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"garbage",
+        b"[]",
+        b"7",
+        b'"op"',
+        b'{"op": []}',
+        b'{"op": "watch", "id": "1 2", "from": "x"}',
+        b'{"op": "watch", "id": "1", "from": ">"}',
+        b'{"op": "terminated", "addr": 5, "reason": "no"}',
+        b'{"op": "terminated", "addr": "zz.1", "reason": {"type": 1, "text": [], "tb": {}}}',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
+async def test_malformed_control_messages_and_heartbeats_leave_the_node_working(payload: bytes) -> None:
+    async with two_nodes() as (a, b):
+        counter = await counter_on(b)
+        await a.cluster.wait_for("counter")
+        async with hostile(a.cluster.url) as evil:
+            evil.publish(f"troupe.{CLUSTER}.c.{b.cluster.node_id}", payload)
+            evil.publish(f"troupe.{CLUSTER}.hb", payload)
+            evil.publish(f"troupe.{CLUSTER}.i.{a.cluster.node_id}.1", payload)
+            evil.publish(f"troupe.{CLUSTER}.i.{a.cluster.node_id}.t1", payload)
+            assert await evil.flush()
+        await still_connected(b)
+        await still_connected(a)  # a read the hostile heartbeat before its flush came back
+        assert [m.node for m in await a.cluster.members()] == ["a", "b"]
+        assert (await a.cluster.ref("counter").ask(Get()))["total"] == 0
+        assert counter.alive
+
+
+# -- hostile heartbeats -----------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Members._on_heartbeat keeps any string as an export id: lookup() builds a RemoteRef whose "
+    "subject holds a space or CRLF, and a tell to it writes a broken PUB line: the server drops the "
+    "sender's connection",
+)
+@pytest.mark.parametrize("export_id", ["1 2", "1\r\nPING"])
+async def test_a_heartbeat_cannot_plant_a_member_whose_subject_breaks_the_senders_connection(
+    export_id: str,
+) -> None:
+    async with two_nodes() as (a, b):
+        await counter_on(b)
+        async with hostile(a.cluster.url) as evil:
+            names = {"counter": {export_id: "/user/x"}, "planted": {"p": "/user/p"}}
+            evil.publish(f"troupe.{CLUSTER}.hb", heartbeat("fake1", "evil", names))
+            assert await evil.flush()
+            await a.cluster.wait_for("planted")
+            for member in await a.cluster.lookup("counter"):
+                with suppress(troupe.TroupeError):
+                    await member.tell(Add(1))
+            await still_connected(a)
+
+
+async def test_heartbeats_of_many_fake_nodes_are_forgotten_after_the_failure_timeout() -> None:
+    async with two_nodes() as (a, b):
+        async with hostile(a.cluster.url) as evil:
+            for i in range(300):
+                names = {f"name{i}": {"1": "/user/x"}}
+                evil.publish(f"troupe.{CLUSTER}.hb", heartbeat(f"ghost{i}", f"ghost{i}", names, hello=True))
+            assert await evil.flush()
+        await a.cluster.wait_for_nodes(302, timeout=5)
+        with trio.fail_after(5):
+            for system in (a, b):
+                while len(await system.cluster.members()) > 2:
+                    await system.cluster.wait_changed()
+        assert [m.node for m in await a.cluster.members()] == ["a", "b"]
+        assert [m.node for m in await b.cluster.members()] == ["b", "a"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Members._other_versions remembers every node id that sent a heartbeat of another protocol "
+    "version, for ever: a peer (or old nodes restarting, each with a new id) grows it without bound",
+)
+async def test_heartbeats_of_another_version_do_not_pile_up() -> None:
+    async with two_nodes() as (a, _):
+        async with hostile(a.cluster.url) as evil:
+            for i in range(3000):
+                data = {"v": _VERSION + 1, "id": f"old{i}", "node": "old", "names": {}}
+                evil.publish(f"troupe.{CLUSTER}.hb", json.dumps(data).encode())
+            assert await evil.flush()
+        await still_connected(a)  # a read every heartbeat before its flush came back
+        assert len(a.cluster._node.members._other_versions) <= 1024
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Members._on_watch adds any 'from' node id to _watched_by, also ids never heard of: watches "
+    "of a long-lived actor pile up without bound (and each gets a 'terminated' when it ends)",
+)
+async def test_watches_from_nodes_never_heard_of_do_not_pile_up() -> None:
+    async with two_nodes() as (a, b):
+        await counter_on(b)
+        [member] = await a.cluster.wait_for("counter")
+        export_id = member._address()["ref"].partition(".")[2]
+        async with hostile(a.cluster.url) as evil:
+            for i in range(2000):
+                watch = {"op": "watch", "id": export_id, "from": f"ghost{i}"}
+                evil.publish(f"troupe.{CLUSTER}.c.{b.cluster.node_id}", json.dumps(watch).encode())
+            assert await evil.flush()
+        await still_connected(b)
+        watched_by = b.cluster._node.members._watched_by
+        assert sum(len(nodes) for nodes in watched_by.values()) <= 2
+
+
+# -- what is lost, and who hears of it --------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Node keeps only the last 4096 tells (_TELLS_KEPT) for the server's no-responders answer: "
+    "older tells to a name without members are dropped with no dead letter anywhere",
+)
+async def test_every_tell_to_a_name_without_members_is_a_dead_letter() -> None:
+    async with two_nodes() as (a, _):
+        nobody = a.cluster.ref("nobody", Seq)
+        before = a.dead_letters.count
+        for i in range(5000):
+            nobody.tell_nowait(Seq(i))
+        with trio.fail_after(5), pytest.raises(troupe.ActorStopped):
+            await nobody.ask(Seq(-1))  # its no-responders answer comes after every tell's
+        assert a.dead_letters.count - before == 5001
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Node._answer lets the encoder's ValueError (an int of over 4300 digits) escape into the "
+    "actor's loop: the answering actor is restarted (its state lost) and the asker waits for its timeout",
+)
+async def test_an_answer_that_cannot_be_encoded_fails_the_ask_and_spares_the_actor() -> None:
+    async with two_nodes() as (a, b):
+        await b.cluster.register("answers", await b.spawn(Answerer))
+        await a.cluster.wait_for("answers")
+        answers = a.cluster.ref("answers", Answer)
+        assert await answers.ask(Answer("count")) == 1
+        with pytest.raises(troupe.TroupeError) as info:
+            await answers.ask(Answer("an int of 5000 digits"), timeout=1)
+        assert not isinstance(info.value, troupe.AskTimeout)
+        assert await answers.ask(Answer("count")) == 3  # the same instance: nothing was restarted
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Node._answer only logs (at INFO) an answer over the server's max_payload: the asker is "
+    "not told and waits for its timeout (forever with timeout=None)",
+)
+async def test_an_answer_over_the_servers_limit_fails_the_ask_at_once() -> None:
+    async with two_nodes() as (a, b):
+        await b.cluster.register("answers", await b.spawn(Answerer))
+        await a.cluster.wait_for("answers")
+        with pytest.raises(ClusterError, match="limit"):
+            await a.cluster.ref("answers", Answer).ask(Answer("two megabytes"), timeout=1)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Members.announce puts every registration in one heartbeat: once it is over the server's "
+    "max_payload, register() fails after subscribing and heartbeats stop (suppressed), so every other "
+    "node declares this live node lost",
+)
+async def test_a_node_with_many_registrations_is_not_declared_lost() -> None:
+    async with (
+        run_server(max_payload=4096) as server,
+        troupe.open_system(cluster=config(server.url, "a")) as a,
+        troupe.open_system(cluster=config(server.url, "b")) as b,
+    ):
+        target = await a.spawn(Counter, name="target")
+        await a.cluster.register("target", target)
+        [member] = await b.cluster.wait_for("target")
+        done = trio.Event()
+        got: list[troupe.Terminated] = []
+        await b.spawn(lambda: Watcher(member, done, got))
+        with suppress(ClusterError):  # refusing more registrations, clearly, would be fair
+            for i in range(300):
+                await a.cluster.register("many", await a.spawn(Counter, name=f"c{i:03}"))
+        # b's failure detector has had 2.5 times its timeout to call a lost
+        with trio.move_on_after(2.5):
+            await done.wait()
+        assert got == []
+        assert target.alive
+
+
+# -- watches and faults on one node's connection --------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Members.export_ended drops the watchers' 'terminated' when not connected, and nothing resends "
+    "it: an actor that ends while its node reconnects quickly leaves its watchers waiting for ever",
+)
+async def test_an_actor_that_ends_while_its_node_reconnects_still_terminates_its_watchers() -> None:
+    async with (
+        troupe.open_system(name="a", cluster=config(None, "a")) as a,
+        proxied(a.cluster.url) as proxy,
+        troupe.open_system(name="b", cluster=config(proxy.url, "b")) as b,
+    ):
+        target = await counter_on(b)
+        [member] = await a.cluster.wait_for("counter")
+        done = trio.Event()
+        got: list[troupe.Terminated] = []
+        await a.spawn(lambda: Watcher(member, done, got))
+        await member.ask(Get())  # the watch went out before this ask: b has it
+        proxy.refusing = True
+        proxy.cut()
+        await b.cluster.wait_connected(connected=False, timeout=5)
+        await target.stop()
+        proxy.refusing = False
+        await reconnected(b)
+        with trio.move_on_after(3):
+            await done.wait()
+        assert got
+        assert got[0].reason is None  # it stopped; its node was not lost
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RemoteRef.tell publishes first and then waits for room (wait_writable): a tell cancelled "
+    "while waiting raises Cancelled although its message was sent and is processed",
+)
+async def test_a_tell_cancelled_while_waiting_for_room_is_not_sent(nats_server: NatsServer) -> None:
+    async with (
+        proxied(nats_server.url) as proxy,
+        troupe.open_system(name="a", cluster=config(proxy.url, "a")) as a,
+        troupe.open_system(name="b", cluster=config(nats_server.url, "b")) as b,
+    ):
+        await counter_on(b, mailbox=troupe.Mailbox(capacity=100))
+        [member] = await a.cluster.wait_for("counter")
+        proxy.stall()
+        for _ in range(24):  # about 17 MB: more than the sockets hold; the writer blocks sending it
+            member.tell_nowait(Blob("x" * 700_000))
+        await trio.testing.wait_all_tasks_blocked()
+        for _ in range(16):  # and 11 MB wait behind it: over the client's 8 MB high water
+            member.tell_nowait(Blob("x" * 700_000))
+        finished = False
+        async with trio.open_nursery() as nursery:
+
+            async def tell_one() -> None:
+                nonlocal finished
+                await member.tell(Seq(1))
+                finished = True
+
+            nursery.start_soon(tell_one)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not finished, "the tell did not wait for room: the attack did not take place"
+            nursery.cancel_scope.cancel()
+        proxy.resume()
+        with trio.fail_after(10):
+            state = await member.ask(Get(), timeout=10)
+        assert state["seen"] == []
+
+
+async def test_leaving_while_the_server_stops_reading_is_bounded(nats_server: NatsServer) -> None:
+    async with proxied(nats_server.url) as proxy:
+        with trio.fail_after(6):
+            async with troupe.open_system(name="a", cluster=config(proxy.url, "a")) as a:
+                group = a.cluster.ref("anyone", Blob)
+                proxy.stall()
+                for _ in range(24):
+                    group.tell_nowait(Blob("x" * 700_000))
+
+
+async def reconnected(system: troupe.ActorSystem, count: int = 1) -> None:
+    """Wait until ``system`` has reconnected ``count`` times and is connected."""
+    with trio.fail_after(5):
+        while system.cluster.statistics().reconnects < count or not system.cluster.connected:
+            await system.cluster.wait_changed()
+
+
+async def test_nothing_is_processed_twice_or_out_of_order_across_a_receivers_reconnection() -> None:
+    async with troupe.open_system(name="a", cluster=config(None, "a")) as a, proxied(a.cluster.url) as proxy:
+        async with troupe.open_system(name="b", cluster=config(proxy.url, "b")) as b:
+            await counter_on(b, mailbox=troupe.Mailbox(capacity=100_000))
+            [member] = await a.cluster.wait_for("counter")
+            for i in range(1000):
+                await member.tell(Seq(i))
+            assert (await member.ask(Get()))["seen"] == list(range(1000))
+            for i in range(1000, 2000):  # cut midway: what was in flight is lost, or a dead letter here
+                await member.tell(Seq(i))
+                if i == 1500:
+                    proxy.cut()
+            await reconnected(b)
+            await b.cluster.register("probe", await b.spawn(Counter))  # its subscriptions are back
+            for i in range(2000, 3000):
+                await member.tell(Seq(i))
+            seen = (await member.ask(Get()))["seen"]
+        assert seen == sorted(set(seen))  # in order, none twice
+        assert seen[:1000] == list(range(1000))
+        assert seen[-1000:] == list(range(2000, 3000))
+
+
+# -- asks that must end -----------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Members._gone ends watches of a lost node's actors but not the asks waiting on them: an ask "
+    "with timeout=None to an actor whose node is lost waits for ever",
+)
+async def test_an_ask_without_timeout_ends_when_the_answering_node_is_lost() -> None:
+    async with two_nodes() as (a, _), hostile(a.cluster.url) as evil:
+        arrived = trio.Event()
+        evil.subscribe(f"troupe.{CLUSTER}.a.fake2.*", lambda *_: arrived.set())  # never answers
+        assert await evil.flush()
+        evil.publish(f"troupe.{CLUSTER}.hb", heartbeat("fake2", "doomed", {"slow": {"1": "/user/slow"}}))
+        [member] = await a.cluster.wait_for("slow")
+        outcome: list[object] = []
+        ended = trio.Event()
+        async with trio.open_nursery() as nursery:
+
+            async def ask() -> None:
+                try:
+                    outcome.append(await member.ask(Answer("?"), timeout=None))
+                except troupe.TroupeError as exc:
+                    outcome.append(exc)
+                ended.set()
+
+            nursery.start_soon(ask)
+            with trio.fail_after(5):
+                await arrived.wait()
+                while "doomed" in [m.node for m in await a.cluster.members()]:  # no more heartbeats
+                    await a.cluster.wait_changed()
+            with trio.move_on_after(2):
+                await ended.wait()
+            nursery.cancel_scope.cancel()
+        assert outcome
+        assert isinstance(outcome[0], ClusterError)
+
+
+async def test_a_cancelled_ask_leaves_nothing_behind_and_its_late_answer_is_dropped() -> None:
+    async with two_nodes() as (a, b):
+        started = trio.Event()
+        release = trio.Event()
+        await b.cluster.register("gate", await b.spawn(lambda: Gate(started, release)))
+        await a.cluster.wait_for("gate")
+        gate = a.cluster.ref("gate", Answer)
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(gate.ask, Answer("first"))
+                with trio.fail_after(5):
+                    await started.wait()
+                scope.cancel()
+        assert a.cluster._node._asks == {}
+        release.set()
+        assert await gate.ask(Answer("second")) == "second"  # after "first"'s answer, which was dropped
+        assert a.cluster._node._asks == {}
+
+
+async def test_leaving_with_asks_pending_fails_them_at_once() -> None:
+    outcome: list[BaseException] = []
+    ended = trio.Event()
+    async with troupe.open_system(name="b", cluster=config(None, "b")) as b:
+        started = trio.Event()
+        release = trio.Event()
+        await b.cluster.register("gate", await b.spawn(lambda: Gate(started, release)))
+        async with trio.open_nursery() as nursery:
+            async with troupe.open_system(name="a", cluster=config(b.cluster.url, "a")) as a:
+                await a.cluster.wait_for("gate")
+                gate = a.cluster.ref("gate", Answer)
+
+                async def ask() -> None:
+                    try:
+                        await gate.ask(Answer("?"), timeout=None)
+                    except troupe.TroupeError as exc:
+                        outcome.append(exc)
+                    ended.set()
+
+                nursery.start_soon(ask)
+                with trio.fail_after(5):
+                    await started.wait()
+            with trio.fail_after(2):
+                await ended.wait()
+        release.set()
+    assert isinstance(outcome[0], ClusterError)
+    assert "left the cluster" in str(outcome[0])
+
+
+async def test_a_node_shutting_down_with_queued_remote_asks_ends_every_one() -> None:
+    outcome: list[object] = []
+    all_ended = trio.Event()
+    async with troupe.open_system(name="a", cluster=config(None, "a")) as a:
+        started = trio.Event()
+        release = trio.Event()
+        queued = trio.Event()
+        async with trio.open_nursery() as nursery:
+            async with troupe.open_system(name="b", cluster=config(a.cluster.url, "b")) as b:
+                await b.cluster.register("gate", await b.spawn(lambda: Gate(started, release)))
+                await b.cluster.register("marker", await b.spawn(lambda: Tally(1, queued)))
+                await a.cluster.wait_for("gate")
+                await a.cluster.wait_for("marker")
+                gate = a.cluster.ref("gate", Answer)
+
+                async def ask(i: int) -> None:
+                    try:
+                        outcome.append(await gate.ask(Answer(str(i)), timeout=None))
+                    except troupe.TroupeError as exc:
+                        outcome.append(exc)
+                    if len(outcome) == 20:
+                        all_ended.set()
+
+                for i in range(20):
+                    nursery.start_soon(ask, i)
+                await trio.testing.wait_all_tasks_blocked()  # every ask is published
+                await a.cluster.ref("marker", Add).tell(Add(1))  # arrives after them: b queued them all
+                with trio.fail_after(5):
+                    await started.wait()
+                    await queued.wait()
+                release.set()
+            with trio.fail_after(3):
+                await all_ended.wait()
+    assert all(isinstance(o, str | troupe.ActorStopped) for o in outcome), outcome
+
+
+async def run_b_until_cut(
+    a: troupe.ActorSystem, members: trio.MemorySendChannel[RemoteRef[Any]], watching: trio.Event
+) -> None:
+    """Node b, whose actor never finishes its message: leaving, its shutdown_timeout runs out."""
+    async with troupe.open_system(name="b", cluster=config(a.cluster.url, "b"), shutdown_timeout=0.3) as b:
+        arrived = trio.Event()
+        await b.cluster.register("blocker", await b.spawn(lambda: Blocker(arrived)))
+        [member] = await a.cluster.wait_for("blocker")
+        await members.send(member)
+        with trio.fail_after(5):
+            await watching.wait()
+            await member.tell(Answer("hold on"))
+            await arrived.wait()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="when shutdown_timeout runs out the cluster actor is cut with the others, without on_stop: "
+    "no goodbye, so other nodes call it lost after failure_timeout (a ClusterError), not 'left'; "
+    "its socket is left open",
+)
+async def test_a_node_whose_shutdown_runs_out_of_time_still_says_goodbye() -> None:
+    async with troupe.open_system(name="a", cluster=config(None, "a")) as a:
+        done = trio.Event()
+        got: list[troupe.Terminated] = []
+        send, receive = trio.open_memory_channel[RemoteRef[Any]](1)
+        watching = trio.Event()
+        async with trio.open_nursery() as nursery:  # b in a task of its own: its context ends with it
+            nursery.start_soon(run_b_until_cut, a, send, watching)
+            member = await receive.receive()
+            await a.spawn(lambda: Watcher(member, done, got))  # spawned here, not in b's context
+            watching.set()
+        gc.collect()  # the cut left b's socket open: its ResourceWarning belongs to this test, not the next
+        with trio.fail_after(5):
+            await done.wait()
+        assert not isinstance(got[0].reason, ClusterError), got[0].reason
+
+
+# -- refs across nodes ------------------------------------------------------------------------------------
+
+
+async def test_refs_in_lists_dicts_unions_and_nested_messages_cross_and_come_home() -> None:
+    async with two_nodes() as (a, b):
+        got: list[object] = []
+        done = trio.Event()
+        home = await a.spawn(lambda: Keeper(got, done), name="home")
+        await a.cluster.register("home", home)
+        await b.cluster.wait_for("home")
+        forwarder = await b.spawn(lambda: Forwarder(b.cluster.ref("home", Carry | Inner)))
+        await b.cluster.register("forwarder", forwarder)
+        await a.cluster.wait_for("forwarder")
+        counters = [await a.spawn(Counter) for _ in range(5)]
+        carry = Carry(
+            one=counters[0],
+            many=[counters[1], counters[2]],
+            by_name={"x": counters[3]},
+            maybe=counters[0],
+            inner=Inner(reply_to=counters[4]),
+        )
+        await a.cluster.ref("forwarder", Carry).tell(carry)
+        with trio.fail_after(5):
+            await done.wait()
+        back = got[0]
+        assert isinstance(back, Carry)
+        # every ref came home as the local ActorRef it was, not a RemoteRef to this node
+        assert back == carry
+        assert all(isinstance(ref, troupe.ActorRef) for ref in [back.one, *back.many, back.inner.reply_to])
+        totals = [(await counter.ask(Get()))["total"] for counter in counters]
+        assert totals == [1 + 10**5, 10, 100, 1000, 10**4]
+
+
+async def test_a_ref_of_a_third_node_reaches_that_node() -> None:
+    async with (
+        troupe.open_system(name="a", cluster=config(None, "a")) as a,
+        troupe.open_system(name="b", cluster=config(a.cluster.url, "b")) as b,
+        troupe.open_system(name="c", cluster=config(a.cluster.url, "c")) as c,
+    ):
+        reached = trio.Event()
+        await c.cluster.register("tally", await c.spawn(lambda: Tally(11, reached)))
+        await b.cluster.register("forwarder", await b.spawn(Forwarder))
+        [member] = await a.cluster.wait_for("tally")
+        await a.cluster.wait_for("forwarder")
+        carry = Carry(one=member, many=[], by_name={}, maybe=None, inner=Inner(reply_to=member))
+        await a.cluster.ref("forwarder", Carry).tell(carry)
+        with trio.fail_after(5):
+            await reached.wait()  # Add(1) and Add(10), from b, on c
+
+
+async def test_a_ref_of_an_actor_that_ended_becomes_a_dead_letter_on_its_own_node() -> None:
+    async with two_nodes() as (a, b):
+        await b.cluster.register("forwarder", await b.spawn(Forwarder))
+        await a.cluster.wait_for("forwarder")
+        gone = await a.spawn(Counter)
+        await gone.stop()
+        carry = Carry(one=gone, many=[], by_name={}, maybe=None, inner=Inner(reply_to=gone))
+        async with a.dead_letters.listen() as letters:
+            await a.cluster.ref("forwarder", Carry).tell(carry)
+            with trio.fail_after(5):
+                first = await letters.receive()
+                second = await letters.receive()
+        assert [first.reason, second.reason] == [troupe.DeadLetterReason.STOPPED] * 2
+        assert [first.message, second.message] == [Add(1), Add(10)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Members.watch puts this node's own id in _seen when it watches a RemoteRef to one of its own "
+    "actors (lookup() gives those): members() lists the node twice and after failure_timeout it calls "
+    "itself lost, ending the watch with a ClusterError while the actor lives",
+)
+async def test_watching_a_looked_up_member_of_this_node_does_not_report_it_lost() -> None:
+    async with two_nodes() as (a, _):
+        target = await counter_on(a)
+        [member] = await a.cluster.lookup("counter")
+        assert isinstance(member, RemoteRef)
+        done = trio.Event()
+        got: list[troupe.Terminated] = []
+        await a.spawn(lambda: Watcher(member, done, got))
+        with trio.move_on_after(2.5):  # 2.5 times the failure timeout
+            await done.wait()
+        assert got == []
+        assert [m.node for m in await a.cluster.members()] == ["a", "b"]
+        await target.stop()
+        with trio.fail_after(5):
+            await done.wait()
+        assert got[0].reason is None
+
+
+async def test_refs_of_another_system_in_this_process_are_refused_at_the_sender() -> None:
+    async with two_nodes() as (a, b):
+        await counter_on(b)
+        await a.cluster.wait_for("counter")
+        await b.cluster.register("forwarder", await b.spawn(Forwarder))
+        await a.cluster.wait_for("forwarder")
+        forwarder = a.cluster.ref("forwarder", Carry)
+        of_b = await b.spawn(Counter)
+        carry = Carry(one=of_b, many=[], by_name={}, maybe=None, inner=Inner(reply_to=of_b))
+        with pytest.raises(TypeError, match="another actor system"):
+            await forwarder.tell(carry)
+        remote_of_b = b.cluster.ref("counter", Add)  # a RemoteRef of b's node, sent through a's
+        carry = Carry(one=remote_of_b, many=[], by_name={}, maybe=None, inner=Inner(reply_to=remote_of_b))
+        with pytest.raises(TypeError, match="another cluster node"):
+            await forwarder.tell(carry)
+        assert a.cluster.statistics().sent == 0
+
+
+async def test_order_is_kept_across_the_group_ref_and_a_member_ref_of_one_actor() -> None:
+    async with two_nodes() as (a, b):
+        await counter_on(b, mailbox=troupe.Mailbox(capacity=10_000))
+        [member] = await a.cluster.wait_for("counter")
+        group = a.cluster.ref("counter", Seq | Get)
+        for i in range(2000):
+            (group if i % 3 else member).tell_nowait(Seq(i))
+        assert (await group.ask(Get()))["seen"] == list(range(2000))
+
+
+# -- the client against a server that misbehaves ----------------------------------------------------------
+
+
+async def fake_server(
+    script: Callable[[trio.SocketStream], Any],
+    *,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    task_status.started(listeners[0].socket.getsockname()[1])
+    await trio.serve_listeners(script, listeners)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"MSG a 1 notanumber\r\n",
+        b"MSG a\r\n",
+        b"WHAT\r\n",
+        b"INFO {not json\r\n",
+        b"MSG a 1 -5\r\nxxxxxxxx\r\n",
+        b"x" * 70_000,
+    ],
+)
+async def test_the_client_drops_a_connection_that_speaks_garbage_and_reconnects(garbage: bytes) -> None:
+    connections = 0
+    states: list[bool] = []
+    changed = trio.Event()
+
+    async def script(stream: trio.SocketStream) -> None:
+        nonlocal connections
+        connections += 1
+        async with stream:
+            await stream.send_all(b'INFO {"max_payload": 1024}\r\n')
+            buf = b""
+            while b"PING\r\n" not in buf:
+                buf += await stream.receive_some(4096)
+            await stream.send_all(b"PONG\r\n" + (garbage if connections == 1 else b""))
+            with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                while await stream.receive_some(4096):
+                    pass
+
+    def on_state(up: bool) -> None:
+        states.append(up)
+        changed.set()
+
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(fake_server, script)
+        client = NatsClient(Options(f"nats://127.0.0.1:{port}"), on_state=on_state)
+        await client.connect()
+        nursery.start_soon(client.run)
+        with trio.fail_after(5):
+            while states != [True, False, True]:
+                changed = trio.Event()
+                await changed.wait()
+        assert client.reconnects == 1
+        await client.close()
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="NatsClient._parse takes a negative MSG size: 'MSG a 1 -15' sends the parser back to the "
+    "start of its own line, and the reader spins for ever without a checkpoint (the node hangs)",
+)
+async def test_a_negative_message_size_from_the_server_is_a_lost_connection_not_a_hang() -> None:
+    code = (
+        "from troupe.cluster._nats import NatsClient, Options, _Lost\n"
+        "client = NatsClient(Options('nats://127.0.0.1:1'))\n"
+        "try:\n"
+        "    client._parse(bytearray(b'MSG a 1 -15\\r\\n'))\n"
+        "except _Lost:\n"
+        "    raise SystemExit(0)\n"
+        "raise SystemExit(3)\n"
+    )
+    # A subprocess: on the code as it is, the parser never returns (nor lets trio cancel it).
+    with trio.fail_after(3):
+        result = await trio.run_process([sys.executable, "-c", code], check=False)
+    assert result.returncode == 0
+
+
+async def test_joining_a_server_that_never_greets_fails_within_the_connect_timeout() -> None:
+    async def script(stream: trio.SocketStream) -> None:
+        async with stream:
+            await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(fake_server, script)
+        cluster = config(f"nats://127.0.0.1:{port}", "a", connect_timeout=0.5)
+        with trio.fail_after(3), pytest.raises(ClusterError, match="did not complete the handshake"):
+            async with troupe.open_system(cluster=cluster):
+                pass
+        nursery.cancel_scope.cancel()
