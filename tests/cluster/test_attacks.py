@@ -766,6 +766,26 @@ async def test_a_cancelled_ask_leaves_nothing_behind_and_its_late_answer_is_drop
         assert a.cluster._node._asks == {}
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="leaving cancels the connection's writer before on_stop's close(): tells it had taken from the "
+    "buffer but not yet written are dropped, with no dead letter (about half the runs lose all 40)",
+)
+async def test_tells_sent_just_before_leaving_are_delivered() -> None:
+    async with troupe.open_system(name="b", cluster=config(None, "b")) as b:
+        counter = await counter_on(b, mailbox=troupe.Mailbox(capacity=10_000))
+        for round_ in range(8):  # each round loses them about half the time: 8 make a pass unlikely
+            async with troupe.open_system(name="a", cluster=config(b.cluster.url, f"a{round_}")) as a:
+                [member] = await a.cluster.wait_for("counter")
+                for i in range(40):
+                    await member.tell(Seq(40 * round_ + i))
+                gone = a.cluster.node_id
+            with trio.fail_after(5):  # its goodbye (or its loss) came after its tells
+                while gone in [m.node_id for m in await b.cluster.members()]:
+                    await b.cluster.wait_changed()
+            assert (await counter.ask(Get()))["seen"] == list(range(40 * (round_ + 1)))
+
+
 async def test_leaving_with_asks_pending_fails_them_at_once() -> None:
     outcome: list[BaseException] = []
     ended = trio.Event()
