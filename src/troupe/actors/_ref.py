@@ -84,19 +84,15 @@ class Ref(Protocol[M]):
     @property
     def path(self) -> str:
         """Where the actor lives, for people (logs, dead letters, errors)."""
-        ...
 
     async def tell(self, msg: M) -> None:
         """Send ``msg``; see [`ActorRef.tell()`][troupe.ActorRef.tell]."""
-        ...
 
     def tell_nowait(self, msg: M) -> None:
         """Send ``msg`` without waiting; see [`ActorRef.tell_nowait()`][troupe.ActorRef.tell_nowait]."""
-        ...
 
     async def ask(self, msg: M, *, timeout: float | None = 5.0) -> Any:
         """Send ``msg`` and wait for the answer; see [`ActorRef.ask()`][troupe.ActorRef.ask]."""
-        ...
 
 
 @final

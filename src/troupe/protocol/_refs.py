@@ -32,7 +32,6 @@ class RefCodec(Protocol):
         Raises:
             ValueError: the ref cannot be addressed from other nodes.
         """
-        ...
 
     def decode_ref(self, address: dict[str, str]) -> object:
         """A ref to the actor at ``address``.
@@ -40,7 +39,6 @@ class RefCodec(Protocol):
         Raises:
             ValueError: ``address`` is not one this cluster wrote.
         """
-        ...
 
 
 REF_CODEC: ContextVar[RefCodec | None] = ContextVar("troupe_ref_codec", default=None)
