@@ -18,12 +18,11 @@ nats-server started for the whole run by troupe.cluster's ``run_server``
 The contenders are the table ``CONTENDERS``: raw nats-py on asyncio (the
 baseline of the issue's targets), the bridge (nats-py on an asyncio thread
 driven from trio, ``clusterkit/bridge.py``), Thespian's multiprocTCPBase,
-and troupe.cluster, whose rows appear once its entry has functions.
+and troupe.cluster (actors registered under names, ``clusterkit/on_troupe.py``).
 Every workload is repeated; the rounds interleave the contenders, so a
 machine that slows down for a minute slows everyone. Printed: medians,
 min-max, each row's rate over raw nats-py's, and "troupe x": troupe's rate
-over that row's, once troupe has the row; the issue's targets follow when
-troupe's rows exist. A run that lost a message stops the benchmark with
+over that row's; the issue's targets follow. A run that lost a message stops the benchmark with
 its counts. ``--json FILE`` keeps every run.
 """
 
@@ -246,13 +245,15 @@ class Contender:
 
 
 CONTENDERS: tuple[Contender, ...] = (
-    # troupe.cluster: a RemoteRef's tell_nowait into an actor registered in another process,
-    # RemoteRef.ask, and a CPU-bound actor registered under one name on 1 or 2 worker processes.
-    # Its rows appear once these are set, for instance to stream("on_troupe"),
-    # round_trips("on_troupe") and pool("on_troupe"), with clusterkit/on_troupe.py holding the
-    # roles that clusterkit's docstring lists (subscriber, publisher, responder, requester,
-    # pool_worker, pool_client), reporting as the other contenders' roles do.
-    Contender("troupe", "troupe.cluster (RemoteRef, register)"),
+    # troupe.cluster: RemoteRef.tell into an actor registered in another process, RemoteRef.ask,
+    # and a CPU-bound actor registered under one name on 1 or 2 worker processes.
+    Contender(
+        "troupe",
+        "troupe.cluster (RemoteRef, register)",
+        stream("on_troupe"),
+        round_trips("on_troupe"),
+        pool("on_troupe"),
+    ),
     Contender(
         "nats-py", "raw nats-py on asyncio", stream("on_nats"), round_trips("on_nats"), pool("on_nats")
     ),
@@ -477,7 +478,7 @@ def to_json(
 
 async def run(args: argparse.Namespace) -> int:
     contenders = [c for c in CONTENDERS if not args.only or c.name in args.only]
-    rows = workloads(args.scale, args.cost)
+    rows = [w for w in workloads(args.scale, args.cost) if not args.kinds or w.kind in args.kinds]
     load_before = loadavg()
     busy_before, ours_before, wall_before = *busy_seconds(), time.monotonic()
     print(
@@ -526,6 +527,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--only", nargs="+", choices=[c.name for c in CONTENDERS], help="contenders to run (default: all)"
+    )
+    parser.add_argument(
+        "--kinds", nargs="+", choices=["tell", "ask", "pool"], help="workloads to run (default: all)"
     )
     parser.add_argument(
         "--cost", type=int, default=COST, help=f"pool work per item, in ops (default {COST:,})"

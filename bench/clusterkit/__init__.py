@@ -36,7 +36,8 @@ Modules: [`common`][clusterkit.common] (payload, subjects, clock, reports),
 [`on_nats`][clusterkit.on_nats] (raw nats-py on asyncio),
 [`bridge`][clusterkit.bridge] and [`on_bridge`][clusterkit.on_bridge] (nats-py
 driven from trio through an asyncio thread), [`on_native`][clusterkit.on_native]
-(troupe's trio-native NATS client, no actors), [`on_thespian`][clusterkit.on_thespian]
+(troupe's trio-native NATS client, no actors), [`on_troupe`][clusterkit.on_troupe]
+(troupe.cluster: actors registered under names, ``RemoteRef``), [`on_thespian`][clusterkit.on_thespian]
 (Thespian's ``multiprocTCPBase``, no NATS), [`children`][clusterkit.children]
 (the orchestrator's side: starting roles and reading their reports).
 """

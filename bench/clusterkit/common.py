@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,24 @@ def now() -> float:
 def report(**fields: Any) -> None:
     """Tell the orchestrator something: one JSON line on stdout, flushed at once."""
     print(json.dumps(fields), flush=True)
+
+
+async def time_asks(ask: Callable[[], Awaitable[int]], n: int) -> None:
+    """Ask [`WARM_UP`][clusterkit.common.WARM_UP] times, then ``n`` times on the clock, one after the other.
+
+    ``ask()`` makes one round trip and returns the responder's count; the
+    report is ``{"start", "end", "count"}``, the count being how many of
+    the timed asks the responder says it answered. Any event loop: it only awaits ``ask``.
+    """
+    first = 0
+    for _ in range(WARM_UP):
+        first = await ask()
+    last = first
+    start = now()
+    for _ in range(n):
+        last = await ask()
+    end = now()
+    report(start=start, end=end, count=last - first)
 
 
 def answer(count: int) -> bytes:

@@ -19,11 +19,11 @@ from .common import (
     BURST,
     PAYLOAD,
     TELL_SUBJECT,
-    WARM_UP,
     answer,
     answered,
     now,
     report,
+    time_asks,
 )
 
 
@@ -91,15 +91,11 @@ async def _responder(url: str) -> None:
 
 async def _requester(url: str, n: int) -> None:
     async with Bridge.open(url) as bridge:
-        first = 0
-        for _ in range(WARM_UP):
-            first = answered(await bridge.request(ASK_SUBJECT, PAYLOAD, timeout=10))
-        last = first
-        start = now()
-        for _ in range(n):
-            last = answered(await bridge.request(ASK_SUBJECT, PAYLOAD, timeout=10))
-        end = now()
-        report(start=start, end=end, count=last - first)
+
+        async def ask() -> int:
+            return answered(await bridge.request(ASK_SUBJECT, PAYLOAD, timeout=10))
+
+        await time_asks(ask, n)
 
 
 def subscriber(url: str, n: int) -> None:

@@ -20,7 +20,7 @@ import trio
 
 from troupe.cluster._nats import NatsClient, Options
 
-from .common import ASK_SUBJECT, BURST, PAYLOAD, TELL_SUBJECT, WARM_UP, answer, answered, now, report
+from .common import ASK_SUBJECT, BURST, PAYLOAD, TELL_SUBJECT, answer, answered, now, report, time_asks
 
 _NO_RESPONDERS = 503
 
@@ -144,15 +144,11 @@ async def _requester(url: str, n: int) -> None:
     async with _connected(url) as client:
         requests = _Requests(client)
         await client.flush()
-        first = 0
-        for _ in range(WARM_UP):
-            first = answered(await requests.request(ASK_SUBJECT, PAYLOAD, timeout=10))
-        last = first
-        start = now()
-        for _ in range(n):
-            last = answered(await requests.request(ASK_SUBJECT, PAYLOAD, timeout=10))
-        end = now()
-        report(start=start, end=end, count=last - first)
+
+        async def ask() -> int:
+            return answered(await requests.request(ASK_SUBJECT, PAYLOAD, timeout=10))
+
+        await time_asks(ask, n)
 
 
 def subscriber(url: str, n: int) -> None:

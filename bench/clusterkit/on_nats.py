@@ -20,13 +20,13 @@ from .common import (
     POOL_QUEUE,
     POOL_SUBJECT,
     TELL_SUBJECT,
-    WARM_UP,
     answer,
     answered,
     burn,
     item,
     now,
     report,
+    time_asks,
 )
 
 
@@ -92,15 +92,11 @@ async def _responder(url: str) -> None:
 
 async def _requester(url: str, n: int) -> None:
     nc = await nats.connect(url)
-    first = 0
-    for _ in range(WARM_UP):
-        first = answered((await nc.request(ASK_SUBJECT, PAYLOAD, timeout=10)).data)
-    last = first
-    start = now()
-    for _ in range(n):
-        last = answered((await nc.request(ASK_SUBJECT, PAYLOAD, timeout=10)).data)
-    end = now()
-    report(start=start, end=end, count=last - first)
+
+    async def ask() -> int:
+        return answered((await nc.request(ASK_SUBJECT, PAYLOAD, timeout=10)).data)
+
+    await time_asks(ask, n)
     await nc.close()
 
 
