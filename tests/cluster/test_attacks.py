@@ -449,12 +449,6 @@ async def test_malformed_control_messages_and_heartbeats_leave_the_node_working(
 # -- hostile heartbeats -----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Members._on_heartbeat keeps any string as an export id: lookup() builds a RemoteRef whose "
-    "subject holds a space or CRLF, and a tell to it writes a broken PUB line: the server drops the "
-    "sender's connection",
-)
 @pytest.mark.parametrize("export_id", ["1 2", "1\r\nPING"])
 async def test_a_heartbeat_cannot_plant_a_member_whose_subject_breaks_the_senders_connection(
     export_id: str,
@@ -488,11 +482,6 @@ async def test_heartbeats_of_many_fake_nodes_are_forgotten_after_the_failure_tim
         assert [m.node for m in await b.cluster.members()] == ["b", "a"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Members._other_versions remembers every node id that sent a heartbeat of another protocol "
-    "version, for ever: a peer (or old nodes restarting, each with a new id) grows it without bound",
-)
 async def test_heartbeats_of_another_version_do_not_pile_up() -> None:
     async with two_nodes() as (a, _):
         async with hostile(a.cluster.url) as evil:
@@ -504,11 +493,6 @@ async def test_heartbeats_of_another_version_do_not_pile_up() -> None:
         assert len(a.cluster._node.members._other_versions) <= 1024
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Members._on_watch adds any 'from' node id to _watched_by, also ids never heard of: watches "
-    "of a long-lived actor pile up without bound (and each gets a 'terminated' when it ends)",
-)
 async def test_watches_from_nodes_never_heard_of_do_not_pile_up() -> None:
     async with two_nodes() as (a, b):
         await counter_on(b)
@@ -573,12 +557,6 @@ async def test_an_answer_over_the_servers_limit_fails_the_ask_at_once() -> None:
             await a.cluster.ref("answers", Answer).ask(Answer("two megabytes"), timeout=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Members.announce puts every registration in one heartbeat: once it is over the server's "
-    "max_payload, register() fails after subscribing and heartbeats stop (suppressed), so every other "
-    "node declares this live node lost",
-)
 async def test_a_node_with_many_registrations_is_not_declared_lost() -> None:
     async with (
         run_server(max_payload=4096) as server,
@@ -604,11 +582,6 @@ async def test_a_node_with_many_registrations_is_not_declared_lost() -> None:
 # -- watches and faults on one node's connection --------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Members.export_ended drops the watchers' 'terminated' when not connected, and nothing resends "
-    "it: an actor that ends while its node reconnects quickly leaves its watchers waiting for ever",
-)
 async def test_an_actor_that_ends_while_its_node_reconnects_still_terminates_its_watchers() -> None:
     async with (
         troupe.open_system(name="a", cluster=config(None, "a")) as a,
@@ -955,12 +928,6 @@ async def test_a_ref_of_an_actor_that_ended_becomes_a_dead_letter_on_its_own_nod
         assert [first.message, second.message] == [Add(1), Add(10)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Members.watch puts this node's own id in _seen when it watches a RemoteRef to one of its own "
-    "actors (lookup() gives those): members() lists the node twice and after failure_timeout it calls "
-    "itself lost, ending the watch with a ClusterError while the actor lives",
-)
 async def test_watching_a_looked_up_member_of_this_node_does_not_report_it_lost() -> None:
     async with two_nodes() as (a, _):
         target = await counter_on(a)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any, final
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 import trio
@@ -37,6 +38,15 @@ log = logging.getLogger("troupe.cluster")
 
 _VERSION = 1
 """The cluster protocol's version, in every heartbeat: nodes of other versions are ignored (and logged)."""
+
+_OTHER_VERSIONS_KEPT: Final = 1024
+"""Nodes of another protocol version remembered (to warn once each); the least recently heard go first."""
+
+_PENDING_KEPT: Final = 4096
+"""Watchers' ``terminated`` kept while disconnected, sent after reconnecting; the oldest go first."""
+
+_FLAGS: Final = len(',"hello":true')
+"""The most a heartbeat's flags add to its size."""
 
 
 @final
@@ -74,7 +84,16 @@ class Members:
         self._changed = trio.Event()
         self._watching: dict[str, tuple[RemoteRef[Any], set[_Cell]]] = {}  # address -> watchers here
         self._watched_by: dict[str, set[str]] = {}  # export id -> node ids watching it
-        self._other_versions: set[str] = set()  # nodes ignored for speaking another protocol version
+        # nodes ignored for speaking another protocol version -> when last heard (bounded, see _detect)
+        self._other_versions: OrderedDict[str, float] = OrderedDict()
+        # watchers' "terminated" that could not be sent (disconnected): (node id, data), sent on reconnecting
+        self._pending: deque[tuple[str, dict[str, Any]]] = deque()
+        self._size: int | None = None  # the heartbeat's size in bytes (without hello/bye), None: changed
+        self._oversized = False  # the last heartbeat did not fit the server's limit (warned)
+        self.refused = 0
+        """Heartbeats, heartbeat entries and control messages refused (malformed, hostile, unknown sender)."""
+        self.dropped = 0
+        """Watchers' terminations dropped while disconnected (more than ``_PENDING_KEPT``)."""
 
     # -- the table ------------------------------------------------------------------------------
 
@@ -117,27 +136,56 @@ class Members:
 
     # -- heartbeats -----------------------------------------------------------------------------
 
-    def announce(self, *, hello: bool = False, bye: bool = False) -> None:
-        """Publish this node's heartbeat now."""
+    def _heartbeat(self, names: dict[str, dict[str, str]] | None = None) -> bytes:
         node = self.node
-        data: dict[str, Any] = {
-            "v": _VERSION,
-            "id": node.node_id,
-            "node": node.node,
-            "names": {
+        if names is None:
+            names = {
                 name: {
                     export_id: node._exports[export_id].path
                     for export_id in members
                     if export_id in node._exports
                 }
                 for name, members in self._registered.items()
-            },
-        }
+            }
+        return wire.dumps({"v": _VERSION, "id": node.node_id, "node": node.node, "names": names}).encode()
+
+    def announce(self, *, hello: bool = False, bye: bool = False) -> None:
+        """Publish this node's heartbeat now.
+
+        It lists every registration; `register` refuses one that would take
+        it over the server's limit. Should it not fit all the same (a server
+        with a smaller limit after a reconnection), a heartbeat without the
+        names goes out (``partial``: the others keep what they knew), so
+        this node is never taken for lost.
+
+        Raises:
+            ClusterError: not connected (or too much waits to be sent).
+        """
+        client = self.node.client
+        payload = self._heartbeat()
+        self._size = len(payload)
+        if len(payload) + _FLAGS > client.max_payload:
+            if not self._oversized:
+                log.warning(
+                    "troupe cluster %s: node %s's heartbeat (%d bytes, its %d registered names) is over the "
+                    "server's limit of %d bytes (%s): it goes out without them, and other nodes keep the "
+                    "names they knew; unregister actors, or raise the server's max_payload",
+                    self.node.cluster,
+                    self.node.node,
+                    len(payload),
+                    len(self._registered),
+                    client.max_payload,
+                    client.url,
+                )
+            self._oversized = True
+            payload = self._heartbeat({})[:-1] + b',"partial":true}'
+        else:
+            self._oversized = False
         if hello:
-            data["hello"] = True
+            payload = payload[:-1] + b',"hello":true}'
         if bye:
-            data["bye"] = True
-        node.publish(self._hb, data)
+            payload = payload[:-1] + b',"bye":true}'
+        client.publish(self._hb, payload)
 
     async def run(self) -> None:
         """Heartbeats out, and the failure detector, until the node leaves."""
@@ -149,9 +197,13 @@ class Members:
             await trio.sleep(tick)
             ticks += 1
             if ticks % 4 == 0 and self.node.client.connected:
-                # disconnected in between: the next one goes out after reconnecting
-                with contextlib.suppress(ClusterError):
+                try:
                     self.announce()
+                    self.send_pending()
+                except (
+                    ClusterError
+                ) as exc:  # disconnected in between, or a full buffer: the next tick tries again
+                    log.debug("troupe cluster %s: a heartbeat did not go out: %s", self.node.cluster, exc)
             now = trio.current_time()
             if now - last > config.heartbeat:
                 # This node itself did not run for a while (a receive that never yields, a
@@ -160,6 +212,7 @@ class Members:
                     seen.last = max(seen.last, now)
             last = now
             self._detect(now)
+            self._forget_other_versions(now)
             if ticks % 64 == 0:
                 self._prune_watchers()
 
@@ -173,41 +226,68 @@ class Members:
                 )
                 self._gone(node_id, reason)
 
+    def _forget_other_versions(self, now: float) -> None:
+        """Forget nodes of other versions not heard from for ``failure_timeout`` (warned again if back)."""
+        other = self._other_versions
+        timeout = self.node.config.failure_timeout
+        while other and now - next(iter(other.values())) > timeout:
+            other.popitem(last=False)
+
+    def _refuse(self, what: str, detail: object) -> None:
+        """Count something refused from the wire; log the 1st, 2nd, 4th, 8th... (no flood of logs)."""
+        self.refused += 1
+        if self.refused & (self.refused - 1) == 0:
+            log.warning(
+                "troupe cluster %s: node %s ignored %s (%.200r); %d refused so far",
+                self.node.cluster,
+                self.node.node,
+                what,
+                detail,
+                self.refused,
+            )
+
+    def _read_names(self, names: dict[Any, Any]) -> dict[str, dict[str, str]]:
+        """A heartbeat's names, without the entries that are not valid names, ids and paths."""
+        table: dict[str, dict[str, str]] = {}
+        bad: list[object] = []
+        for name, members in names.items():
+            if not (_is_token(name) and isinstance(members, dict)):
+                bad.append(name)
+                continue
+            valid = {k: v for k, v in members.items() if _is_token(k) and _is_path(v)}
+            if len(valid) != len(members):
+                bad.extend(k for k in members if k not in valid)
+            if valid:
+                table[name] = valid
+        if bad:
+            self._refuse("heartbeat entries that are not valid names, actor ids and paths", bad[:5])
+        return table
+
     def _on_heartbeat(self, subject: str, reply: str | None, payload: bytes, status: int | None) -> None:  # noqa: ARG002
         try:
             data = json.loads(payload)
             node_id = data["id"]
             name = data["node"]
-            names = data["names"]
-            if not (isinstance(node_id, str) and isinstance(name, str) and isinstance(names, dict)):
+            names_ok = data.get("v") != _VERSION or isinstance(data["names"], dict)  # others: only id, node
+            if not (_is_token(node_id) and _is_token(name) and names_ok):
                 raise TypeError  # noqa: TRY301 - one handler for every malformed heartbeat
-            table = {
-                name: {k: v for k, v in members.items() if isinstance(k, str) and isinstance(v, str)}
-                for name, members in names.items()
-                if isinstance(name, str) and isinstance(members, dict)
-            }
         except (ValueError, KeyError, TypeError, RecursionError, AttributeError):
-            log.warning("troupe cluster %s: ignored a malformed heartbeat", self.node.cluster)
+            self._refuse("a malformed heartbeat", payload[:200])
             return
         if node_id == self.node.node_id:
             return
         if data.get("v") != _VERSION:
-            if node_id not in self._other_versions:
-                self._other_versions.add(node_id)
-                log.warning(
-                    "troupe cluster %s: node %s speaks cluster protocol %r, this node %r; it is ignored: "
-                    "run the same troupe version on every node",
-                    self.node.cluster,
-                    name,
-                    data.get("v"),
-                    _VERSION,
-                )
+            self._other_version(node_id, name, data.get("v"))
             return
         if data.get("bye"):
             if node_id in self._seen:
                 self._gone(node_id, None)
             return
         seen = self._seen.get(node_id)
+        if data.get("partial") is True:  # its names did not fit: keep what it said before
+            table = seen.names if seen is not None else {}
+        else:
+            table = self._read_names(data["names"])
         if seen is None or seen.names != table or seen.name != name:
             self._seen[node_id] = _Seen(name, table, trio.current_time())
             self.touch()
@@ -216,6 +296,25 @@ class Members:
         if data.get("hello"):
             with contextlib.suppress(ClusterError):
                 self.announce()
+
+    def _other_version(self, node_id: str, name: str, version: object) -> None:
+        """A heartbeat of another protocol version: ignored, with one warning per node (while it is heard)."""
+        other = self._other_versions
+        known = node_id in other
+        other[node_id] = trio.current_time()
+        other.move_to_end(node_id)
+        if known:
+            return
+        if len(other) > _OTHER_VERSIONS_KEPT:
+            other.popitem(last=False)
+        log.warning(
+            "troupe cluster %s: node %s speaks cluster protocol %.20r, this node %r; it is ignored: "
+            "run the same troupe version on every node",
+            self.node.cluster,
+            name,
+            version,
+            _VERSION,
+        )
 
     def _gone(self, node_id: str, reason: BaseException | None) -> None:
         """A node left (``reason`` None) or was lost: end the watches of its actors."""
@@ -230,12 +329,21 @@ class Members:
     # -- registrations --------------------------------------------------------------------------
 
     async def register(self, name: str, ref: ActorRef[Any]) -> None:
-        """Add ``ref`` to the group ``name`` (see ClusterHandle.register)."""
+        """Add ``ref`` to the group ``name`` (see ClusterHandle.register).
+
+        Raises:
+            ClusterError: this node's heartbeat would not fit the server's
+                limit with one more registration (nothing changed), or the
+                server did not confirm.
+        """
         node = self.node
+        known = node._export_ids.get(ref)
+        if known is not None and known in self._registered.get(name, {}):
+            return
+        self._check_fits(name, known, ref)
         export_id = node.export(ref)
         members = self._registered.setdefault(name, {})
-        if export_id in members:
-            return
+        self._size = None
         members[export_id] = node.client.subscribe(
             f"{node.prefix}.n.{name}", node.name_callback(ref), queue="g"
         )
@@ -243,6 +351,21 @@ class Members:
         self.touch()
         if not await node.client.flush(node.config.connect_timeout):
             msg = f"registered {ref.path} as {name!r}, but the server at {node.client.url} did not confirm it"
+            raise ClusterError(msg)
+
+    def _check_fits(self, name: str, export_id: str | None, ref: ActorRef[Any]) -> None:
+        """ClusterError unless the heartbeat, with ``ref`` as ``name`` too, fits the server's limit."""
+        client = self.node.client
+        size = self._size if self._size is not None else len(self._heartbeat())
+        # an upper bound of what the entry adds (an id not given yet is at most 16 hex digits)
+        size += len(wire.dumps({name: {export_id or "f" * 16: ref.path}})) + _FLAGS
+        if size > client.max_payload:
+            msg = (
+                f"cannot register {ref.path} as {name!r}: this node's heartbeat, which lists every "
+                f"registration, would be about {size} bytes, over the server's limit of {client.max_payload} "
+                f"bytes ({client.url}); unregister actors, register fewer (one registered actor can serve "
+                "many senders), or raise the server's max_payload"
+            )
             raise ClusterError(msg)
 
     def unregister(self, name: str, ref: ActorRef[Any]) -> bool:
@@ -262,6 +385,7 @@ class Members:
         self.node.client.unsubscribe(members.pop(export_id))
         if not members:
             del self._registered[name]
+        self._size = None
         self.touch()
 
     def export_ended(self, export_id: str, reason: BaseException | None) -> None:
@@ -270,20 +394,42 @@ class Members:
         for name in withdrawn:
             self._withdraw(name, export_id)
         node = self.node
-        try:
-            if withdrawn:
+        address = f"{node.node_id}.{export_id}"
+        self._deliver_terminated(address, reason)  # watches of it here, through a RemoteRef
+        if withdrawn:
+            with contextlib.suppress(ClusterError):  # disconnected: the next heartbeat says it
                 self.announce()
-            for watcher in self._watched_by.pop(export_id, ()):
-                node.publish(
-                    self._ctl_prefix + watcher,
-                    {
-                        "op": "terminated",
-                        "addr": f"{node.node_id}.{export_id}",
-                        "reason": _reason_data(reason),
-                    },
-                )
-        except ClusterError:  # disconnected: the watchers will see this node lost, or its goodbye
-            pass
+        watchers = self._watched_by.pop(export_id, ())
+        if watchers:
+            data = {"op": "terminated", "addr": address, "reason": _reason_data(reason)}
+            for watcher in watchers:
+                if len(self._pending) >= _PENDING_KEPT:
+                    self._pending.popleft()
+                    self.dropped += 1
+                    if self.dropped & (self.dropped - 1) == 0:
+                        log.warning(
+                            "troupe cluster %s: node %s is disconnected and keeps the %d latest ends of "
+                            "watched actors for their watchers; %d older ones were dropped",
+                            node.cluster,
+                            node.node,
+                            _PENDING_KEPT,
+                            self.dropped,
+                        )
+                self._pending.append((watcher, data))
+            with contextlib.suppress(ClusterError):  # disconnected: sent again after reconnecting
+                self.send_pending()
+
+    def send_pending(self) -> None:
+        """Tell watchers on other nodes of the ends they have not heard of yet (kept while disconnected).
+
+        Raises:
+            ClusterError: not connected (what is left is kept for the next try).
+        """
+        pending = self._pending
+        while pending:
+            watcher, data = pending[0]
+            self.node.publish(self._ctl_prefix + watcher, data)
+            pending.popleft()
 
     # -- remote watches -------------------------------------------------------------------------
 
@@ -296,13 +442,23 @@ class Members:
             )
             raise TypeError(msg)
         address = ref._address()["ref"]
+        node_id, _, export_id = address.partition(".")
+        mine = node_id == self.node.node_id
+        if mine:  # an actor of this node (lookup() gives such refs): export_ended() ends the watch
+            local = self.node._exports.get(export_id)
+            if local is None:  # it ended already: at once, as for an ActorRef
+                watcher.deliver_system(Terminated(ref, None))
+                return
+            if local._cell is watcher:
+                msg = f"{watcher.path} cannot watch itself; its parent or a sibling can"
+                raise ValueError(msg)
         entry = self._watching.get(address)
         if entry is None:
             entry = self._watching[address] = (ref, set())
-            node_id = address.partition(".")[0]
-            if node_id not in self._seen:  # not heard of yet: lost unless a heartbeat comes in time
-                self._seen[node_id] = _Seen(ref.node or node_id, {}, trio.current_time())
-            self._send_watch(address, "watch")
+            if not mine:
+                if node_id not in self._seen:  # not heard of yet: lost unless a heartbeat comes in time
+                    self._seen[node_id] = _Seen(ref.node or node_id, {}, trio.current_time())
+                self._send_watch(address, "watch")
         entry[1].add(watcher)
 
     def unwatch(self, ref: RemoteRef[Any], watcher: _Cell) -> None:
@@ -318,12 +474,23 @@ class Members:
                 self._send_watch(address, "unwatch")
 
     def rewatch(self) -> None:
-        """After a reconnection: ask again for every watch (the other side may have lost them)."""
+        """After a reconnection: ask again for every watch (the other side may have lost them).
+
+        And tell other nodes' watchers of the ends of this node's actors they
+        could not be told of while disconnected.
+        """
         for address in list(self._watching):
             self._send_watch(address, "watch")
+        with contextlib.suppress(ClusterError):  # disconnected again: the next heartbeat's tick retries
+            self.send_pending()
 
     def _send_watch(self, address: str, op: str) -> None:
         node_id, _, export_id = address.partition(".")
+        if node_id == self.node.node_id:  # watched here (see watch())
+            return
+        if not (_is_token(node_id) and _is_token(export_id)):  # refs are checked where they are made
+            self._refuse("a watch of an address that is not one", address)
+            return
         data = {"op": op, "id": export_id, "from": self.node.node_id}
         with contextlib.suppress(ClusterError):  # disconnected: rewatch() sends it again after reconnecting
             self.node.publish(self._ctl_prefix + node_id, data)
@@ -336,17 +503,24 @@ class Members:
                 self._on_watch(op, wire.check_name(data["id"]), wire.check_name(data["from"]))
             elif op == "terminated":
                 address = data["addr"]
-                if isinstance(address, str):
+                node_id = address.partition(".")[0] if isinstance(address, str) else None
+                # this node's own actors' ends come from export_ended(), never from the wire
+                if node_id is not None and node_id != self.node.node_id:
                     reason = data.get("reason")
-                    seen = self._seen.get(address.partition(".")[0])
-                    where = seen.name if seen is not None else address.partition(".")[0]
+                    seen = self._seen.get(node_id)
+                    where = seen.name if seen is not None else node_id
                     error = wire.remote_error(reason, where) if isinstance(reason, dict) else None
                     self._deliver_terminated(address, error)
-        except (ValueError, KeyError, TypeError, RecursionError):
-            log.warning("troupe cluster %s: ignored a malformed control message", self.node.cluster)
+        except (ValueError, KeyError, TypeError, RecursionError, AttributeError):
+            self._refuse("a malformed control message", payload[:200])
+        except ClusterError as exc:  # its answer could not be sent (disconnected meanwhile)
+            log.debug("troupe cluster %s: a watch's answer was not sent: %s", self.node.cluster, exc)
 
     def _on_watch(self, op: str, export_id: str, from_node: str) -> None:
         node = self.node
+        if from_node not in self._seen:  # not a live member (a node lost meanwhile heard of its watches' end)
+            self._refuse(f"a {op} from a node that is not a live member", from_node)
+            return
         if op == "unwatch":
             watchers = self._watched_by.get(export_id)
             if watchers is not None:
@@ -377,6 +551,16 @@ class Members:
             if not watchers:
                 del self._watching[address]
                 self._send_watch(address, "unwatch")
+
+
+def _is_token(value: object) -> bool:
+    """Whether ``value`` can be a node's or actor's id, or a name (one token of a subject)."""
+    return isinstance(value, str) and wire.TOKEN.fullmatch(value) is not None
+
+
+def _is_path(value: object) -> bool:
+    """Whether ``value`` can be an actor's path (only shown to people, never part of a subject)."""
+    return isinstance(value, str) and value.startswith("/")
 
 
 def _reason_data(reason: BaseException | None) -> dict[str, str] | None:
