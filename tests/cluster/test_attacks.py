@@ -340,12 +340,6 @@ async def proxied(url: str) -> AsyncIterator[_Proxy]:
 # -- hostile bytes on the wire --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NatsClient._parse decodes MSG subjects and reply subjects as UTF-8: a hostile member's "
-    "non-UTF-8 subject raises UnicodeDecodeError, the node drops its connection (pending asks fail, "
-    "the rest of the read buffer is lost)",
-)
 @pytest.mark.parametrize("where", ["reply", "subject"])
 async def test_a_subject_that_is_not_utf8_does_not_disconnect_the_node(where: str) -> None:
     async with two_nodes() as (a, b):
@@ -383,11 +377,6 @@ async def test_odd_reply_subjects_neither_disconnect_the_node_nor_loop(reply: st
         assert (await counter.ask(Get()))["total"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_wire.read_ask_timeout calls float() on a JSON int of 400 digits: OverflowError escapes "
-    "Node._read, the message is lost without a dead letter and the asker never hears",
-)
 async def test_an_ask_timeout_too_large_for_a_float_is_refused_not_lost() -> None:
     async with two_nodes() as (a, b):
         await counter_on(b)
@@ -412,6 +401,63 @@ async def test_an_ask_timeout_too_large_for_a_float_is_refused_not_lost() -> Non
                 await second.wait()  # b handled the first before the second
         assert b.dead_letters.count - before == 1
         assert json.loads(answers["hostile.1"])["err"]["kind"] == "refused"
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        b'{"ask": -1, "m": {"type": "test.attacks.Get"}}',
+        b'{"ask": -1' + b"0" * 400 + b', "m": {"type": "test.attacks.Get"}}',
+        b'{"ask": 1e999, "m": {"type": "test.attacks.Get"}}',
+        b'{"ask": Infinity, "m": {"type": "test.attacks.Get"}}',
+        b'{"ask": NaN, "m": {"type": "test.attacks.Get"}}',
+        b'{"ask": -0.5, "m": {"type": "test.attacks.Get"}}',
+        b'{"ask": true, "m": {"type": "test.attacks.Get"}}',
+        b'{"ask": "5", "m": {"type": "test.attacks.Get"}}',
+        b'{"ask": [5], "m": {"type": "test.attacks.Get"}}',
+        b'{"ask": {"s": 5}, "m": {"type": "test.attacks.Get"}}',
+        b'{"ask": 1, "m": "test.attacks.Get"}',
+        b'{"ask": 1, "m": {"type": "test.attacks.Add", "n": 1' + b"0" * 5000 + b"}}",
+        b'{"ask": 1, "m": {"type": "test.attacks.Add", "n": 1e999}}',
+        b'{"ask": 1, "m": {"type": ["test.attacks.Get"]}}',
+        b'{"ask": 1, "m": {"type": "test.attacks.Get"}, "x": 1}',
+    ],
+)
+async def test_each_malformed_ask_envelope_is_refused_to_the_asker_and_a_dead_letter(envelope: bytes) -> None:
+    async with two_nodes() as (a, b):
+        counter = await counter_on(b)
+        await a.cluster.wait_for("counter")
+        answers: dict[str, bytes] = {}
+        second = trio.Event()
+
+        def on_answer(subject: str, reply: str | None, data: bytes, status: int | None) -> None:
+            answers[subject] = data
+            if subject == "hostile.2":
+                second.set()
+
+        async with hostile(a.cluster.url) as evil:
+            evil.subscribe("hostile.*", on_answer)
+            assert await evil.flush()
+            before = b.dead_letters.count
+            subject = f"troupe.{CLUSTER}.n.counter"
+            evil.publish(subject, envelope, reply="hostile.1")
+            evil.publish(subject, b'{"ask": 1, "m": {"type": "test.attacks.Get"}}', reply="hostile.2")
+            with trio.fail_after(5):
+                await second.wait()
+        assert b.dead_letters.count - before == 1
+        assert json.loads(answers["hostile.1"])["err"]["kind"] == "refused"
+        assert (await counter.ask(Get()))["total"] == 0
+        await still_connected(b)
+
+
+async def test_an_ask_with_an_infinite_timeout_waits_for_its_answer() -> None:
+    async with two_nodes() as (a, b):
+        await counter_on(b)
+        await a.cluster.wait_for("counter")
+        counter = a.cluster.ref("counter", Add | Get)
+        await counter.tell(Add(2))
+        with trio.fail_after(5):
+            assert (await counter.ask(Get(), timeout=float("inf")))["total"] == 2
 
 
 @pytest.mark.parametrize(
@@ -511,11 +557,6 @@ async def test_watches_from_nodes_never_heard_of_do_not_pile_up() -> None:
 # -- what is lost, and who hears of it --------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Node keeps only the last 4096 tells (_TELLS_KEPT) for the server's no-responders answer: "
-    "older tells to a name without members are dropped with no dead letter anywhere",
-)
 async def test_every_tell_to_a_name_without_members_is_a_dead_letter() -> None:
     async with two_nodes() as (a, _):
         nobody = a.cluster.ref("nobody", Seq)
@@ -527,11 +568,6 @@ async def test_every_tell_to_a_name_without_members_is_a_dead_letter() -> None:
         assert a.dead_letters.count - before == 5001
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Node._answer lets the encoder's ValueError (an int of over 4300 digits) escape into the "
-    "actor's loop: the answering actor is restarted (its state lost) and the asker waits for its timeout",
-)
 async def test_an_answer_that_cannot_be_encoded_fails_the_ask_and_spares_the_actor() -> None:
     async with two_nodes() as (a, b):
         await b.cluster.register("answers", await b.spawn(Answerer))
@@ -544,11 +580,6 @@ async def test_an_answer_that_cannot_be_encoded_fails_the_ask_and_spares_the_act
         assert await answers.ask(Answer("count")) == 3  # the same instance: nothing was restarted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Node._answer only logs (at INFO) an answer over the server's max_payload: the asker is "
-    "not told and waits for its timeout (forever with timeout=None)",
-)
 async def test_an_answer_over_the_servers_limit_fails_the_ask_at_once() -> None:
     async with two_nodes() as (a, b):
         await b.cluster.register("answers", await b.spawn(Answerer))
@@ -606,11 +637,6 @@ async def test_an_actor_that_ends_while_its_node_reconnects_still_terminates_its
         assert got[0].reason is None  # it stopped; its node was not lost
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RemoteRef.tell publishes first and then waits for room (wait_writable): a tell cancelled "
-    "while waiting raises Cancelled although its message was sent and is processed",
-)
 async def test_a_tell_cancelled_while_waiting_for_room_is_not_sent(nats_server: NatsServer) -> None:
     async with (
         proxied(nats_server.url) as proxy,
@@ -685,11 +711,6 @@ async def test_nothing_is_processed_twice_or_out_of_order_across_a_receivers_rec
 # -- asks that must end -----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Members._gone ends watches of a lost node's actors but not the asks waiting on them: an ask "
-    "with timeout=None to an actor whose node is lost waits for ever",
-)
 async def test_an_ask_without_timeout_ends_when_the_answering_node_is_lost() -> None:
     async with two_nodes() as (a, _), hostile(a.cluster.url) as evil:
         arrived = trio.Event()
@@ -739,11 +760,6 @@ async def test_a_cancelled_ask_leaves_nothing_behind_and_its_late_answer_is_drop
         assert a.cluster._node._asks == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leaving cancels the connection's writer before on_stop's close(): tells it had taken from the "
-    "buffer but not yet written are dropped, with no dead letter (about half the runs lose all 40)",
-)
 async def test_tells_sent_just_before_leaving_are_delivered() -> None:
     async with troupe.open_system(name="b", cluster=config(None, "b")) as b:
         counter = await counter_on(b, mailbox=troupe.Mailbox(capacity=10_000))
@@ -839,12 +855,6 @@ async def run_b_until_cut(
             await arrived.wait()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="when shutdown_timeout runs out the cluster actor is cut with the others, without on_stop: "
-    "no goodbye, so other nodes call it lost after failure_timeout (a ClusterError), not 'left'; "
-    "its socket is left open",
-)
 async def test_a_node_whose_shutdown_runs_out_of_time_still_says_goodbye() -> None:
     async with troupe.open_system(name="a", cluster=config(None, "a")) as a:
         done = trio.Event()
@@ -1034,11 +1044,6 @@ async def test_the_client_drops_a_connection_that_speaks_garbage_and_reconnects(
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NatsClient._parse takes a negative MSG size: 'MSG a 1 -15' sends the parser back to the "
-    "start of its own line, and the reader spins for ever without a checkpoint (the node hangs)",
-)
 async def test_a_negative_message_size_from_the_server_is_a_lost_connection_not_a_hang() -> None:
     code = (
         "from troupe.cluster._nats import NatsClient, Options, _Lost\n"

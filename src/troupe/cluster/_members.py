@@ -319,6 +319,7 @@ class Members:
     def _gone(self, node_id: str, reason: BaseException | None) -> None:
         """A node left (``reason`` None) or was lost: end the watches of its actors."""
         self._seen.pop(node_id, None)
+        self.node.fail_asks_to(node_id, reason)
         prefix = f"{node_id}."
         for address in [a for a in self._watching if a.startswith(prefix)]:
             self._deliver_terminated(address, reason)

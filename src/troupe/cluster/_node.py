@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable
@@ -42,7 +43,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("troupe.cluster")
 
-_TELLS_KEPT: Final = 4096  # tells remembered until the server could say nobody took them
+_MARK_EVERY: Final = 1024
+"""Tells after which `Node.send` publishes a mark to this node's inbox (see `Node._on_mark`)."""
+_MARK_BYTES: Final = 256 * 1024
+"""Bytes of tells after which it does, too (the table holds on to the messages until then)."""
 
 
 class _Ask:
@@ -103,7 +107,12 @@ class Node:
         self._ask_counter = itertools.count(1)
         self._tell_counter = itertools.count(1)
         self._asks: dict[str, _Ask] = {}
-        self._tells: OrderedDict[str, tuple[RemoteRef[Any], object]] = OrderedDict()
+        # Tells the server has not confirmed yet: a 503 for one of them makes it a dead letter here;
+        # a mark coming back (published after it) shows the server took it (see `_on_mark`).
+        self._tells: OrderedDict[int, tuple[RemoteRef[Any], object]] = OrderedDict()
+        self._unmarked = 0
+        self._unmarked_bytes = 0
+        self._mark_token = secrets.token_hex(8).encode()
         self._context: ActorContext[Any] | None = None
         self._ended = TerminationHook(self.export_ended)
         self.stats = Statistics()
@@ -125,10 +134,19 @@ class Node:
         await client.flush(self.config.connect_timeout)
 
     async def _run_client(self) -> None:
-        await self.client.run()
+        try:
+            await self.client.run()
+        finally:
+            # Cancelled with the cluster actor's jobs (before its on_stop), or cut with the whole
+            # system when its shutdown_timeout ran out (no on_stop then): leave here, either way.
+            await self.leave()
 
     async def leave(self) -> None:
-        """Say goodbye and close the connection (from the cluster actor's ``on_stop``)."""
+        """Say goodbye, send what is queued and close the connection (shielded, bounded; once).
+
+        From the connection's job as the cluster actor stops (or is cut),
+        and from its ``on_stop``.
+        """
         with trio.CancelScope(shield=True):
             if self.client.connected:
                 with contextlib.suppress(ClusterError):
@@ -143,6 +161,9 @@ class Node:
                 self.members.announce(hello=True)
                 self.members.rewatch()
         else:
+            # What was sent is lost with the connection or was taken (at most once): no 503 will come.
+            self._tells.clear()
+            self._unmarked = self._unmarked_bytes = 0
             self._fail_asks(
                 ClusterError(
                     f"the connection to {self.client.url} broke while waiting for the answer; the message "
@@ -154,6 +175,28 @@ class Node:
         for pending in list(self._asks.values()):
             pending.finish(Error(error))
         self._asks.clear()
+
+    def fail_asks_to(self, node_id: str, reason: BaseException | None) -> None:
+        """The node ``node_id`` left (``reason`` None) or was lost: its answers will never come.
+
+        Fails every pending ask to one of its actors with `ClusterError`.
+        Asks to a name's group are left to their timeout: which member took
+        one is not known here, and most may live on other nodes.
+        """
+        for key, pending in list(self._asks.items()):
+            ref = pending.ref
+            if ref._node_id != node_id or ref.is_group:
+                continue
+            del self._asks[key]
+            why = "left the cluster" if reason is None else f"was lost ({reason})"
+            pending.finish(
+                Error(
+                    ClusterError(
+                        f"node {ref.node} {why} before {ref.path} answered; the message may or may not "
+                        "have been processed (at most once): ask again if that is safe"
+                    )
+                )
+            )
 
     # -- refs and addresses ---------------------------------------------------------------------
 
@@ -249,12 +292,16 @@ class Node:
         try:
             return wire.dumps({"ok": walk(ANY, value, encoding=True)}).encode()
         except Bad as bad:
-            text = f"the answer ({type(value).__name__}) cannot be sent: {bad.reason} at {bad.path}"
-            return wire.dumps(
-                {"err": {"kind": "raised", "type": "TypeError", "text": text, "tb": ""}}
-            ).encode()
+            problem = f"{bad.reason} at {bad.path}"
+        except (ValueError, TypeError, RecursionError, OverflowError) as exc:  # the JSON encoder's
+            problem = f"{type(exc).__name__}: {exc!s:.200}"
         finally:
             REF_CODEC.reset(token)
+        text = (
+            f"the answer ({type(value).__qualname__}) cannot be sent: {problem}; return JSON data "
+            "(no int of over 4300 digits, no NaN), @message instances or refs"
+        )
+        return wire.dumps({"err": {"kind": "raised", "type": "TypeError", "text": text, "tb": ""}}).encode()
 
     def _decode_answer(self, data: object) -> Any:
         token = REF_CODEC.set(self)
@@ -272,20 +319,50 @@ class Node:
             text = f"cannot encode {type(msg).__qualname__}: {exc}"
             raise TypeError(text) from None
 
-    def send(self, ref: RemoteRef[Any], msg: object) -> None:
-        """Publish a tell (the server tells the inbox if nobody subscribes: a dead letter here)."""
-        payload = self._payload(msg, self.encode(msg))
-        key = f"t{next(self._tell_counter)}"
-        self.client.publish(ref._subject, payload, self._inbox_prefix + key)
-        tells = self._tells
-        tells[key] = (ref, msg)
-        if len(tells) > _TELLS_KEPT:
-            tells.popitem(last=False)
+    def tell_payload(self, msg: object) -> bytes:
+        """A tell's payload (TypeError if ``msg`` cannot be encoded)."""
+        return self._payload(msg, self.encode(msg))
+
+    def send(self, ref: RemoteRef[Any], msg: object, payload: bytes | None = None) -> None:
+        """Publish a tell (the server tells the inbox if nobody subscribes: a dead letter here).
+
+        The tell is kept until the server has confirmed it (see `_on_mark`),
+        so that its 503 finds it: a table only of the tells in flight.
+        """
+        if payload is None:
+            payload = self._payload(msg, self.encode(msg))
+        n = next(self._tell_counter)
+        self.client.publish(ref._subject, payload, f"{self._inbox_prefix}t{n}")
+        self._tells[n] = (ref, msg)
         self.stats.sent += 1
+        self._unmarked += 1
+        self._unmarked_bytes += len(payload)
+        if self._unmarked >= _MARK_EVERY or self._unmarked_bytes >= _MARK_BYTES:
+            self._mark(n)
+
+    def _mark(self, n: int) -> None:
+        """Publish a mark for the tells up to ``n`` to this node's own inbox.
+
+        The server handles one connection's messages in order, and answers
+        a message nobody subscribes to (503) as it handles it, on this
+        connection: so once the mark is back, every 503 for a tell up to
+        ``n`` has arrived before it, and the tells still kept were taken.
+        """
+        try:
+            self.client.publish(f"{self._inbox_prefix}m{n}", self._mark_token)
+        except ClusterError:
+            return  # not connected, or the buffer is full: the next tell tries again
+        self._unmarked = self._unmarked_bytes = 0
+
+    def _on_mark(self, n: int) -> None:
+        tells = self._tells
+        while tells and next(iter(tells)) <= n:
+            tells.popitem(last=False)
 
     async def ask(self, ref: RemoteRef[Any], msg: object, timeout: float | None) -> Any:
         """Publish an ask and wait for its answer."""
-        payload = self._payload(msg, {"ask": timeout, "m": self.encode(msg)})
+        wire_timeout = None if timeout is None or timeout == math.inf else timeout
+        payload = self._payload(msg, {"ask": wire_timeout, "m": self.encode(msg)})
         key = format(next(self._ask_counter), "x")
         pending = _Ask(ref, msg, timeout)
         self.client.publish(ref._subject, payload, self._inbox_prefix + key, now=True)
@@ -320,11 +397,19 @@ class Node:
 
     def _on_inbox(self, subject: str, reply: str | None, payload: bytes, status: int | None) -> None:  # noqa: ARG002
         key = subject[len(self._inbox_prefix) :]
-        if key.startswith("t"):  # a tell's inbox: only the server writes here, when nobody listens
-            if status == 503:  # noqa: PLR2004 - NATS's "no responders"
-                sent = self._tells.pop(key, None)
-                if sent is not None:
-                    self._dead_letter(sent[0].path, sent[1], DeadLetterReason.STOPPED)
+        if key[:1] in {"t", "m"}:
+            # A tell's inbox: only the server writes here, when nobody listens; or this node's mark.
+            try:
+                n = int(key[1:])
+            except ValueError:
+                return
+            if key[0] == "t":
+                if status == 503:  # noqa: PLR2004 - NATS's "no responders"
+                    sent = self._tells.pop(n, None)
+                    if sent is not None:
+                        self._dead_letter(sent[0].path, sent[1], DeadLetterReason.STOPPED)
+            elif status is None and payload == self._mark_token:
+                self._on_mark(n)
             return
         pending = self._asks.get(key)
         if pending is None:
@@ -385,10 +470,15 @@ class Node:
         recipient = ref.path if ref is not None else subject
         try:
             msg, is_ask, timeout = self._read(payload)
-        except _Refused as refused:
-            self._dead_letter(recipient, wire.unreadable(refused.reason, payload), DeadLetterReason.REFUSED)
+        except Exception as exc:  # whatever went wrong reading it, it is not lost
+            if isinstance(exc, _Refused):
+                reason = exc.reason
+            else:  # a bug, not a refusal: say so, and still answer
+                log.exception("troupe cluster: reading a message for %s failed", recipient)
+                reason = f"it could not be read ({type(exc).__name__}: {exc!s:.200})"
+            self._dead_letter(recipient, wire.unreadable(reason, payload), DeadLetterReason.REFUSED)
             if reply is not None:
-                self._reply(reply, {"err": {"kind": "refused", "text": refused.reason, "node": self.node}})
+                self._reply(reply, {"err": {"kind": "refused", "text": reason, "node": self.node}})
             return
         if ref is None:
             self._dead_letter(recipient, msg, DeadLetterReason.STOPPED)
@@ -429,17 +519,48 @@ class Node:
             raise _Refused(str(exc)) from None
 
     def _answer(self, reply: str | None, outcome: Outcome[Any]) -> None:
+        """Send an arrived ask's outcome back (called in the answering actor's task: never raises).
+
+        An answer that cannot be encoded, or is over the server's limit,
+        becomes an error answer saying so: the asker hears at once.
+        """
         if reply is None:
             return
-        if isinstance(outcome, Value):
-            payload = self._encode_answer(outcome.value)
-        else:
-            assert isinstance(outcome, Error)  # noqa: S101 - an outcome is one or the other
-            payload = wire.dumps({"err": {**wire.error_data(outcome.error), "node": self.node}}).encode()
         try:
+            payload = self._answer_payload(outcome)
+            limit = self.client.max_payload
+            if len(payload) > limit:
+                what = "answer" if isinstance(outcome, Value) else "error answer"
+                text = (
+                    f"its {what} ({self._kind_of(outcome)}) is {len(payload)} bytes, over the server's limit "
+                    f"of {limit} bytes: return less (or a ref to fetch it in parts), or raise the server's "
+                    "max_payload"
+                )
+                payload = wire.dumps({"err": {"kind": "unsent", "text": text, "node": self.node}}).encode()
             self.client.publish(reply, payload, now=True)
         except ClusterError as exc:
             log.info("an answer to %s was lost: %s", reply, exc)
+        except Exception:
+            log.exception("troupe cluster: answering %s failed (the asker will time out)", reply)
+
+    @staticmethod
+    def _kind_of(outcome: Outcome[Any]) -> str:
+        if isinstance(outcome, Value):
+            return type(outcome.value).__qualname__
+        assert isinstance(outcome, Error)  # noqa: S101 - an outcome is one or the other
+        return type(outcome.error).__qualname__
+
+    def _answer_payload(self, outcome: Outcome[Any]) -> bytes:
+        if isinstance(outcome, Value):
+            return self._encode_answer(outcome.value)
+        assert isinstance(outcome, Error)  # noqa: S101 - an outcome is one or the other
+        try:
+            return wire.dumps({"err": {**wire.error_data(outcome.error), "node": self.node}}).encode()
+        except Exception as exc:  # noqa: BLE001 - an exception whose text cannot be taken
+            text = f"{self._kind_of(outcome)} (its text could not be read: {type(exc).__name__})"
+            return wire.dumps(
+                {"err": {"kind": "raised", "type": "Exception", "text": text, "tb": ""}}
+            ).encode()
 
     def _reply(self, reply: str, data: dict[str, Any]) -> None:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
-from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
+from trio.lowlevel import checkpoint, checkpoint_if_cancelled
 
 from .._util import NoPublicConstructor
 from ..actors import MessageTypeError
@@ -110,7 +110,9 @@ class RemoteRef(Generic[M], metaclass=NoPublicConstructor):
 
         Messages are written to the server in batches: ``tell`` lets other
         tasks run once 16 KiB wait to be sent, or when it has to wait;
-        cancellation is checked at every call.
+        cancellation is checked at every call. All waiting is done before
+        the message is sent: a ``tell`` that was cancelled sent nothing, and
+        one that returns has sent its message.
 
         At most once: the message is processed, or becomes a dead letter
         (on the receiving node if it arrived; on this node if no live
@@ -124,15 +126,18 @@ class RemoteRef(Generic[M], metaclass=NoPublicConstructor):
                 the server's size limit; nothing was sent.
         """
         self._check(msg)
-        await checkpoint_if_cancelled()
         node = self._node
-        node.send(self, msg)
+        payload = node.tell_payload(msg)  # TypeError before waiting: nothing is sent
         client = node.client
         if client.pending_bytes() >= _BATCH:
-            # Yield to the writer once a batch has gathered (not after every message: a
+            # Yield to the writer once a batch has gathered (not before every message: a
             # stream of tells then goes out many to a system call), and wait if it is full.
+            # Cancelled here, nothing was sent; after the wait nothing checkpoints again.
+            await checkpoint()
             await client.wait_writable()
-            await cancel_shielded_checkpoint()
+        else:
+            await checkpoint_if_cancelled()
+        node.send(self, msg, payload)
 
     def tell_nowait(self, msg: M) -> None:
         """Send ``msg`` without waiting; see `tell`.

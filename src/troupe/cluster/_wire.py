@@ -69,13 +69,29 @@ def check_name(name: object, what: str = "name") -> str:
 
 
 def read_ask_timeout(value: object) -> float | None:
-    """An ask envelope's timeout: seconds >= 0, or None; ValueError for anything else."""
+    """An ask envelope's timeout: seconds >= 0, or None; ValueError for anything else.
+
+    Anything at all may arrive here (the wire is hostile): a bool, a string,
+    NaN, an infinity, a negative number, or an int too large for a float
+    (JSON sets no limit) are each a ValueError, never another exception.
+    """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
-        msg = f"the ask's timeout must be a number of seconds >= 0 or null, got {value!r}"
+    if type(value) is int:
+        try:
+            seconds = float(value)
+        except OverflowError:
+            bits = value.bit_length()
+            msg = f"the ask's timeout must be a number of seconds >= 0 or null, got an int of {bits} bits"
+            raise ValueError(msg) from None
+    elif type(value) is float:
+        seconds = value
+    else:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        msg = f"the ask's timeout must be a number of seconds >= 0 or null, got {value!r:.60}"
         raise ValueError(msg)
-    return float(value)
+    return seconds
 
 
 def error_data(exc: BaseException) -> dict[str, Any]:  # noqa: PLR0911 - one case per kind of error
@@ -115,6 +131,13 @@ def remote_error(data: dict[str, Any], node: str) -> RemoteError:
     return RemoteError(_text(data, "type") or "Exception", _text(data, "text"), _text(data, "tb"), node)
 
 
+_CLUSTER_KINDS: Final = {
+    "refused": "refused the message",  # not a message the node could read
+    "unsent": "could not send what it answered",  # over the server's limit
+}
+"""Error answers the asker raises as `ClusterError`: the text after the path, by kind."""
+
+
 def error_from(  # noqa: PLR0911 - one case per kind of error
     data: object, path: str, msg: object, timeout: float | None, node: str
 ) -> BaseException:
@@ -138,8 +161,8 @@ def error_from(  # noqa: PLR0911 - one case per kind of error
         return MailboxFull(path, capacity if type(capacity) is int else 0)
     if kind == "type":
         return MessageTypeError(path, msg, _text(data, "accepts") or "other types")
-    if kind == "refused":
-        return ClusterError(f"{path} refused the message: {_text(data, 'text')}")
+    if kind in _CLUSTER_KINDS:
+        return ClusterError(f"{path} {_CLUSTER_KINDS[kind]}: {_text(data, 'text')}")
     if kind == "raised":
         return remote_error(data, node)
     return ClusterError(f"{path} answered {_text(data, 'text') or data!r:.200}")
