@@ -46,7 +46,7 @@ _CARRIES = (
 
 @final
 class _Field:
-    __slots__ = ("alias", "key", "name", "node", "required")
+    __slots__ = ("alias", "exact", "key", "name", "node", "required")
 
     def __init__(self, field: attrs.Attribute[Any], node: Node) -> None:
         self.name = field.name
@@ -54,13 +54,20 @@ class _Field:
         self.key = escape(field.name)  # a field named `type` travels as `type_`
         self.node = node
         self.required = field.default is attrs.NOTHING
+        self.exact: type = node.cls if type(node) is Exact else _Never
+        """A type whose values are their own wire data here (``str`` for a str field): no node call."""
+
+
+@final
+class _Never:
+    """No value's type: a field without an ``exact`` type always goes through its node."""
 
 
 @final
 class _Fields:
     """A message class's fields as the codec sees them (built on first use, kept on the class)."""
 
-    __slots__ = ("all", "by_key", "keys", "tag")
+    __slots__ = ("all", "by_key", "flat", "keys", "tag", "wire_keys")
 
     def __init__(self, cls: type) -> None:
         hints = field_types(cls)
@@ -68,6 +75,54 @@ class _Fields:
         self.all = [_Field(f, _field_node(hints.get(f.name, Any))) for f in attrs.fields(cls) if f.init]
         self.keys = [f.key for f in self.all]
         self.by_key = {f.key: f for f in self.all}
+        self.wire_keys = frozenset({"type", *self.keys})
+        """The keys of wire data that holds every field."""
+        self.flat = all(type(f.node) in _FLAT_NODES for f in self.all)
+        """Every field a scalar (its node never opens): coded here, without the walk's frames."""
+
+
+_FLAT_NODES = (Exact, Float, Choice)
+"""Nodes whose encode and decode give the value itself, never an `Open`, and raise `Bad` without ``at``."""
+
+
+def _encode_flat(fields: _Fields, value: object) -> dict[str, Any]:
+    """A flat message's wire data, field by field; a wrong value's `Bad` names its field."""
+    out: dict[str, Any] = {"type": fields.tag}
+    for f in fields.all:
+        item = getattr(value, f.name)
+        if type(item) is not f.exact:
+            try:
+                item = f.node.encode(item)
+            except Bad as bad:
+                bad.at = f.name
+                raise
+        out[f.key] = item
+    return out
+
+
+def _decode_flat(cls: type, fields: _Fields, data: dict[str, Any]) -> object:
+    """A flat message from wire data holding every field and nothing else, else `_IRREGULAR`.
+
+    Irregular data (a field missing, an unknown key) goes the general way,
+    which says what is wrong; a wrong value's `Bad` names its key.
+    """
+    if data.keys() != fields.wire_keys:
+        return _IRREGULAR
+    values = {}
+    for f in fields.all:
+        item = data[f.key]
+        if type(item) is not f.exact:
+            try:
+                item = f.node.decode(item)
+            except Bad as bad:
+                bad.at = f.key
+                raise
+        values[f.alias] = item
+    return _construct(cls, values)
+
+
+_IRREGULAR = object()
+"""`_decode_flat`'s answer for data it leaves to the general way."""
 
 
 def _field_node(hint: object) -> Node:
@@ -85,9 +140,9 @@ def _fields_of(cls: type) -> _Fields:
     return found
 
 
-def _construct(cls: type, present: list[_Field], values: list[Any]) -> object:
+def _construct(cls: type, values: dict[str, Any]) -> object:
     try:
-        return cls(**{f.alias: v for f, v in zip(present, values, strict=True)})
+        return cls(**values)
     except Exception as exc:  # a class's validators and __attrs_post_init__ may raise anything
         raise Bad(f"{wire_name(cls)} refused these values ({type(exc).__name__}: {exc})") from exc
 
@@ -111,6 +166,8 @@ class Tagged(Node):
         if not (is_message_class(cls) and issubclass(cls, self.bases)):
             raise unexpected(self.name, value, encoding=True)
         fields = _fields_of(cls)
+        if fields.flat:
+            return _encode_flat(fields, value)
         return Open(
             ((f.name, f.node, getattr(value, f.name)) for f in fields.all),
             lambda done: {"type": fields.tag, **dict(zip(fields.keys, done, strict=True))},
@@ -121,6 +178,10 @@ class Tagged(Node):
             raise unexpected(f"a message object ({self.name})", data, encoding=False)
         cls = self._class_of(data)
         fields = _fields_of(cls)
+        if fields.flat:
+            decoded = _decode_flat(cls, fields, data)
+            if decoded is not _IRREGULAR:
+                return decoded
         for key in data:
             if type(key) is not str:
                 raise Bad(f"key {show(key)} is not a str (JSON object keys are strings)")
@@ -132,8 +193,10 @@ class Tagged(Node):
                 present.append(f)
             elif f.required:
                 raise Bad(f"missing required field {f.key!r} of {fields.tag}", f.key)
+        aliases = [f.alias for f in present]
         return Open(
-            ((f.key, f.node, data[f.key]) for f in present), lambda done: _construct(cls, present, done)
+            ((f.key, f.node, data[f.key]) for f in present),
+            lambda done: _construct(cls, dict(zip(aliases, done, strict=True))),
         )
 
     def _class_of(self, data: dict[Any, Any]) -> type:
