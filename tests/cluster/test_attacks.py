@@ -512,6 +512,82 @@ async def test_a_heartbeat_cannot_plant_a_member_whose_subject_breaks_the_sender
             await still_connected(a)
 
 
+@pytest.mark.parametrize(
+    ("node_id", "node"),
+    [
+        ("a b", "evil"),
+        ("x\r\nPING", "evil"),
+        ("", "evil"),
+        ("x.y", "evil"),
+        (7, "evil"),
+        ("fake", "ev il"),
+        ("fake", ">"),
+        ("fake", None),
+    ],
+)
+async def test_a_heartbeat_whose_node_id_or_node_name_is_not_a_token_is_ignored(
+    node_id: object, node: object
+) -> None:
+    async with two_nodes() as (a, _):
+        members = a.cluster._node.members
+        before = members.refused
+        async with hostile(a.cluster.url) as evil:
+            names = {"planted": {"p": "/user/p"}}
+            data = {"v": _VERSION, "id": node_id, "node": node, "names": names, "hello": True}
+            evil.publish(f"troupe.{CLUSTER}.hb", json.dumps(data).encode())
+            evil.publish(f"troupe.{CLUSTER}.hb", heartbeat("good1", "good", {"marker": {"m": "/user/m"}}))
+            assert await evil.flush()
+        await a.cluster.wait_for("marker")  # a read the bad one before it
+        assert members.refused == before + 1
+        assert await a.cluster.lookup("planted") == []
+        assert [m.node for m in await a.cluster.members()] == ["a", "b", "good"]
+
+
+async def test_a_heartbeats_bad_entries_are_dropped_and_its_good_ones_kept() -> None:
+    async with two_nodes() as (a, _):
+        names: dict[str, Any] = {
+            "good": {
+                "1": "/user/g",
+                "2 x": "/user/x",
+                "3": 5,
+                "4": "no-slash",
+                "5.6": "/user/x",
+                "": "/user/x",
+            },
+            "bad name": {"1": "/user/x"},
+            ">": {"1": "/user/x"},
+            "a.b": {"1": "/user/x"},
+            "list": ["1"],
+            "empty": {"x\r\ny": "/user/x"},
+        }
+        async with hostile(a.cluster.url) as evil:
+            evil.publish(f"troupe.{CLUSTER}.hb", heartbeat("evil1", "evil", names))
+            assert await evil.flush()
+        [member] = await a.cluster.wait_for("good")
+        assert member.path == f"{CLUSTER}:evil/user/g"
+        assert member._address()["ref"] == "evil1.1"
+        assert [m.names for m in await a.cluster.members() if m.node == "evil"] == [("good",)]
+        assert await a.cluster.lookup("list") == []
+        assert await a.cluster.lookup("empty") == []
+
+
+async def test_malformed_heartbeats_are_counted_and_logged_a_few_times_not_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("WARNING", logger="troupe.cluster")
+    async with two_nodes() as (a, _):
+        members = a.cluster._node.members
+        before = members.refused
+        async with hostile(a.cluster.url) as evil:
+            for i in range(100):
+                evil.publish(f"troupe.{CLUSTER}.hb", heartbeat(f"bad {i}", "evil", {}))
+            assert await evil.flush()
+        await still_connected(a)
+        assert members.refused - before == 100
+        logged = [r for r in caplog.records if "node a ignored a malformed heartbeat" in r.getMessage()]
+        assert len(logged) == 7  # the 1st, 2nd, 4th, ... 64th
+
+
 async def test_heartbeats_of_many_fake_nodes_are_forgotten_after_the_failure_timeout() -> None:
     async with two_nodes() as (a, b):
         async with hostile(a.cluster.url) as evil:
@@ -557,6 +633,23 @@ async def test_watches_from_nodes_never_heard_of_do_not_pile_up() -> None:
 # -- what is lost, and who hears of it --------------------------------------------------------------------
 
 
+async def test_a_node_of_another_version_is_warned_of_once_and_never_listed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("WARNING", logger="troupe.cluster")
+    async with two_nodes() as (a, b):
+        async with hostile(a.cluster.url) as evil:
+            for _ in range(50):
+                data = {"v": _VERSION + 1, "id": "old1", "node": "old", "names": {"x": {"1": "/user/x"}}}
+                evil.publish(f"troupe.{CLUSTER}.hb", json.dumps(data).encode())
+            assert await evil.flush()
+        await still_connected(a)
+        await still_connected(b)
+        warned = [r for r in caplog.records if "speaks cluster protocol" in r.getMessage()]
+        assert len(warned) == 2  # once on a, once on b
+        assert [m.node for m in await a.cluster.members()] == ["a", "b"]
+
+
 async def test_every_tell_to_a_name_without_members_is_a_dead_letter() -> None:
     async with two_nodes() as (a, _):
         nobody = a.cluster.ref("nobody", Seq)
@@ -600,14 +693,55 @@ async def test_a_node_with_many_registrations_is_not_declared_lost() -> None:
         done = trio.Event()
         got: list[troupe.Terminated] = []
         await b.spawn(lambda: Watcher(member, done, got))
-        with suppress(ClusterError):  # refusing more registrations, clearly, would be fair
-            for i in range(300):
-                await a.cluster.register("many", await a.spawn(Counter, name=f"c{i:03}"))
+        registered: list[troupe.ActorRef[Any]] = []
+        for i in range(300):
+            counter = await a.spawn(Counter, name=f"c{i:03}")
+            try:
+                await a.cluster.register("many", counter)
+            except ClusterError as exc:
+                refused = exc
+                break
+            registered.append(counter)
+        else:
+            pytest.fail("300 registrations fit a heartbeat of 4096 bytes")
+        assert "max_payload" in str(refused)
+        assert counter.path in str(refused)
+        assert "'many'" in str(refused)
+        # nothing of the refused one: not here, not on b (a's heartbeats still go out)
+        assert len(await a.cluster.lookup("many")) == len(registered)
+        await b.cluster.wait_for("many", len(registered), exactly=True)
         # b's failure detector has had 2.5 times its timeout to call a lost
         with trio.move_on_after(2.5):
             await done.wait()
         assert got == []
         assert target.alive
+        # room again once one goes
+        assert await a.cluster.unregister("many", registered[0])
+        await a.cluster.register("many", counter)
+        await b.cluster.wait_for("many", len(registered), exactly=True)
+        assert f"{CLUSTER}:a{counter.path}" in {m.path for m in await b.cluster.lookup("many")}
+
+
+async def test_a_heartbeat_over_a_smaller_limit_after_registering_goes_out_without_its_names() -> None:
+    async with two_nodes() as (a, b):
+        target = await counter_on(a)
+        [member] = await b.cluster.wait_for("counter")
+        done = trio.Event()
+        got: list[troupe.Terminated] = []
+        await b.spawn(lambda: Watcher(member, done, got))
+        for i in range(60):
+            await a.cluster.register(f"name{i:02}", target)
+        await b.cluster.wait_for("name59")
+        # as if a reconnection had reached a server of a smaller limit: a's heartbeat no longer fits
+        a.cluster._node.client.max_payload = 1024
+        with pytest.raises(ClusterError, match="max_payload"):
+            await a.cluster.register("one-more", target)
+        # b's failure detector has had 2.5 times its timeout to call a lost
+        with trio.move_on_after(2.5):
+            await done.wait()
+        assert got == []
+        assert len(await b.cluster.lookup("name59")) == 1  # b keeps the names it knew
+        assert [m.node for m in await b.cluster.members()] == ["b", "a"]
 
 
 # -- watches and faults on one node's connection --------------------------------------------------------
@@ -954,6 +1088,42 @@ async def test_watching_a_looked_up_member_of_this_node_does_not_report_it_lost(
         with trio.fail_after(5):
             await done.wait()
         assert got[0].reason is None
+        assert got[0].ref == member
+
+
+async def test_watching_a_looked_up_member_of_this_node_that_ended_terminates_at_once() -> None:
+    async with two_nodes() as (a, _):
+        target = await counter_on(a)
+        [member] = await a.cluster.lookup("counter")
+        await target.stop()
+        done = trio.Event()
+        got: list[troupe.Terminated] = []
+        await a.spawn(lambda: Watcher(member, done, got))
+        with trio.fail_after(5):
+            await done.wait()
+        assert got == [troupe.Terminated(member, None)]
+        assert [m.node for m in await a.cluster.members()] == ["a", "b"]
+
+
+async def test_a_hostile_terminated_does_not_end_a_watch_of_this_nodes_own_actor() -> None:
+    async with two_nodes() as (a, _):
+        target = await counter_on(a)
+        [member] = await a.cluster.lookup("counter")
+        done = trio.Event()
+        got: list[troupe.Terminated] = []
+        await a.spawn(lambda: Watcher(member, done, got))
+        address = member._address()["ref"]
+        async with hostile(a.cluster.url) as evil:
+            forged = {"op": "terminated", "addr": address, "reason": None}
+            evil.publish(f"troupe.{CLUSTER}.c.{a.cluster.node_id}", json.dumps(forged).encode())
+            assert await evil.flush()
+        await still_connected(a)  # a read the forged one
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == []
+        await target.stop()
+        with trio.fail_after(5):
+            await done.wait()
+        assert got == [troupe.Terminated(member, None)]
 
 
 async def test_refs_of_another_system_in_this_process_are_refused_at_the_sender() -> None:
