@@ -29,7 +29,7 @@ import trio
 import trio.testing
 
 import troupe
-from troupe.cluster import ClusterError, NatsServer, RemoteRef, UnreadableMessage, run_server
+from troupe.cluster import ClusterError, NatsServer, RemoteRef, UnreadableMessage, _node, run_server
 from troupe.cluster._members import _VERSION
 from troupe.cluster._nats import NatsClient, Options
 
@@ -450,6 +450,25 @@ async def test_each_malformed_ask_envelope_is_refused_to_the_asker_and_a_dead_le
         await still_connected(b)
 
 
+async def test_a_bug_in_reading_a_message_still_answers_the_asker_and_counts_a_dead_letter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(self: _node.Node, data: object) -> object:
+        raise RuntimeError("a bug in decoding")
+
+    async with two_nodes() as (a, b):
+        await counter_on(b)
+        await a.cluster.wait_for("counter")
+        monkeypatch.setattr(_node.Node, "decode", broken)
+        before = b.dead_letters.count
+        with (
+            trio.fail_after(5),
+            pytest.raises(ClusterError, match=r"refused .*RuntimeError: a bug in decoding"),
+        ):
+            await a.cluster.ref("counter", Get).ask(Get(), timeout=None)
+        assert b.dead_letters.count - before == 1
+
+
 async def test_an_ask_with_an_infinite_timeout_waits_for_its_answer() -> None:
     async with two_nodes() as (a, b):
         await counter_on(b)
@@ -661,6 +680,50 @@ async def test_every_tell_to_a_name_without_members_is_a_dead_letter() -> None:
         assert a.dead_letters.count - before == 5001
 
 
+async def test_tells_are_dead_letters_or_taken_even_with_a_mark_after_every_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A mark confirms the tells before it: were it to come back before a tell's 503, that tell's dead
+    # letter would be lost. With a mark after every tell, any such overtaking shows in the count.
+    monkeypatch.setattr(_node, "_MARK_EVERY", 1)
+    async with two_nodes() as (a, b):
+        await counter_on(b, mailbox=troupe.Mailbox(capacity=100_000))
+        [member] = await a.cluster.wait_for("counter")
+        nobody = a.cluster.ref("nobody", Seq)
+        before = a.dead_letters.count
+        for i in range(3000):
+            nobody.tell_nowait(Seq(i))
+            member.tell_nowait(Seq(i))
+        with trio.fail_after(5), pytest.raises(troupe.ActorStopped):
+            await nobody.ask(Seq(-1))
+        assert a.dead_letters.count - before == 3001
+        assert (await member.ask(Get()))["seen"] == list(range(3000))
+        assert a.cluster._node._tells == {}  # each one confirmed: nothing is kept
+
+
+async def test_the_tells_kept_for_a_503_are_only_those_in_flight_and_a_forged_mark_frees_none() -> None:
+    async with two_nodes() as (a, b):
+        await counter_on(b, mailbox=troupe.Mailbox(capacity=100_000))
+        [member] = await a.cluster.wait_for("counter")
+        for i in range(5000):
+            member.tell_nowait(Seq(i))
+        assert len((await member.ask(Get()))["seen"]) == 5000
+        kept = a.cluster._node._tells
+        assert 0 < len(kept) < _node._MARK_EVERY  # the marks came back before the answer
+        async with hostile(a.cluster.url) as evil:
+            node_id = a.cluster._node.node_id
+            for payload in (b"", b"x", b"0" * 16):
+                evil.publish(f"troupe.{CLUSTER}.i.{node_id}.m99999999", payload)
+            evil.publish(f"troupe.{CLUSTER}.i.{node_id}.t99999999", b"")
+            evil.publish(f"troupe.{CLUSTER}.i.{node_id}.m" + "9" * 3000, b"")
+            evil.publish(f"troupe.{CLUSTER}.i.{node_id}.t1x", b"")
+            assert await evil.flush()
+            left = len(kept)
+            await member.ask(Get())  # after what the hostile client sent
+            assert len(kept) == left
+            await still_connected(a)
+
+
 async def test_an_answer_that_cannot_be_encoded_fails_the_ask_and_spares_the_actor() -> None:
     async with two_nodes() as (a, b):
         await b.cluster.register("answers", await b.spawn(Answerer))
@@ -673,12 +736,64 @@ async def test_an_answer_that_cannot_be_encoded_fails_the_ask_and_spares_the_act
         assert await answers.ask(Answer("count")) == 3  # the same instance: nothing was restarted
 
 
+class Unsendable(troupe.Actor[Answer]):
+    """Answers values the wire cannot carry; counts its asks."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def receive(self, msg: Answer) -> Any:
+        self.asked += 1
+        deep: list[Any] = []
+        for _ in range(5000):
+            deep = [deep]
+        values: dict[str, Any] = {
+            "nan": float("nan"),
+            "inf": [1.0, float("-inf")],
+            "a set": {1, 2},
+            "an object": object(),
+            "deep": deep,
+            "a huge int in a dict": {"n": 10**5000},
+        }
+        return values.get(msg.text, self.asked)
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "a set", "an object", "deep", "a huge int in a dict"])
+async def test_each_unsendable_answer_is_a_remote_type_error_for_the_asker(text: str) -> None:
+    async with two_nodes() as (a, b):
+        await b.cluster.register("answers", await b.spawn(Unsendable))
+        await a.cluster.wait_for("answers")
+        answers = a.cluster.ref("answers", Answer)
+        with trio.fail_after(5), pytest.raises(troupe.cluster.RemoteError, match="cannot be sent") as info:
+            await answers.ask(Answer(text), timeout=None)
+        assert info.value.type_name == "TypeError"
+        assert await answers.ask(Answer("count")) == 2  # the same instance: nothing was restarted
+
+
 async def test_an_answer_over_the_servers_limit_fails_the_ask_at_once() -> None:
     async with two_nodes() as (a, b):
         await b.cluster.register("answers", await b.spawn(Answerer))
         await a.cluster.wait_for("answers")
         with pytest.raises(ClusterError, match="limit"):
             await a.cluster.ref("answers", Answer).ask(Answer("two megabytes"), timeout=1)
+
+
+class Raiser(troupe.Actor[Answer]):
+    """Raises an error whose text is as long as asked."""
+
+    async def receive(self, msg: Answer) -> None:
+        raise ValueError("y" * int(msg.text))
+
+
+async def test_an_error_answer_over_the_servers_limit_fails_the_ask_at_once() -> None:
+    async with two_nodes() as (a, b):
+        await b.cluster.register("raiser", await b.spawn(Raiser))
+        await a.cluster.wait_for("raiser")
+        raiser = a.cluster.ref("raiser", Answer)
+        with trio.fail_after(5), pytest.raises(ClusterError, match=r"bytes, over the server's limit of \d+"):
+            await raiser.ask(Answer("2000000"), timeout=None)
+        with trio.fail_after(5), pytest.raises(troupe.ActorCrashed):
+            await raiser.ask(Answer("10"), timeout=None)  # small errors still come back as they are
 
 
 async def test_a_node_with_many_registrations_is_not_declared_lost() -> None:
@@ -873,6 +988,64 @@ async def test_an_ask_without_timeout_ends_when_the_answering_node_is_lost() -> 
             nursery.cancel_scope.cancel()
         assert outcome
         assert isinstance(outcome[0], ClusterError)
+
+
+async def test_an_ask_to_a_node_that_says_goodbye_ends_at_once_and_others_go_on() -> None:
+    async with two_nodes() as (a, b), hostile(a.cluster.url) as evil:
+        await counter_on(b)
+        arrived = trio.Event()
+        evil.subscribe(f"troupe.{CLUSTER}.a.fake3.*", lambda *_: arrived.set())  # never answers
+        assert await evil.flush()
+        evil.publish(f"troupe.{CLUSTER}.hb", heartbeat("fake3", "leaving", {"slow": {"1": "/user/slow"}}))
+        [member] = await a.cluster.wait_for("slow")
+        [counter] = await a.cluster.wait_for("counter")
+        outcome: list[BaseException] = []
+
+        async def ask() -> None:
+            try:
+                await member.ask(Answer("?"), timeout=None)
+            except ClusterError as exc:
+                outcome.append(exc)
+
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ask)
+                await arrived.wait()
+                evil.publish(f"troupe.{CLUSTER}.hb", heartbeat("fake3", "leaving", {}, bye=True))
+                assert (await counter.ask(Get()))["total"] == 0  # to node b, which stays: answered
+        assert len(outcome) == 1
+        assert "node leaving left the cluster before" in str(outcome[0])
+        assert a.cluster._node._asks == {}
+
+
+async def test_a_group_ask_is_not_failed_by_a_lost_node_but_ends_at_its_timeout() -> None:
+    # The choice: which member took a group's ask is not known to the asker (a queue group picks one),
+    # and the others may live on nodes that are fine; so the loss of a node hosting a member does not
+    # fail the group's asks. They end by their timeout: give group asks one (the default is 5 s).
+    async with two_nodes() as (a, _), hostile(a.cluster.url) as evil:
+        arrived = trio.Event()
+        evil.subscribe(f"troupe.{CLUSTER}.n.doomed-group", lambda *_: arrived.set(), queue="g")
+        assert await evil.flush()
+        evil.publish(
+            f"troupe.{CLUSTER}.hb", heartbeat("fake4", "doomed4", {"doomed-group": {"1": "/user/x"}})
+        )
+        await a.cluster.wait_for("doomed-group")
+        group = a.cluster.ref("doomed-group", Answer)
+        lost = trio.Event()
+        async with trio.open_nursery() as nursery:
+
+            async def ask() -> None:
+                with pytest.raises(troupe.AskTimeout):
+                    await group.ask(Answer("?"), timeout=4)
+                assert lost.is_set()  # it outlived the node's loss
+
+            nursery.start_soon(ask)
+            with trio.fail_after(5):
+                await arrived.wait()
+                while "doomed4" in [m.node for m in await a.cluster.members()]:
+                    await a.cluster.wait_changed()
+            assert len(a.cluster._node._asks) == 1  # still waiting after the node was lost
+            lost.set()
 
 
 async def test_a_cancelled_ask_leaves_nothing_behind_and_its_late_answer_is_dropped() -> None:
