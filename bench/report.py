@@ -16,16 +16,21 @@ import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import cluster as cluster_bench
 import matplotlib as mpl
 
+from clusterkit import results as cluster_results
 from peerkit import common
 
 mpl.use("Agg")  # files only, no screen
 import matplotlib.pyplot as plt
 
 CHART_NAME = "performance.png"
+CLUSTER_CHART_NAME = "performance-cluster.png"
+LOG_SPREAD = 20.0
+"""The cluster chart goes to a log scale when its largest rate is more than this many times its smallest."""
 
 
 @dataclass(frozen=True)
@@ -130,32 +135,66 @@ def standings(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def chart(report: dict[str, Any], path: Path) -> None:
-    """One bar per peer and metric: troupe's lead, on a log scale (1 = even)."""
-    ms = metrics(report)
-    peers = report["contenders"][1:]
-    height = 0.8 / max(1, len(peers))
-    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.75 * len(ms)))
-    for i, who in enumerate(peers):
+def bars(
+    path: Path,
+    labels: list[str],
+    series: dict[str, list[float | None]],
+    *,
+    xlabel: str,
+    title: str,
+    log: bool,
+    formatter: mpl.ticker.Formatter,
+    even: float | None = None,
+    legend: Literal["lower right", "best"] = "lower right",
+    annotate: bool = False,
+) -> None:
+    """Horizontal bars, one group per label and one bar per series in it (None: no bar); saved to ``path``.
+
+    ``even`` draws a vertical line there (1 for ratios); ``annotate`` writes
+    each bar's value at its end, through ``formatter``.
+    """
+    height = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.75 * len(labels)))
+    for i, (name, got) in enumerate(series.items()):
         ys, xs = [], []
-        for j, m in enumerate(ms):
-            ratio = lead(report, m, who)
-            if ratio is not None:
+        for j, x in enumerate(got):
+            if x is not None:
                 ys.append(j + i * height - 0.4 + height / 2)
-                xs.append(ratio)
-        ax.barh(ys, xs, height=height, label=who, left=0)
-    ax.set_xscale("log")
-    ax.axvline(1.0, color="black", linewidth=1)
-    ax.set_yticks(range(len(ms)))
-    ax.set_yticklabels([m.title for m in ms], fontsize=8)
-    ax.xaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%g"))
+                xs.append(x)
+        drawn = ax.barh(ys, xs, height=height, label=name, left=0)
+        if annotate:
+            ax.bar_label(drawn, labels=[formatter(x) for x in xs], padding=2, fontsize=6)
+    if annotate:
+        ax.margins(x=0.08)  # room for the longest bar's value
+    if log:
+        ax.set_xscale("log")
+    if even is not None:
+        ax.axvline(even, color="black", linewidth=1)
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.xaxis.set_major_formatter(formatter)
     ax.invert_yaxis()
-    ax.set_xlabel("troupe's lead over the peer (log scale; right of 1: troupe faster or lighter)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"troupe vs peers, medians of {report['repeat']} runs ({report['when']})", fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.legend(loc=legend, fontsize=8)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def chart(report: dict[str, Any], path: Path) -> None:
+    """One bar per peer and metric: troupe's lead, on a log scale (1 = even)."""
+    ms = metrics(report)
+    bars(
+        path,
+        [m.title for m in ms],
+        {who: [lead(report, m, who) for m in ms] for who in report["contenders"][1:]},
+        xlabel="troupe's lead over the peer (log scale; right of 1: troupe faster or lighter)",
+        title=f"troupe vs peers, medians of {report['repeat']} runs ({report['when']})",
+        log=True,
+        formatter=mpl.ticker.FormatStrFormatter("%g"),
+        even=1.0,
+    )
 
 
 def million_section(million: dict[str, Any] | None) -> list[str]:
@@ -176,7 +215,203 @@ def million_section(million: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def page(report: dict[str, Any], million: dict[str, Any] | None) -> str:
+# -- across processes: bench/cluster.py --json ---------------------------------------------------
+
+
+def _rounds(n: int, kind: str = "") -> str:
+    return f"{n} {kind}round{'' if n == 1 else 's'}"
+
+
+def _cluster_work_said(measured: dict[str, Any], work: dict[str, Any]) -> str:
+    """What one of the cluster benchmark's workloads does, in a line (its title is the JSON's)."""
+    if work["kind"] == "tell":
+        how = (
+            f"a publisher process sends {measured['payload_bytes']}-byte messages without waiting for each "
+            "to an actor (or subscriber) in another process; the clock runs from the first publish "
+            "until the receiver has counted the last"
+        )
+    elif work["kind"] == "ask":
+        how = "request and answer between two processes, the next request sent when the answer is in"
+    else:
+        pool = measured["pool"]
+        how = (
+            f"a client process keeps {pool['window']} items unanswered, spread over {work['workers']} "
+            f"worker process{'es' if work['workers'] > 1 else ''} under one name (a NATS queue group); "
+            f"each item is {pool['cost']:,} multiply-adds of pure Python"
+        )
+    return f"- **{work['key']}**: {work['title']}: {how}."
+
+
+def _cluster_cell(rates: cluster_results.Rates, key: str, who: str) -> str:
+    got = rates[key].get(who)
+    if not got:
+        return "not run"
+    text = f"**{_num(statistics.median(got))}**<br>{_num(min(got))} to {_num(max(got))}"
+    base = cluster_bench.BASELINE
+    over = cluster_results.ratio(rates, (key, who), (key, base))
+    if who != base and over is not None:
+        text += f"<br>x{over:.2f} of {base}"
+    ahead = cluster_results.ratio(rates, (key, "troupe"), (key, who))
+    if who != "troupe" and ahead is not None:
+        text += f"<br>troupe x{ahead:.2f}"
+    return text
+
+
+def cluster_table(measured: dict[str, Any]) -> list[str]:
+    """Medians, min to max, the rate over raw nats-py's and troupe's lead: a row per workload."""
+    rates = cluster_results.rates(measured["results"])
+    names = list(measured["contenders"])
+    lines = ["| workload | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for work in measured["workloads"]:
+        cells = [_cluster_cell(rates, work["key"], who) for who in names]
+        lines.append(f"| {work['title']} ({work['unit']}) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def cluster_scaling(measured: dict[str, Any]) -> list[str]:
+    rates = cluster_results.rates(measured["results"])
+    said = []
+    for who in measured["contenders"]:
+        rounds = cluster_results.scaling(rates, who)
+        medians = cluster_results.ratio(rates, ("pool-2", who), ("pool-1", who))
+        if rounds and medians is not None:
+            said.append(f"{who} x{medians:.2f} (rounds x{min(rounds):.2f} to x{max(rounds):.2f})")
+    if not said:
+        return []
+    return [
+        "Pool scaling, 2 worker processes over 1, as the ratio of the medians (the target's measure; "
+        "in brackets the range of each round's own ratio): " + "; ".join(said) + ".",
+        "",
+    ]
+
+
+def cluster_targets(measured: dict[str, Any]) -> list[str]:
+    """Issue 19's targets (bench/cluster.py's ``TARGETS``), computed from the runs as the run printed them."""
+    rates = cluster_results.rates(measured["results"])
+    found = {v["target"]: v for v in cluster_results.verdicts(rates, cluster_bench.TARGETS)}
+    lines = ["| target (issue 19) | measured | at least | verdict |", "|---|---:|---:|---|"]
+    for t in cluster_bench.TARGETS:
+        v = found.get(t.what)
+        if v is None:
+            missing = [
+                f"{who} on {key}" for key, who in (t.ours, t.theirs) if not rates.get(key, {}).get(who)
+            ]
+            lines.append(f"| {t.what} | n/a | x{t.at_least:g} | not measured: no {', no '.join(missing)} |")
+            continue
+        verdict = "ok" if v["ok"] else "**MISSED**"
+        lines.append(f"| {t.what} | x{v['value']:.2f} | x{t.at_least:g} | {verdict} |")
+    return lines
+
+
+def cluster_chart(measured: dict[str, Any], path: Path) -> None:
+    """The median rate of every contender on every workload; a log scale if they spread wide."""
+    rates = cluster_results.rates(measured["results"])
+    works = measured["workloads"]
+    series: dict[str, list[float | None]] = {
+        who: [statistics.median(got) if (got := rates[w["key"]].get(who)) else None for w in works]
+        for who in measured["contenders"]
+    }
+    drawn = [x for got in series.values() for x in got if x is not None]
+    repeat = measured["repeat"]
+    log = bool(drawn) and max(drawn) > LOG_SPREAD * min(drawn)
+    bars(
+        path,
+        [f"{w['key']} ({w['unit']})" for w in works],
+        series,
+        xlabel=f"median rate per second{' (log scale)' if log else ''}; longer is faster",
+        title=f"troupe.cluster across processes, medians of {_rounds(repeat)} ({measured['when']})",
+        log=log,
+        formatter=mpl.ticker.FuncFormatter(lambda x, _pos=None: _num(x)),
+        legend="best",
+        annotate=True,
+    )
+
+
+def _cluster_load(measured: dict[str, Any]) -> list[str]:
+    cpu, load = measured.get("cpu_seconds"), measured.get("load_average")
+    if not cpu or not load:
+        return []
+    capacity = cpu["cores"] * cpu["wall"]
+    return [
+        f"Other work on the machine took {cpu['others']:,.0f} of the run's {capacity:,.0f} CPU seconds",
+        f"({cpu['others'] / capacity:.0%}); the benchmark's own processes {cpu['ours']:,.0f}. Load average",
+        f"{load['before'][0]:.2f} before, {load['after'][0]:.2f} after.",
+    ]
+
+
+def _cluster_reading(measured: dict[str, Any]) -> list[str]:
+    base = cluster_bench.BASELINE
+    said = [
+        "How to read these figures: the tell stream measures throughput and the ask round trips",
+        "latency, both through one local nats-server: every message crosses two sockets and the",
+        f"server's process, which shares the machine's {measured['machine']['cores']} cores with the",
+        "contenders' processes. Raw NATS request/reply on this machine bounds any ask over NATS: a",
+        "troupe ask is one such round trip plus the actors' work at both ends, so it can at best",
+        f"match the fastest raw client, and where it beats {base} it is by a cheaper client, not",
+        "a shorter path.",
+    ]
+    if "thespian" in measured["contenders"]:
+        said += [
+            "Thespian (`multiprocTCPBase`) uses its own TCP transport between its processes, no",
+            "NATS server in between: its column compares whole stacks, not NATS clients.",
+        ]
+    return said
+
+
+def cluster_section(measured: dict[str, Any] | None) -> list[str]:
+    """The page's section on bench/cluster.py's run (``None``: not measured)."""
+    lines = ["## Across processes: troupe.cluster", ""]
+    if measured is None:
+        return [
+            *lines,
+            "Not measured in this report: run `python bench/cluster.py --json bench/results/cluster.json`",
+            "(a few minutes), then this report again with `--cluster bench/results/cluster.json`.",
+        ]
+    machine, versions = measured["machine"], measured["versions"]
+    base = cluster_bench.BASELINE
+    return [
+        *lines,
+        "`bench/cluster.py` runs every workload across OS processes, through one local nats-server",
+        "started for the run (Thespian, with its own transport, uses none), on troupe.cluster and the",
+        "contenders below, in one run.",
+        f"Figures are medians of {_rounds(measured['repeat'], 'interleaved ')}: each round runs every",
+        "workload on every contender once, so a machine that slows down for a while slows everyone.",
+        f"Each cell shows the **median** rate, the min to max, the rate over raw {base}'s",
+        f'("x0.83 of {base}") and troupe\'s lead over that contender ("troupe x1.20": above 1, troupe',
+        "is faster). Every run's count was checked: a run that lost a message, or an answer,",
+        "would have stopped the benchmark.",
+        "",
+        f"Measured {measured['when']} on {machine['cpu']} ({machine['cores']} cores, {machine['system']}).",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.",
+        *_cluster_load(measured),
+        "",
+        "The contenders (`bench/clusterkit/on_<name>.py`):",
+        "",
+        *(f"- **{who}**: {title}" for who, title in measured["contenders"].items()),
+        "",
+        "The workloads:",
+        "",
+        *(_cluster_work_said(measured, w) for w in measured["workloads"]),
+        "",
+        *cluster_table(measured),
+        "",
+        f"![median rates across processes]({CLUSTER_CHART_NAME})",
+        "",
+        *cluster_scaling(measured),
+        *cluster_targets(measured),
+        "",
+        *_cluster_reading(measured),
+    ]
+
+
+def page(
+    report: dict[str, Any],
+    million: dict[str, Any] | None,
+    measured: dict[str, Any] | None = None,
+    *,
+    across: bool = False,
+) -> str:
+    """The whole page; ``across`` adds the section on bench/cluster.py's run ``measured`` (None: not run)."""
     machine, versions = report["machine"], report["versions"]
     lines = [
         "# Performance",
@@ -243,6 +478,7 @@ def page(report: dict[str, Any], million: dict[str, Any] | None) -> str:
         "",
         *million_section(million),
         "",
+        *([*cluster_section(measured), ""] if across else []),
         "## Reproduce",
         "",
         "```console",
@@ -265,14 +501,25 @@ def main() -> int:
     )
     parser.add_argument("results", type=Path, help="the JSON written by bench/peers.py --json")
     parser.add_argument("--million", type=Path, help="the JSON written by bench/million.py --json, if any")
+    parser.add_argument(
+        "--cluster",
+        type=Path,
+        help="the JSON written by bench/cluster.py --json: adds the section across processes "
+        f"and its chart, {CLUSTER_CHART_NAME} (a file that does not exist: the section says how to measure)",
+    )
     parser.add_argument("--page", type=Path, default=Path("docs/performance.md"), help="the page to write")
     args = parser.parse_args()
     report = json.loads(args.results.read_text())
     million = json.loads(args.million.read_text()) if args.million and args.million.exists() else None
+    measured = json.loads(args.cluster.read_text()) if args.cluster and args.cluster.exists() else None
     args.page.parent.mkdir(parents=True, exist_ok=True)
     chart(report, args.page.parent / CHART_NAME)
-    args.page.write_text(page(report, million))
-    print(f"wrote {args.page} and {args.page.parent / CHART_NAME}")
+    wrote = [args.page, args.page.parent / CHART_NAME]
+    if measured is not None:
+        cluster_chart(measured, args.page.parent / CLUSTER_CHART_NAME)
+        wrote.append(args.page.parent / CLUSTER_CHART_NAME)
+    args.page.write_text(page(report, million, measured, across=args.cluster is not None))
+    print(f"wrote {', '.join(map(str, wrote[:-1]))} and {wrote[-1]}")
     return 0
 
 
