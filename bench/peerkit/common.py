@@ -29,11 +29,16 @@ class Run:
 
 
 def lead(ours: list[float], theirs: list[float], *, lower_is_better: bool = False) -> float | None:
-    """troupe's lead from the medians: above 1 means troupe is ahead (faster, or lighter)."""
+    """troupe's lead from the medians: above 1 means troupe is ahead (faster, or lighter).
+
+    None when it cannot be told: a side has no figures, or a median to
+    divide by is zero (a tiny run may grow no memory at all).
+    """
     if not ours or not theirs:
         return None
     a, b = statistics.median(ours), statistics.median(theirs)
-    return b / a if lower_is_better else a / b
+    top, bottom = (b, a) if lower_is_better else (a, b)
+    return top / bottom if bottom else None
 
 
 def rss_bytes() -> int:

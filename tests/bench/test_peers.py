@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import peerkit
-from peerkit.common import Unsupported, thread_limit
+from peerkit.common import Unsupported, lead, thread_limit
 
 BENCH = Path(__file__).parents[2] / "bench"
 
@@ -120,3 +120,12 @@ def test_the_core_benchmark_runs_on_the_same_workloads() -> None:
     rows = [line for line in out.splitlines() if line.startswith("(")]
     assert [row.split()[0] for row in rows] == ["(a)", "(b)", "(c)", "(d)", "(d)"]
     assert "targets met" in out
+
+
+def test_a_lead_over_a_zero_median_cannot_be_told_and_is_none() -> None:
+    """A tiny run may grow no memory at all (0 B/actor): no lead, not a ZeroDivisionError (CI broke on it)."""
+    assert lead([0.0], [512.0], lower_is_better=True) is None  # troupe grew nothing
+    assert lead([100.0], [0.0]) is None
+    assert lead([256.0], [512.0], lower_is_better=True) == 2.0
+    assert lead([300.0], [100.0]) == 3.0
+    assert lead([], [1.0]) is None
