@@ -356,6 +356,48 @@ async def test_a_subject_that_is_not_utf8_does_not_disconnect_the_node(where: st
         assert counter.alive
 
 
+async def test_messages_around_one_whose_subject_is_not_utf8_are_delivered_and_it_is_counted() -> None:
+    async with two_nodes() as (a, b):
+        counter = await counter_on(b)
+        await a.cluster.wait_for("counter")
+        actor = f"troupe.{CLUSTER}.a.{b.cluster.node_id}.".encode()
+        export_id = b.cluster._node.export(counter).encode()
+        ignored = b.cluster._node.client.ignored
+        commands = b""
+        for n, token in ((1, export_id), (10, b"\xff\xfe"), (100, export_id), (1000, b"\xc3")):
+            payload = b'{"type":"test.attacks.Add","n":%d}' % n
+            commands += b"PUB %s%s %d\r\n%s\r\n" % (actor, token, len(payload), payload)
+        await raw_send(a.cluster.url, commands)
+        assert (await counter.ask(Get()))["total"] == 101  # what came before and after it
+        assert b.cluster._node.client.ignored == ignored + 2
+        await still_connected(b)
+
+
+async def test_an_ask_whose_reply_subject_is_not_utf8_is_answered_on_that_very_subject() -> None:
+    async with two_nodes() as (a, b):
+        await counter_on(b)
+        await a.cluster.wait_for("counter")
+        reply = b"_INBOX.\xff\xfe.\xe9"
+        ask = b'{"ask":5,"m":{"type":"test.attacks.Get"}}'
+        stream = await trio.open_tcp_stream(*host_port(a.cluster.url))
+        async with stream:
+            buf = b""
+            with trio.fail_after(5):
+                while b"\r\n" not in buf:
+                    buf += await stream.receive_some(4096)
+                await stream.send_all(
+                    b'CONNECT {"verbose":false,"pedantic":false,"protocol":1}\r\n'
+                    b"SUB %s 7\r\nPUB troupe.%s.n.counter %s %d\r\n%s\r\n"
+                    % (reply, CLUSTER.encode(), reply, len(ask), ask)
+                )
+                while b"}\r\n" not in buf.partition(b"MSG %s 7 " % reply)[2]:  # the whole answer
+                    data = await stream.receive_some(4096)
+                    assert data, "the server closed the connection"
+                    buf += data
+        assert b'"ok":{"total":0' in buf
+        await still_connected(b)
+
+
 @pytest.mark.parametrize("reply", ["troupe.>", "a.*.b", "x..y", "été", "troupe.atk.hb"])
 async def test_odd_reply_subjects_neither_disconnect_the_node_nor_loop(reply: str) -> None:
     async with two_nodes() as (a, b):
@@ -1082,6 +1124,45 @@ async def test_tells_sent_just_before_leaving_are_delivered() -> None:
             assert (await counter.ask(Get()))["seen"] == list(range(40 * (round_ + 1)))
 
 
+@troupe.message(name="test.attacks.Piece")
+class Piece:
+    i: int
+    data: str
+
+
+class Pieces(troupe.Actor[Piece | Get]):
+    """Remembers the order of the `Piece`s it is told."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    async def receive(self, msg: Piece | Get) -> list[int] | None:
+        if isinstance(msg, Get):
+            return self.seen
+        self.seen.append(msg.i)
+        return None
+
+
+@pytest.mark.parametrize(("count", "size"), [(1000, 10), (300, 30_000)])
+async def test_a_burst_of_tells_then_leaving_at_once_all_arrive_before_the_goodbye(
+    count: int, size: int
+) -> None:
+    """1000 small tells, or 9 MB that the writer is still sending, queued just before leaving."""
+    async with troupe.open_system(name="b", cluster=config(None, "b")) as b:
+        pieces = await b.spawn(Pieces, mailbox=troupe.Mailbox(capacity=10_000))
+        await b.cluster.register("pieces", pieces)
+        for round_ in range(4):
+            async with troupe.open_system(name="a", cluster=config(b.cluster.url, f"a{round_}")) as a:
+                [member] = await a.cluster.wait_for("pieces")
+                for i in range(count * round_, count * (round_ + 1)):
+                    member.tell_nowait(Piece(i, "x" * size))
+                gone = a.cluster.node_id
+            with trio.fail_after(10):  # its goodbye came after its tells
+                while gone in [m.node_id for m in await b.cluster.members()]:
+                    await b.cluster.wait_changed()
+            assert await pieces.ask(Get()) == list(range(count * (round_ + 1)))
+
+
 async def test_leaving_with_asks_pending_fails_them_at_once() -> None:
     outcome: list[BaseException] = []
     ended = trio.Event()
@@ -1177,6 +1258,49 @@ async def test_a_node_whose_shutdown_runs_out_of_time_still_says_goodbye() -> No
         with trio.fail_after(5):
             await done.wait()
         assert not isinstance(got[0].reason, ClusterError), got[0].reason
+
+
+async def test_tells_queued_before_a_shutdown_runs_out_of_time_arrive_before_the_goodbye() -> None:
+    async with troupe.open_system(name="a", cluster=config(None, "a")) as a:
+        pieces = await a.spawn(Pieces, mailbox=troupe.Mailbox(capacity=10_000))
+        await a.cluster.register("pieces", pieces)
+        async with troupe.open_system(
+            name="b", cluster=config(a.cluster.url, "b"), shutdown_timeout=0.2
+        ) as b:
+            arrived = trio.Event()
+            blocker = await b.spawn(lambda: Blocker(arrived))
+            await blocker.tell(Answer("hold on"))  # b's shutdown will run out of time
+            [member] = await a.cluster.wait_for("pieces")
+            with trio.fail_after(5):
+                await arrived.wait()
+            for i in range(1000):
+                member.tell_nowait(Piece(i, "x" * 1000))
+            gone = b.cluster.node_id
+        assert blocker.path in b.statistics().stuck_at_shutdown  # the attack took place: b was cut
+        with trio.fail_after(0.8):  # well within failure_timeout: it said goodbye, it was not lost
+            while gone in [m.node_id for m in await a.cluster.members()]:
+                await a.cluster.wait_changed()
+        assert await pieces.ask(Get()) == list(range(1000))
+
+
+async def test_a_shutdown_that_runs_out_of_time_while_the_server_stops_reading_is_bounded(
+    nats_server: NatsServer,
+) -> None:
+    async with proxied(nats_server.url) as proxy:
+        with trio.fail_after(0.2 + 2.0 + 2.0):  # shutdown_timeout, the goodbye's bound, slack
+            async with troupe.open_system(
+                name="b", cluster=config(proxy.url, "b"), shutdown_timeout=0.2
+            ) as b:
+                arrived = trio.Event()
+                blocker = await b.spawn(lambda: Blocker(arrived))
+                await blocker.tell(Answer("hold on"))
+                with trio.fail_after(5):
+                    await arrived.wait()
+                proxy.stall()
+                group = b.cluster.ref("anyone", Blob)
+                for _ in range(24):
+                    group.tell_nowait(Blob("x" * 700_000))
+        assert blocker.path in b.statistics().stuck_at_shutdown  # the attack took place: b was cut
 
 
 # -- refs across nodes ------------------------------------------------------------------------------------
@@ -1401,6 +1525,90 @@ async def test_a_negative_message_size_from_the_server_is_a_lost_connection_not_
     with trio.fail_after(3):
         result = await trio.run_process([sys.executable, "-c", code], check=False)
     assert result.returncode == 0
+
+
+MALFORMED = [
+    b"MSG a 1 -15\r\n",
+    b"MSG a 1 +5\r\nxxxxx\r\n",
+    b"MSG a 1 1_0\r\n0123456789\r\n",
+    b"MSG a 1  \r\n",
+    b"MSG a x 2\r\nxx\r\n",
+    b"MSG a 1 r s 2\r\nxx\r\n",
+    b"MSG a 1 2000\r\n",  # over the server's max_payload (1024 here)
+    b"MSG a 1 99999999999999999999\r\n",
+    b"MSG a 1 3\r\nabcXY\r\n",  # the payload is not where the size says
+    b"HMSG a 1 10 5\r\n",  # more headers than message
+    b"HMSG a 1 -3 5\r\nxxxxx\r\n",
+    b"HMSG a 1 5\r\nxxxxx\r\n",
+    b"INFO []\r\n",
+    b'INFO {"max_payload": -1}\r\n',
+    b'INFO {"max_payload": "big"}\r\n',
+    b"INFO " + b"[" * 50_000 + b"\r\n",
+    b"-5\r\n",
+]
+
+
+async def test_every_malformed_line_from_the_server_is_a_protocol_error_at_once() -> None:
+    code = (
+        "import sys\n"
+        "from troupe.cluster._nats import NatsClient, Options, _Lost\n"
+        f"cases = {MALFORMED!r}\n"
+        "bad = []\n"
+        "for case in cases:\n"
+        "    client = NatsClient(Options('nats://127.0.0.1:1'))\n"
+        "    client.max_payload = 1024\n"
+        "    client.subscribe('a', lambda *_: None)\n"
+        "    try:\n"
+        "        client._parse(bytearray(case))\n"
+        "    except _Lost:\n"
+        "        continue\n"
+        "    except BaseException as exc:\n"
+        "        bad.append((case[:30], repr(exc)))\n"
+        "        continue\n"
+        "    bad.append((case[:30], 'accepted'))\n"
+        "print(bad)\n"
+        "raise SystemExit(3 if bad else 0)\n"
+    )
+    # A subprocess: a parser that loops would never return (nor let trio cancel it).
+    with trio.fail_after(10):
+        result = await trio.run_process([sys.executable, "-c", code], check=False, capture_stdout=True)
+    assert result.returncode == 0, result.stdout.decode()
+
+
+@pytest.mark.parametrize("garbage", [MALFORMED[0], MALFORMED[6], MALFORMED[12], MALFORMED[15]])
+async def test_a_server_sending_a_malformed_line_is_dropped_with_a_warning_and_reconnected(
+    garbage: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    connections = 0
+    reconnected = trio.Event()
+
+    async def script(stream: trio.SocketStream) -> None:
+        nonlocal connections
+        connections += 1
+        async with stream:
+            await stream.send_all(b'INFO {"max_payload": 1024}\r\n')
+            buf = b""
+            while b"PING\r\n" not in buf:
+                buf += await stream.receive_some(4096)
+            await stream.send_all(b"PONG\r\n" + (garbage if connections == 1 else b""))
+            if connections > 1:
+                reconnected.set()
+            with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                while await stream.receive_some(4096):
+                    pass
+
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(fake_server, script)
+        client = NatsClient(Options(f"nats://127.0.0.1:{port}"))
+        await client.connect()
+        nursery.start_soon(client.run)
+        with trio.fail_after(5):
+            await reconnected.wait()
+        await client.close(timeout=0.1)  # this server never answers the closing PING
+        nursery.cancel_scope.cancel()
+    assert any(
+        r.levelname == "WARNING" and "malformed protocol line" in r.getMessage() for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
 
 
 async def test_joining_a_server_that_never_greets_fails_within_the_connect_timeout() -> None:

@@ -16,7 +16,16 @@ cluster needs:
   ``status=503``;
 - when the connection drops, publishing raises `ClusterError` at once, a
   background loop reconnects with backoff and re-subscribes everything,
-  and the owner hears of both through ``on_state``.
+  and the owner hears of both through ``on_state``;
+- bytes leave the outgoing buffer only once the socket took them, so
+  `close` (even after `run` was cancelled mid-write) sends exactly what is
+  left, then a ``PING``, and waits (bounded) for the ``PONG``: the server
+  has then processed everything this client published;
+- subjects are UTF-8 on the wire; a subject that is not (a hostile
+  publisher's) is passed on, and published back, with its bytes kept as
+  lone surrogates (``surrogateescape``); a malformed line from the server
+  (a bad size, missing fields, an ``INFO`` that is not a JSON object) is a
+  protocol error: the connection is dropped, with a warning, and made again.
 
 Why not nats-py: it is asyncio-only, and a bridge between its loop thread
 and trio adds a thread hop each way to every message; see the Cluster guide.
@@ -121,6 +130,38 @@ class _Lost(Exception):
     """The connection ended (EOF, a socket error, an -ERR the server closes on, pings unanswered)."""
 
 
+class _ProtocolError(_Lost):
+    """The server sent something that is not the NATS protocol: the connection is dropped."""
+
+
+_SUBJECT_ERRORS: Final = "surrogateescape"  # bytes that are not UTF-8 survive a round trip through str
+
+
+def _number(arg: bytes, what: str) -> int:
+    """A size or subscription id of a protocol line: ASCII digits only (no sign, no ``_``)."""
+    if not arg.isdigit() or len(arg) > 15:  # noqa: PLR2004 - far above any size the server allows
+        msg = f"{what} {bytes(arg[:20])!r} is not a number"
+        raise ValueError(msg)
+    return int(arg)
+
+
+def _read_info(text: bytes | bytearray) -> dict[str, Any]:
+    """The JSON object of an ``INFO`` line; ValueError if it is not one (or its max_payload is bad)."""
+    try:
+        info = json.loads(text)
+    except RecursionError:
+        msg = "INFO is nested too deeply"
+        raise ValueError(msg) from None
+    if type(info) is not dict:
+        msg = "INFO is not a JSON object"
+        raise ValueError(msg)
+    limit = info.get("max_payload")
+    if limit is not None and (type(limit) is not int or limit <= 0):
+        msg = f"INFO has a bad max_payload {limit!r}"
+        raise ValueError(msg)
+    return info
+
+
 @final
 class NatsClient:
     """One connection to a NATS server, kept up for the owner's lifetime.
@@ -141,6 +182,9 @@ class NatsClient:
         self._on_state = on_state
         self._stream: trio.abc.Stream | None = None
         self._out = bytearray()
+        self._inflight = bytearray()  # the batch the writer is sending (taken from _out) ...
+        self._inflight_sent = 0  # ... and how much of it the socket took
+        self._in = bytearray()  # what was received and not parsed yet
         self._wake_writer = trio.Event()
         self._drained = trio.Event()
         self._pongs: deque[trio.Event] = deque()
@@ -151,9 +195,12 @@ class NatsClient:
         self.server_info: dict[str, Any] = {}
         self.max_payload = 1024 * 1024
         self.reconnects = 0
+        self.ignored = 0
+        """Messages dropped on arrival: no subscription (any more), a subject not UTF-8, or closing."""
         self._last_error = ""
         self._raw: socket.socket | None = None  # the plain socket under the stream, for `now` sends
-        self._sending = False  # the writer is inside send_all
+        self._run_scope: trio.CancelScope | None = None  # `run`'s, while it runs (`close` cancels it)
+        self._run_done = trio.Event()
 
     @property
     def url(self) -> str:
@@ -202,8 +249,8 @@ class NatsClient:
         info = await _read_line(stream, buf)
         if not info.startswith(b"INFO "):
             raise _refused(f"{self.url} is not a NATS server (it said {bytes(info[:40])!r})")
-        self.server_info = json.loads(info[5:])
-        self.max_payload = int(self.server_info.get("max_payload", self.max_payload))
+        self.server_info = _read_info(info[5:])
+        self.max_payload = self.server_info.get("max_payload", self.max_payload)
         if self._tls or self.server_info.get("tls_required"):
             context = self.options.tls or ssl.create_default_context()
             stream = trio.SSLStream(stream, context, server_hostname=self._host)
@@ -253,24 +300,42 @@ class NatsClient:
     # -- running --------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve the connection until `close`; reconnect whenever it drops."""
-        while not self._closed:
-            stream = self._stream
-            assert stream is not None  # noqa: S101 - connect() or the reconnect loop set it
-            raw = getattr(getattr(stream, "socket", None), "_sock", None)  # none under TLS
-            self._raw = raw if isinstance(raw, socket.socket) else None
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._guard, self._reader, stream, nursery.cancel_scope)
-                nursery.start_soon(self._guard, self._writer, stream, nursery.cancel_scope)
-                nursery.start_soon(self._guard, self._pinger, stream, nursery.cancel_scope)
+        """Serve the connection until `close`; reconnect whenever it drops.
+
+        Cancelled (or ended by `close`), it leaves the connection as it is,
+        with whatever was not sent yet still queued: `close` sends that.
+        """
+        if self._closed:
+            return
+        self._run_done = done = trio.Event()
+        try:
+            with trio.CancelScope() as self._run_scope:
+                while not self._closed:
+                    await self._serve()
+                    if self._closed:
+                        break
+                    log.info("lost the connection to %s: %s", self.url, self._last_error)
+                    self._lose_connection()
+                    await self._reconnect()
+        finally:
+            self._run_scope = None
             self._raw = None
-            await trio.aclose_forcefully(stream)
-            self._stream = None
-            if self._closed:
-                break
-            log.info("lost the connection to %s: %s", self.url, self._last_error)
-            self._lose_connection()
-            await self._reconnect()
+            done.set()
+
+    async def _serve(self) -> None:
+        """Run one connection's reader, writer and pinger until one of them ends it."""
+        stream = self._stream
+        assert stream is not None  # noqa: S101 - connect() or the reconnect loop set it
+        raw = getattr(getattr(stream, "socket", None), "_sock", None)  # none under TLS
+        self._raw = raw if isinstance(raw, socket.socket) else None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._guard, self._reader, stream, nursery.cancel_scope)
+            nursery.start_soon(self._guard, self._writer, stream, nursery.cancel_scope)
+            nursery.start_soon(self._guard, self._pinger, stream, nursery.cancel_scope)
+        # Reached only when the connection ended by itself (a cancel leaves it to `close`).
+        self._raw = None
+        self._stream = None
+        await trio.aclose_forcefully(stream)
 
     async def _guard(
         self,
@@ -281,6 +346,9 @@ class NatsClient:
         """Run one part of a connection; when it ends the connection, end the others."""
         try:
             await part(stream)
+        except _ProtocolError as exc:
+            self._last_error = str(exc)
+            log.warning("troupe cluster: %s; dropping the connection and connecting again", exc)
         except _Lost as exc:
             self._last_error = str(exc)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -290,6 +358,8 @@ class NatsClient:
     def _lose_connection(self) -> None:
         self._set_connected(up=False)
         self._out.clear()  # at-most-once: what was not sent is not sent later
+        self._inflight = bytearray()
+        self._inflight_sent = 0
         self._drained.set()
         self._drained = trio.Event()
         while self._pongs:
@@ -317,64 +387,88 @@ class NatsClient:
             return
 
     async def _reader(self, stream: trio.abc.Stream) -> None:
-        buf = bytearray(self._pending_in)
+        self._in = buf = bytearray(self._pending_in)
         self._pending_in = b""
         while True:
             if buf:
-                try:
-                    consumed = self._parse(buf)
-                except (ValueError, IndexError) as exc:
-                    raise _Lost(f"{self.url} sent a malformed protocol line ({exc})") from None
+                consumed = self._parse(buf)
                 if consumed:
                     del buf[:consumed]
+            # A checkpoint for every chunk received: parsing one is bounded by its size.
             data = await stream.receive_some(65536)
             if not data:
                 raise _Lost(f"{self.url} closed the connection")
             buf += data
 
     def _parse(self, buf: bytearray) -> int:
-        """Handle every complete operation in ``buf``; return how many bytes were used."""
+        """Handle every complete operation in ``buf``; return how many bytes were used.
+
+        Raises:
+            _ProtocolError: a line that is not the NATS protocol (the
+                connection cannot be trusted to be in step any more).
+        """
         pos = 0
         end = len(buf)
-        subs = self._subs
         while pos < end:
             eol = buf.find(_CRLF, pos)
             if eol < 0:
                 if end - pos > _MAX_LINE:
-                    raise _Lost(f"{self.url} sent a protocol line longer than {_MAX_LINE} bytes")
+                    raise _ProtocolError(f"{self.url} sent a protocol line longer than {_MAX_LINE} bytes")
                 break
-            op = buf[pos : pos + 4]
-            if op == b"MSG ":
-                args = bytes(buf[pos + 4 : eol]).split()
-                size = int(args[-1])
-                start = eol + 2
-                if start + size + 2 > end:
-                    break
-                payload = bytes(buf[start : start + size])
-                pos = start + size + 2
-                sub = subs.get(int(args[1]))
-                if sub is not None:
-                    reply = args[2].decode() if len(args) == 4 else None  # noqa: PLR2004 - subject sid reply size
-                    self._deliver(sub, args[0].decode(), reply, payload, None)
-            elif op == b"HMSG":
-                args = bytes(buf[pos + 5 : eol]).split()
-                header_size = int(args[-2])
-                size = int(args[-1])
-                start = eol + 2
-                if start + size + 2 > end:
-                    break
-                headers = bytes(buf[start : start + header_size])
-                payload = bytes(buf[start + header_size : start + size])
-                pos = start + size + 2
-                sub = subs.get(int(args[1]))
-                if sub is not None:
-                    reply = args[2].decode() if len(args) == 5 else None  # noqa: PLR2004 - subject sid reply hsize size
-                    self._deliver(sub, args[0].decode(), reply, payload, _status(headers))
-            else:
-                line = bytes(buf[pos:eol])
-                pos = eol + 2
-                self._control(line)
+            try:
+                used = self._operation(buf, pos, eol, end)
+            except (ValueError, IndexError) as exc:
+                line = bytes(buf[pos : min(eol, pos + 60)])
+                raise _ProtocolError(f"{self.url} sent a malformed protocol line {line!r} ({exc})") from None
+            if used == 0:  # a message whose payload has not all arrived
+                break
+            pos += used  # always forward: a line is at least its CRLF
         return pos
+
+    def _operation(self, buf: bytearray, pos: int, eol: int, end: int) -> int:
+        """Handle the operation whose line is ``buf[pos:eol]``; its length, or 0 if it is incomplete."""
+        op = buf[pos : pos + 4]
+        if op == b"MSG ":
+            args = bytes(buf[pos + 4 : eol]).split()
+            if len(args) not in {3, 4}:  # subject sid [reply] size
+                msg = f"MSG has {len(args)} fields, not 3 or 4"
+                raise ValueError(msg)
+            header_size = 0
+        elif op == b"HMSG":
+            args = bytes(buf[pos + 5 : eol]).split()
+            if len(args) not in {4, 5}:  # subject sid [reply] header-size size
+                msg = f"HMSG has {len(args)} fields, not 4 or 5"
+                raise ValueError(msg)
+            header_size = _number(args.pop(-2), "header size")
+        else:
+            self._control(bytes(buf[pos:eol]))
+            return eol + 2 - pos
+        size = _number(args[-1], "size")
+        sid = _number(args[1], "subscription id")
+        if size > self.max_payload or header_size > size:
+            msg = f"a message of {size} bytes ({header_size} of headers); max_payload is {self.max_payload}"
+            raise ValueError(msg)
+        start = eol + 2
+        if start + size + 2 > end:
+            return 0
+        if buf[start + size : start + size + 2] != _CRLF:
+            msg = f"a message of {size} bytes is not followed by CRLF"
+            raise ValueError(msg)
+        sub = self._subs.get(sid)
+        if sub is None or self._closed:
+            self.ignored += 1
+            return start + size + 2 - pos
+        try:
+            subject = args[0].decode()
+        except UnicodeDecodeError:  # no troupe subscription names such a subject: a wildcard matched
+            self.ignored += 1
+            log.debug("troupe cluster: ignored a message whose subject is not UTF-8: %r", args[0][:60])
+            return start + size + 2 - pos
+        reply = args[2].decode(errors=_SUBJECT_ERRORS) if len(args) == 4 else None  # noqa: PLR2004
+        payload = bytes(buf[start + header_size : start + size])
+        status = _status(bytes(buf[start : start + header_size])) if op == b"HMSG" else None
+        self._deliver(sub, subject, reply, payload, status)
+        return start + size + 2 - pos
 
     def _deliver(
         self, sub: _Sub, subject: str, reply: str | None, payload: bytes, status: int | None
@@ -392,10 +486,9 @@ class NatsClient:
             if self._pongs:
                 self._pongs.popleft().set()
         elif line.startswith(b"INFO "):
-            try:
-                self.server_info.update(json.loads(line[5:]))
-            except ValueError:
-                raise _Lost(f"{self.url} sent a malformed INFO line") from None
+            info = _read_info(line[5:])  # ValueError: a protocol error
+            self.server_info.update(info)
+            self.max_payload = info.get("max_payload", self.max_payload)
             if self.server_info.get("ldm"):  # lame duck mode: the server is about to stop
                 log.info("NATS server %s is shutting down (lame duck mode)", self.url)
         elif line.startswith(b"-ERR"):
@@ -404,21 +497,30 @@ class NatsClient:
             if "permissions violation" not in text.lower():
                 raise _Lost(f"{self.url} reported an error and closes the connection: {text}")
         elif line != b"+OK" and line:
-            raise _Lost(f"{self.url} sent an unknown protocol line {line[:40]!r}")
+            msg = "an unknown operation"
+            raise ValueError(msg)
 
     async def _writer(self, stream: trio.abc.Stream) -> None:
+        # On a plain TCP stream, bytes are sent with the socket's own send (a cancelled send sent
+        # nothing): `_inflight_sent` is then exactly what the server got, and `close` sends the rest.
+        sock = stream.socket if isinstance(stream, trio.SocketStream) else None
         while True:
-            if not self._out:
-                await self._wake_writer.wait()
-                self._wake_writer = trio.Event()
-                continue
-            data = self._out
-            self._out = bytearray()
-            self._sending = True
-            try:
-                await stream.send_all(data)
-            finally:
-                self._sending = False
+            if not self._inflight:
+                if not self._out:
+                    await self._wake_writer.wait()
+                    self._wake_writer = trio.Event()
+                    continue
+                self._inflight, self._out = self._out, bytearray()
+                self._inflight_sent = 0
+            if sock is None:
+                await stream.send_all(self._inflight)  # TLS: a cancel here breaks the stream anyway
+            else:
+                with memoryview(self._inflight) as view:
+                    while self._inflight_sent < len(view):
+                        with view[self._inflight_sent :] as rest:
+                            self._inflight_sent += await sock.send(rest)
+            self._inflight = bytearray()
+            self._inflight_sent = 0
             if len(self._out) < _HIGH_WATER:
                 self._drained.set()
                 self._drained = trio.Event()
@@ -474,12 +576,21 @@ class NatsClient:
         """
         self._check(len(payload))
         out = self._out
-        if reply is None:
-            head = b"PUB %s %d\r\n" % (subject.encode(), len(payload))
-        else:
-            head = b"PUB %s %s %d\r\n" % (subject.encode(), reply.encode(), len(payload))
+        try:
+            if reply is None:
+                head = b"PUB %s %d\r\n" % (subject.encode(errors=_SUBJECT_ERRORS), len(payload))
+            else:
+                head = b"PUB %s %s %d\r\n" % (
+                    subject.encode(errors=_SUBJECT_ERRORS),
+                    reply.encode(errors=_SUBJECT_ERRORS),
+                    len(payload),
+                )
+        except UnicodeEncodeError:
+            raise ClusterError(
+                f"cannot publish to {subject!r} (reply {reply!r}): a subject is UTF-8 text; nothing was sent"
+            ) from None
         raw = self._raw
-        if now and raw is not None and not out and not self._sending:
+        if now and raw is not None and not out and not self._inflight:
             data = b"".join((head, payload, _CRLF))
             try:
                 sent = raw.send(data)
@@ -542,28 +653,59 @@ class NatsClient:
         return False
 
     async def close(self, timeout: float = 2.0) -> None:
-        """Send what is queued (bounded by ``timeout``), then close the connection for good.
+        """Send what is queued, wait for the server to have processed it, then close for good.
 
-        What is queued is written straight to the socket, without waiting
-        for the server's answer: the server reads it before it sees the
-        connection close. (Its reader may already be gone, as when the
-        cluster actor stops.)
+        What is queued (and what the writer had not finished writing, if
+        `run` was cancelled mid-write) is written, then a ``PING``; the
+        connection closes when the ``PONG`` comes, or after ``timeout``
+        seconds. Messages arriving meanwhile are dropped (``ignored``).
+        Shielded from cancellation; a `run` still going is ended first.
         """
         if self._closed:
             return
         self._closed = True
-        stream, self._stream = self._stream, None
-        was_connected = self.connected
-        self.connected = False
         with trio.CancelScope(shield=True):
-            if stream is None:
+            scope = self._run_scope
+            if scope is not None:
+                scope.cancel()
+                await self._run_done.wait()
+            stream, self._stream = self._stream, None
+            was_connected = self.connected
+            self.connected = False
+            self._raw = None
+            try:
+                if stream is not None and was_connected:
+                    lost = (_Lost, ValueError, trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+                    with trio.move_on_after(timeout), contextlib.suppress(*lost):  # at most once
+                        await self._last_flush(stream)
+            finally:
+                self._out = bytearray()
+                self._inflight = bytearray()
+                self._in = bytearray()
+                self._drained.set()
+                while self._pongs:
+                    self._pongs.popleft().set()
+                if stream is not None:
+                    await trio.aclose_forcefully(stream)
+
+    async def _last_flush(self, stream: trio.abc.Stream) -> None:
+        """Send the rest and a PING, and read until its PONG (the reader and writer have ended)."""
+        pong = trio.Event()
+        self._pongs.append(pong)
+        self._out += b"PING\r\n"
+        buf = self._in
+        while True:
+            data = self._inflight[self._inflight_sent :] + self._out
+            self._inflight, self._inflight_sent, self._out = bytearray(), 0, bytearray()
+            if data:
+                await stream.send_all(data)
+            if pong.is_set():
                 return
-            data, self._out = self._out, bytearray()
-            if was_connected and data:
-                lost = (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, OSError)
-                with trio.move_on_after(timeout), contextlib.suppress(*lost):  # at most once
-                    await stream.send_all(data)
-            await trio.aclose_forcefully(stream)
+            received = await stream.receive_some(65536)
+            if not received:
+                return
+            buf += received
+            del buf[: self._parse(buf)]
 
 
 def _refused(text: str) -> ClusterError:

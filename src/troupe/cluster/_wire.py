@@ -7,7 +7,8 @@ Subjects, under ``troupe.<cluster>``:
 - ``.n.<name>``: a registered name, a NATS queue group over its members;
 - ``.c.<node id>``: a node's control messages (remote watches);
 - ``.i.<node id>.<n>``: a node's inbox (answers to asks; ``t<n>`` for tells
-  the server found no subscriber for).
+  the server found no subscriber for; ``m<n>``, the node's own marks that
+  the server has handled its tells up to ``n``).
 
 Payloads are JSON. A tell is the codec's encoding of the message (an
 object with ``"type"``); an ask is ``{"ask": timeout, "m": message}``; an
