@@ -49,6 +49,7 @@ import trio
 
 from troupe.cluster._server import run_server
 
+from clusterkit import results
 from clusterkit.children import Child, child
 from clusterkit.common import PAYLOAD, WARM_UP, Run
 from peerkit.common import lead
@@ -399,12 +400,14 @@ def print_table(rows: list[Workload], table: Table) -> None:
     print_scaling(table)
 
 
+def rates_of(table: Table) -> results.Rates:
+    """The table's rates, as `clusterkit.results` reads them (the same figures report.py reads back)."""
+    return {key: {who: cell.rates() for who, cell in cells.items()} for key, cells in table.items()}
+
+
 def scaling(table: Table, name: str) -> list[float]:
     """Per round: the 2-worker pool's rate over the 1-worker pool's (rounds are paired in order)."""
-    one, two = table.get("pool-1", {}).get(name), table.get("pool-2", {}).get(name)
-    if one is None or two is None:
-        return []
-    return [b.rate / a.rate for a, b in zip(one.runs, two.runs, strict=True)]
+    return results.scaling(rates_of(table), name)
 
 
 def print_scaling(table: Table) -> None:
@@ -443,19 +446,13 @@ TARGETS = (
 
 def print_targets(table: Table) -> list[dict[str, Any]]:
     """The issue's targets that both sides were measured for (none before troupe has rows)."""
-    verdicts: list[dict[str, Any]] = []
-    for t in TARGETS:
-        ours = table.get(t.ours[0], {}).get(t.ours[1])
-        theirs = table.get(t.theirs[0], {}).get(t.theirs[1])
-        if ours is None or theirs is None or not ours.runs or not theirs.runs:
-            continue
-        if not verdicts:
-            print("\ntargets (issue 19):")
-        ratio = _ratio(ours.rates(), theirs.rates()) or 0.0
-        ok = ratio >= t.at_least
-        print(f"  {t.what:<30} x{ratio:5.2f}  (>= {t.at_least}: {'ok' if ok else 'MISSED'})")
-        verdicts.append({"target": t.what, "at_least": t.at_least, "value": ratio, "ok": ok})
-    return verdicts
+    found = results.verdicts(rates_of(table), TARGETS)
+    if found:
+        print("\ntargets (issue 19):")
+    for v in found:
+        verdict = "ok" if v["ok"] else "MISSED"
+        print(f"  {v['target']:<30} x{v['value']:5.2f}  (>= {v['at_least']}: {verdict})")
+    return found
 
 
 def to_json(

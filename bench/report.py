@@ -2,7 +2,8 @@
 
 Run by ``make bench-report`` after the measurement; by hand::
 
-    python bench/report.py RESULTS.json [--million MILLION.json] --page docs/performance.md
+    python bench/report.py RESULTS.json [--million MILLION.json] [--cluster CLUSTER.json] \
+        --page docs/performance.md
 
 Every figure on the page comes from the JSON: nothing is typed in by hand,
 so the page is only ever as old as the run that made it.
@@ -485,6 +486,7 @@ def page(
         "make bench-peers     # the table, printed",
         "make bench-report    # measure again and rewrite this page and its chart",
         "make bench-million   # a million idle actors (not in CI)",
+        "make bench-cluster   # troupe.cluster across processes (then bench-report for this page)",
         "```",
         "",
         "The peers come from the `bench` extra (`pip install -e '.[bench]'`), never from the",
