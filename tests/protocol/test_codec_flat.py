@@ -18,7 +18,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from troupe import message
-from troupe.protocol import DecodeError, codec
+from troupe.protocol import DecodeError, _schema, codec
 
 
 class Mood(enum.Enum):
@@ -164,3 +164,53 @@ def test_any_values_encode_as_the_general_way_encodes_them(values: dict[str, Any
     assert flat[0] == general[0]
     if flat[0] != "ok":
         assert flat[1] == general[1]
+
+
+# -- the shortcuts hot paths take (the cluster's tells): never a different answer from the codec's ----------
+
+
+@given(st.dictionaries(_keys, _scalars, max_size=10))
+def test_the_decode_shortcut_gives_the_codecs_message_or_steps_aside(fields: dict[str, Any]) -> None:
+    codec.decode({"type": "flat.item", "n": 1, "text": "a"})  # the class has been coded once
+    data = {"type": "flat.item", **fields}
+    got = _schema.decode_flat(data)
+    if got is _schema.IRREGULAR:
+        event("stepped aside")
+        return
+    event("decoded")
+    assert _outcome(lambda: got) == _outcome(codec.decode, data)
+
+
+@given(st.dictionaries(st.sampled_from(["n", "text", "type", "ratio", "on", "mood", "size"]), _scalars))
+def test_the_encode_shortcut_gives_the_codecs_data_or_steps_aside(values: dict[str, Any]) -> None:
+    codec.encode(Item(n=1, text="a"))
+    try:
+        item = Item(**{"n": 1, "text": "a", **values})
+    except (ValueError, TypeError):
+        return
+    got = _schema.encode_flat(item)
+    if got is None:
+        event("stepped aside")
+        with pytest.raises(TypeError):
+            codec.encode(item)  # only what the codec refuses
+        return
+    event("encoded")
+    assert got == codec.encode(item)
+
+
+def test_the_shortcuts_step_aside_for_classes_not_coded_yet_not_flat_or_unknown() -> None:
+    @message(name="flat.fresh")
+    class Fresh:
+        n: int
+
+    assert _schema.encode_flat(Fresh(1)) is None  # its fields are worked out by the codec, once
+    assert _schema.decode_flat({"type": "flat.fresh", "n": 1}) is _schema.IRREGULAR
+    codec.encode(Fresh(1))
+    assert _schema.encode_flat(Fresh(1)) == {"type": "flat.fresh", "n": 1}
+    assert _schema.decode_flat({"type": "flat.fresh", "n": 1}) == Fresh(1)
+    codec.encode(Twin(n=1, text="a"))
+    assert _schema.encode_flat(Twin(n=1, text="a")) is None
+    assert _schema.decode_flat({"type": "flat.twin", "n": 1, "text": "a"}) is _schema.IRREGULAR
+    for data in ({}, {"type": 3}, {"type": "no.such"}, {"type": "flat.fresh", "n": "1"}):
+        assert _schema.decode_flat(data) is _schema.IRREGULAR
+    assert _schema.encode_flat(object()) is None

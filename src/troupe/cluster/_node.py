@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import math
 import secrets
@@ -28,7 +27,7 @@ from ..actors import ActorRef, ActorStopped, AskTimeout
 from ..actors._arrivals import TerminationHook, arrive_ask, arrive_tell, on_termination
 from ..protocol import DeadLetterReason, DecodeError, codec
 from ..protocol._refs import REF_CODEC
-from ..protocol._schema import ANY
+from ..protocol._schema import ANY, IRREGULAR, decode_flat, encode_flat
 from ..protocol._walk import Bad, walk
 from . import _wire as wire
 from ._config import Cluster, default_node_name
@@ -273,6 +272,9 @@ class Node:
 
     def encode(self, msg: object) -> dict[str, Any]:
         """``msg`` as wire data (refs as addresses)."""
+        data = encode_flat(msg)  # no refs in it: no need of this node to code them
+        if data is not None:
+            return data
         token = REF_CODEC.set(self)
         try:
             return codec.encode(msg)
@@ -281,6 +283,10 @@ class Node:
 
     def decode(self, data: object) -> Any:
         """A message from wire data (addresses as refs)."""
+        if type(data) is dict:
+            msg = decode_flat(data)
+            if msg is not IRREGULAR:
+                return msg
         token = REF_CODEC.set(self)
         try:
             return codec.decode(data)
@@ -434,7 +440,7 @@ class Node:
     def _read_answer(self, pending: _Ask, payload: bytes) -> Outcome[Any]:
         node = pending.ref.node or "?"
         try:
-            data = json.loads(payload)
+            data = wire.loads(payload)
             if type(data) is dict and "ok" in data:
                 return Value(self._decode_answer(data["ok"]))
             if type(data) is dict and "err" in data:
@@ -498,7 +504,7 @@ class Node:
                 f"{len(payload)} bytes is over this node's max_payload ({self.config.max_payload})"
             )
         try:
-            data = json.loads(payload)
+            data = wire.loads(payload)
         except (ValueError, RecursionError) as exc:
             raise _Refused(f"not JSON ({type(exc).__name__}: {exc})") from None
         if type(data) is not dict:

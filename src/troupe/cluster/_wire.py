@@ -33,6 +33,29 @@ TOKEN: Final = re.compile(r"[A-Za-z0-9_-]+")
 
 dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def loads(payload: bytes) -> Any:
+    """`json.loads` of ``payload``, without its per-call detours for the usual case.
+
+    UTF-8 text holding one JSON value and nothing else is read at once;
+    anything else goes to `json.loads`, for the same value or error.
+
+    Raises:
+        ValueError: not one JSON value (a `json.JSONDecodeError`), or bytes
+            no encoding JSON allows can read.
+        RecursionError: nested too deeply.
+    """
+    try:
+        text = payload.decode()
+        data, end = _raw_decode(text)
+    except ValueError:
+        return json.loads(payload)
+    if end != len(text):
+        return json.loads(payload)  # whitespace after the value, or something that is not
+    return data
+
 
 @final
 @message(name="troupe.cluster.UnreadableMessage")

@@ -125,6 +125,43 @@ _IRREGULAR = object()
 """`_decode_flat`'s answer for data it leaves to the general way."""
 
 
+def encode_flat(msg: object) -> dict[str, Any] | None:
+    """``msg``'s wire data when its class is a flat message the codec has seen; else None.
+
+    A shortcut for hot paths (the cluster's tells): no walk, no frames. None
+    means "use `codec.encode`", which also gives every error: a class not
+    coded yet, one with a field that is not a scalar, or a wrong value.
+    """
+    fields: _Fields | None = type(msg).__dict__.get(_FIELDS_ATTR)
+    if fields is None or not fields.flat:
+        return None
+    try:
+        return _encode_flat(fields, msg)
+    except Bad:
+        return None
+
+
+def decode_flat(data: dict[str, Any]) -> object:
+    """The flat message ``data`` encodes, if its class has been coded before; else `IRREGULAR`.
+
+    The shortcut `encode_flat`'s other half: `IRREGULAR` means "use
+    `codec.decode`", which says what is wrong, if anything is.
+    """
+    tag = data.get("type")
+    cls = message_class(tag) if type(tag) is str else None
+    fields: _Fields | None = None if cls is None else cls.__dict__.get(_FIELDS_ATTR)
+    if fields is None or not fields.flat:
+        return _IRREGULAR
+    try:
+        return _decode_flat(cls, fields, data)  # type: ignore[arg-type]  # cls is set with fields
+    except Bad:
+        return _IRREGULAR
+
+
+IRREGULAR = _IRREGULAR
+"""`decode_flat`'s answer for data the general way must decode."""
+
+
 def _field_node(hint: object) -> Node:
     if isinstance(hint, Unresolved):
         reason = f"its annotation cannot be evaluated ({type(hint.error).__name__}: {hint.error})"
