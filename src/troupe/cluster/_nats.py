@@ -53,6 +53,7 @@ Callback = Callable[[str, "str | None", bytes, "int | None"], None]
 """``callback(subject, reply, payload, status)``: one delivered message."""
 
 _CRLF: Final = b"\r\n"
+_CR, _LF = _CRLF
 _MAX_LINE: Final = 64 * 1024  # a protocol line longer than this is garbage from the server
 _HIGH_WATER: Final = 8 * 1024 * 1024  # outgoing bytes above which `wait_writable` waits
 _HARD_LIMIT: Final = 64 * 1024 * 1024  # outgoing bytes above which publishing is refused
@@ -137,7 +138,7 @@ class _ProtocolError(_Lost):
 _SUBJECT_ERRORS: Final = "surrogateescape"  # bytes that are not UTF-8 survive a round trip through str
 
 
-def _number(arg: bytes, what: str) -> int:
+def _number(arg: bytes | bytearray, what: str) -> int:
     """A size or subscription id of a protocol line: ASCII digits only (no sign, no ``_``)."""
     if not arg.isdigit() or len(arg) > 15:  # noqa: PLR2004 - far above any size the server allows
         msg = f"{what} {bytes(arg[:20])!r} is not a number"
@@ -145,7 +146,7 @@ def _number(arg: bytes, what: str) -> int:
     return int(arg)
 
 
-def _size_and_sid(args: list[bytes]) -> tuple[int, int]:
+def _size_and_sid(args: list[bytearray]) -> tuple[int, int]:
     """The size and subscription id of a ``MSG``'s fields (one check for both: the hot path)."""
     size, sid = args[-1], args[1]
     if not (size.isdigit() and sid.isdigit()) or len(size) > 15 or len(sid) > 15:  # noqa: PLR2004
@@ -435,15 +436,16 @@ class NatsClient:
 
     def _operation(self, buf: bytearray, pos: int, eol: int, end: int) -> int:
         """Handle the operation whose line is ``buf[pos:eol]``; its length, or 0 if it is incomplete."""
-        op = buf[pos : pos + 4]
-        if op == b"MSG ":
-            args = bytes(buf[pos + 4 : eol]).split()
+        headers = False
+        if buf.startswith(b"MSG ", pos):
+            args = buf[pos + 4 : eol].split()
             if len(args) not in {3, 4}:  # subject sid [reply] size
                 msg = f"MSG has {len(args)} fields, not 3 or 4"
                 raise ValueError(msg)
             header_size = 0
-        elif op == b"HMSG":
-            args = bytes(buf[pos + 5 : eol]).split()
+        elif buf.startswith(b"HMSG ", pos):
+            headers = True
+            args = buf[pos + 5 : eol].split()
             if len(args) not in {4, 5}:  # subject sid [reply] header-size size
                 msg = f"HMSG has {len(args)} fields, not 4 or 5"
                 raise ValueError(msg)
@@ -458,7 +460,7 @@ class NatsClient:
         start = eol + 2
         if start + size + 2 > end:
             return 0
-        if buf[start + size : start + size + 2] != _CRLF:
+        if buf[start + size] != _CR or buf[start + size + 1] != _LF:
             msg = f"a message of {size} bytes is not followed by CRLF"
             raise ValueError(msg)
         sub = self._subs.get(sid)
@@ -473,7 +475,7 @@ class NatsClient:
             return start + size + 2 - pos
         reply = args[2].decode(errors=_SUBJECT_ERRORS) if len(args) == 4 else None  # noqa: PLR2004
         payload = bytes(buf[start + header_size : start + size])
-        status = _status(bytes(buf[start : start + header_size])) if op == b"HMSG" else None
+        status = _status(bytes(buf[start : start + header_size])) if headers else None
         self._deliver(sub, subject, reply, payload, status)
         return start + size + 2 - pos
 

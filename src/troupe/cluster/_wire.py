@@ -31,7 +31,43 @@ from ._errors import ClusterError, RemoteError
 TOKEN: Final = re.compile(r"[A-Za-z0-9_-]+")
 """A name that may be one token of a NATS subject."""
 
-dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def _not_json(value: object) -> Any:
+    msg = f"Object of type {type(value).__name__} is not JSON serializable"
+    raise TypeError(msg)
+
+
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_SORT_KEYS = _SKIP_KEYS = _ALLOW_NAN = False
+_c_encode = (
+    None
+    if _c_make_encoder is None  # (markers, default, encoder, indent, separators, flags): no cycles to mark
+    else _c_make_encoder(
+        None,
+        _not_json,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        _SORT_KEYS,
+        _SKIP_KEYS,
+        _ALLOW_NAN,
+    )
+)
+
+
+def dumps(data: Any) -> str:
+    """Compact JSON of ``data`` (no NaN): `json.JSONEncoder.encode`, without building an encoder per call.
+
+    ``data`` is the codec's output (no cycles). Raises ValueError (NaN, an
+    int too long for a str) or TypeError (not JSON data) as `json` does.
+    """
+    if _c_encode is None or type(data) is not dict:
+        return _dumps(data)
+    return "".join(_c_encode(data, 0))
+
 
 _raw_decode = json.JSONDecoder().raw_decode
 
