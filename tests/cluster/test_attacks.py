@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager, suppress
 from functools import partial
 from typing import Any
 
+import joinkit
 import pytest
 import trio
 import trio.testing
@@ -190,24 +191,13 @@ class Forwarder(troupe.Actor[Carry]):
             await self.then.tell(msg)
 
 
-def config(url: str | None, node: str, **kw: Any) -> troupe.Cluster:
-    return troupe.Cluster(url=url, node=node, name=CLUSTER, heartbeat=0.2, failure_timeout=1.0, **kw)
-
-
-@asynccontextmanager
-async def two_nodes(**kw: Any) -> AsyncIterator[tuple[troupe.ActorSystem, troupe.ActorSystem]]:
-    """Node a (with the embedded server) and node b, joined to it."""
-    async with (
-        troupe.open_system(name="a", cluster=config(None, "a", **kw)) as a,
-        troupe.open_system(name="b", cluster=config(a.cluster.url, "b", **kw)) as b,
-    ):
-        yield a, b
+config = partial(joinkit.config, CLUSTER)
+two_nodes = partial(joinkit.two_nodes, CLUSTER)
 
 
 async def counter_on(system: troupe.ActorSystem, name: str = "counter", **kw: Any) -> troupe.ActorRef[Any]:
-    ref = await system.spawn(Counter, name=name, **kw)
-    await system.cluster.register("counter", ref)
-    return ref
+    """A `Counter` on ``system``, registered as ``counter``."""
+    return await joinkit.registered(system, Counter, "counter", name, **kw)
 
 
 async def still_connected(system: troupe.ActorSystem) -> None:

@@ -10,10 +10,10 @@ order is kept per sender and receiver).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
+import joinkit
 import pytest
 import trio
 
@@ -90,24 +90,13 @@ class Watcher(troupe.Actor[troupe.Terminated | Get]):
 TOKEN = "s3cret"  # noqa: S105 - a test server's token
 
 
-def config(url: str | None, node: str, **kw: Any) -> troupe.Cluster:
-    return troupe.Cluster(url=url, node=node, name="test", heartbeat=0.2, failure_timeout=1.0, **kw)
-
-
-@asynccontextmanager
-async def two_nodes(**kw: Any) -> AsyncIterator[tuple[troupe.ActorSystem, troupe.ActorSystem]]:
-    """Node a (with the embedded server) and node b, joined to it."""
-    async with (
-        troupe.open_system(name="a", cluster=config(None, "a", **kw)) as a,
-        troupe.open_system(name="b", cluster=config(a.cluster.url, "b", **kw)) as b,
-    ):
-        yield a, b
+config = partial(joinkit.config, "test")
+two_nodes = partial(joinkit.two_nodes, "test")
 
 
 async def counter_on(system: troupe.ActorSystem, name: str = "counter", **kw: Any) -> troupe.ActorRef[Any]:
-    ref = await system.spawn(Counter, name=name, **kw)
-    await system.cluster.register("counter", ref)
-    return ref
+    """A `Counter` on ``system``, registered as ``counter``."""
+    return await joinkit.registered(system, Counter, "counter", name, **kw)
 
 
 async def test_tell_and_ask_through_a_registered_name() -> None:
