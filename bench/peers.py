@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from peerkit import CONTENDERS, contender
-from peerkit.common import Run, Unsupported, lead
+from peerkit.common import Run, Unsupported, lead, machine
+from peerkit.common import versions as common_versions
 
 WORKERS = 8
 
@@ -137,24 +135,7 @@ def measure(
 
 
 def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for dist in ("trio-troupe", "trio", "pykka", "thespian"):
-        try:
-            found[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            found[dist] = "not installed"
-    return found
-
-
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "system": f"{platform.system()} {platform.release()}"}
+    return common_versions("trio-troupe", "trio", "pykka", "thespian")
 
 
 # -- printing -------------------------------------------------------------------------------

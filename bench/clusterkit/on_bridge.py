@@ -44,7 +44,8 @@ async def _until(done: trio.Event) -> None:
             nursery.start_soon(on_signal)
 
 
-async def _subscriber(url: str, n: int) -> None:
+async def subscriber(url: str, n: int) -> None:
+    """Count ``n`` messages of the tell stream (see [`clusterkit`][clusterkit])."""
     async with Bridge.open(url) as bridge:
         done = trio.Event()
         count = 0
@@ -63,7 +64,8 @@ async def _subscriber(url: str, n: int) -> None:
         report(end=end, count=count)
 
 
-async def _publisher(url: str, n: int) -> None:
+async def publisher(url: str, n: int) -> None:
+    """Publish the tell stream from trio: ``n`` payloads."""
     async with Bridge.open(url) as bridge:
         start = now()
         for i in range(n):
@@ -74,7 +76,8 @@ async def _publisher(url: str, n: int) -> None:
         report(start=start, done=now(), count=n)
 
 
-async def _responder(url: str) -> None:
+async def responder(url: str) -> None:
+    """Answer requests until SIGTERM."""
     async with Bridge.open(url) as bridge:
         count = 0
 
@@ -89,30 +92,11 @@ async def _responder(url: str) -> None:
         report(count=count)
 
 
-async def _requester(url: str, n: int) -> None:
+async def requester(url: str, n: int) -> None:
+    """Make ``n`` requests from trio, one after the other."""
     async with Bridge.open(url) as bridge:
 
         async def ask() -> int:
             return answered(await bridge.request(ASK_SUBJECT, PAYLOAD, timeout=10))
 
         await time_asks(ask, n)
-
-
-def subscriber(url: str, n: int) -> None:
-    """Count ``n`` messages of the tell stream (see [`clusterkit`][clusterkit])."""
-    trio.run(_subscriber, url, n)
-
-
-def publisher(url: str, n: int) -> None:
-    """Publish the tell stream from trio: ``n`` payloads."""
-    trio.run(_publisher, url, n)
-
-
-def responder(url: str) -> None:
-    """Answer requests until SIGTERM."""
-    trio.run(_responder, url)
-
-
-def requester(url: str, n: int) -> None:
-    """Make ``n`` requests from trio, one after the other."""
-    trio.run(_requester, url, n)

@@ -91,7 +91,8 @@ async def _until(done: trio.Event) -> None:
             nursery.start_soon(on_signal)
 
 
-async def _subscriber(url: str, n: int) -> None:
+async def subscriber(url: str, n: int) -> None:
+    """Count ``n`` messages of the tell stream (see [`clusterkit`][clusterkit])."""
     async with _connected(url) as client:
         done = trio.Event()
         count = 0
@@ -111,7 +112,8 @@ async def _subscriber(url: str, n: int) -> None:
         report(end=end, count=count)
 
 
-async def _publisher(url: str, n: int) -> None:
+async def publisher(url: str, n: int) -> None:
+    """Publish the tell stream: ``n`` payloads."""
     async with _connected(url) as client:
         start = now()
         for i in range(n):
@@ -123,7 +125,8 @@ async def _publisher(url: str, n: int) -> None:
         report(start=start, done=now(), count=n)
 
 
-async def _responder(url: str) -> None:
+async def responder(url: str) -> None:
+    """Answer requests until SIGTERM."""
     async with _connected(url) as client:
         count = 0
 
@@ -140,7 +143,8 @@ async def _responder(url: str) -> None:
         report(count=count)
 
 
-async def _requester(url: str, n: int) -> None:
+async def requester(url: str, n: int) -> None:
+    """Make ``n`` requests, one after the other."""
     async with _connected(url) as client:
         requests = _Requests(client)
         await client.flush()
@@ -149,23 +153,3 @@ async def _requester(url: str, n: int) -> None:
             return answered(await requests.request(ASK_SUBJECT, PAYLOAD, timeout=10))
 
         await time_asks(ask, n)
-
-
-def subscriber(url: str, n: int) -> None:
-    """Count ``n`` messages of the tell stream (see [`clusterkit`][clusterkit])."""
-    trio.run(_subscriber, url, n)
-
-
-def publisher(url: str, n: int) -> None:
-    """Publish the tell stream: ``n`` payloads."""
-    trio.run(_publisher, url, n)
-
-
-def responder(url: str) -> None:
-    """Answer requests until SIGTERM."""
-    trio.run(_responder, url)
-
-
-def requester(url: str, n: int) -> None:
-    """Make ``n`` requests, one after the other."""
-    trio.run(_requester, url, n)

@@ -29,6 +29,9 @@ from .common import (
     time_asks,
 )
 
+LOOP = "asyncio"
+"""Its roles run in ``asyncio.run`` (see [`clusterkit.__main__`][clusterkit.__main__])."""
+
 
 async def _until(done: asyncio.Event) -> None:
     """Return once ``done`` is set, or at SIGTERM (the orchestrator asks for a report)."""
@@ -40,7 +43,8 @@ async def _until(done: asyncio.Event) -> None:
         task.cancel()
 
 
-async def _subscriber(url: str, n: int) -> None:
+async def subscriber(url: str, n: int) -> None:
+    """Count ``n`` messages of the tell stream (see [`clusterkit`][clusterkit])."""
     nc = await nats.connect(url)
     done = asyncio.Event()
     count = 0
@@ -61,7 +65,8 @@ async def _subscriber(url: str, n: int) -> None:
     await nc.close()
 
 
-async def _publisher(url: str, n: int) -> None:
+async def publisher(url: str, n: int) -> None:
+    """Publish the tell stream: ``n`` payloads."""
     nc = await nats.connect(url)
     start = now()
     for i in range(n):
@@ -73,7 +78,8 @@ async def _publisher(url: str, n: int) -> None:
     await nc.close()
 
 
-async def _responder(url: str) -> None:
+async def responder(url: str) -> None:
+    """Answer requests until SIGTERM."""
     nc = await nats.connect(url)
     count = 0
 
@@ -90,7 +96,8 @@ async def _responder(url: str) -> None:
     await nc.close()
 
 
-async def _requester(url: str, n: int) -> None:
+async def requester(url: str, n: int) -> None:
+    """Make ``n`` requests, one after the other."""
     nc = await nats.connect(url)
 
     async def ask() -> int:
@@ -100,7 +107,8 @@ async def _requester(url: str, n: int) -> None:
     await nc.close()
 
 
-async def _pool_worker(url: str, cost: int) -> None:
+async def pool_worker(url: str, cost: int) -> None:
+    """Handle the pool's items until SIGTERM."""
     nc = await nats.connect(url)
     count = 0
 
@@ -117,7 +125,8 @@ async def _pool_worker(url: str, cost: int) -> None:
     await nc.close()
 
 
-async def _pool_client(url: str, n: int, cost: int, window: int) -> None:
+async def pool_client(url: str, n: int, cost: int, window: int) -> None:
+    """Send the pool ``n`` items, ``window`` at a time, and wait for every answer."""
     nc = await nats.connect(url)
     expected = b"%d" % burn(cost)
     inbox = nc.new_inbox()
@@ -151,33 +160,3 @@ async def _pool_client(url: str, n: int, cost: int, window: int) -> None:
         raise RuntimeError(msg)
     report(start=start, end=end, count=count)
     await nc.close()
-
-
-def subscriber(url: str, n: int) -> None:
-    """Count ``n`` messages of the tell stream (see [`clusterkit`][clusterkit])."""
-    asyncio.run(_subscriber(url, n))
-
-
-def publisher(url: str, n: int) -> None:
-    """Publish the tell stream: ``n`` payloads."""
-    asyncio.run(_publisher(url, n))
-
-
-def responder(url: str) -> None:
-    """Answer requests until SIGTERM."""
-    asyncio.run(_responder(url))
-
-
-def requester(url: str, n: int) -> None:
-    """Make ``n`` requests, one after the other."""
-    asyncio.run(_requester(url, n))
-
-
-def pool_worker(url: str, cost: int) -> None:
-    """Handle the pool's items until SIGTERM."""
-    asyncio.run(_pool_worker(url, cost))
-
-
-def pool_client(url: str, n: int, cost: int, window: int) -> None:
-    """Send the pool ``n`` items, ``window`` at a time, and wait for every answer."""
-    asyncio.run(_pool_client(url, n, cost, window))

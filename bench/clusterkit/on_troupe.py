@@ -79,7 +79,8 @@ class _Burner(troupe.Actor[Work]):
         return burn(self.cost)
 
 
-async def _subscriber(url: str, n: int) -> None:
+async def subscriber(url: str, n: int) -> None:
+    """Count ``n`` messages of the tell stream in an actor registered as ``tell``."""
     async with troupe.open_system(cluster=_config(url, "subscriber")) as system:
         done = trio.Event()
         counter = _Counter(n, done)
@@ -89,7 +90,8 @@ async def _subscriber(url: str, n: int) -> None:
         report(end=counter.end, count=counter.count)
 
 
-async def _publisher(url: str, n: int) -> None:
+async def publisher(url: str, n: int) -> None:
+    """Tell the stream: ``n`` messages to the name ``tell``."""
     async with troupe.open_system(cluster=_config(url, "publisher")) as system:
         await system.cluster.wait_for("tell")
         stream = system.cluster.ref("tell", Item)
@@ -99,7 +101,8 @@ async def _publisher(url: str, n: int) -> None:
         report(start=start, done=now(), count=n)
 
 
-async def _responder(url: str) -> None:
+async def responder(url: str) -> None:
+    """Answer asks to the name ``ask`` until SIGTERM."""
     async with troupe.open_system(cluster=_config(url, "responder")) as system:
         answerer = _Answerer()
         await system.cluster.register("ask", await system.spawn(lambda: answerer))
@@ -108,7 +111,8 @@ async def _responder(url: str) -> None:
         report(count=answerer.count)
 
 
-async def _requester(url: str, n: int) -> None:
+async def requester(url: str, n: int) -> None:
+    """Ask ``n`` times, one after the other."""
     async with troupe.open_system(cluster=_config(url, "requester")) as system:
         await system.cluster.wait_for("ask")
         ref = system.cluster.ref("ask", Item)
@@ -120,7 +124,8 @@ async def _requester(url: str, n: int) -> None:
         await time_asks(ask, n)
 
 
-async def _pool_worker(url: str, cost: int) -> None:
+async def pool_worker(url: str, cost: int) -> None:
+    """Burn ``cost`` for every item asked of the name ``pool``, until SIGTERM."""
     async with troupe.open_system(cluster=_config(url, f"worker-{os.getpid()}")) as system:
         burner = _Burner(cost)
         await system.cluster.register("pool", await system.spawn(lambda: burner))
@@ -129,7 +134,8 @@ async def _pool_worker(url: str, cost: int) -> None:
         report(count=burner.count)
 
 
-async def _pool_client(url: str, n: int, cost: int, window: int) -> None:
+async def pool_client(url: str, n: int, cost: int, window: int) -> None:
+    """Ask the pool ``n`` items, ``window`` at a time."""
     async with troupe.open_system(cluster=_config(url, "client")) as system:
         await system.cluster.wait_for("pool")
         pool = system.cluster.ref("pool", Work)
@@ -155,33 +161,3 @@ async def _pool_client(url: str, n: int, cost: int, window: int) -> None:
             msg = f"pool: {len(wrong)} wrong answers, like {wrong[0]!r} (expected {expected!r})"
             raise RuntimeError(msg)
         report(start=start, end=end, count=count)
-
-
-def subscriber(url: str, n: int) -> None:
-    """Count ``n`` messages of the tell stream in an actor registered as ``tell``."""
-    trio.run(_subscriber, url, n)
-
-
-def publisher(url: str, n: int) -> None:
-    """Tell the stream: ``n`` messages to the name ``tell``."""
-    trio.run(_publisher, url, n)
-
-
-def responder(url: str) -> None:
-    """Answer asks to the name ``ask`` until SIGTERM."""
-    trio.run(_responder, url)
-
-
-def requester(url: str, n: int) -> None:
-    """Ask ``n`` times, one after the other."""
-    trio.run(_requester, url, n)
-
-
-def pool_worker(url: str, cost: int) -> None:
-    """Burn ``cost`` for every item asked of the name ``pool``, until SIGTERM."""
-    trio.run(_pool_worker, url, cost)
-
-
-def pool_client(url: str, n: int, cost: int, window: int) -> None:
-    """Ask the pool ``n`` items, ``window`` at a time."""
-    trio.run(_pool_client, url, n, cost, window)

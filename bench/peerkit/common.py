@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import resource
 import statistics
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 BURST = 256
@@ -74,3 +77,26 @@ def thread_limit() -> int:
 
 class Unsupported(Exception):
     """A contender cannot run a workload of this size on this machine; the message says why."""
+
+
+def versions(*dists: str) -> dict[str, str]:
+    """Python's version and each distribution's (``"not installed"`` for one that is not)."""
+    found = {"python": platform.python_version()}
+    for dist in dists:
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[dist] = "not installed"
+    return found
+
+
+def machine() -> dict[str, str]:
+    """The CPU's model name, the core count and the operating system, for a report's header."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "system": f"{platform.system()} {platform.release()}"}
