@@ -2,8 +2,9 @@
 
 The made-up run has troupe rows with round figures, so every median, ratio
 and target verdict on the page can be checked to the digit; the tiny real run
-checks the page reads what bench/cluster.py actually writes. Without
-``--cluster`` the page is the one committed, byte for byte.
+checks the page reads what bench/cluster.py actually writes. The committed
+page is what the committed results make, byte for byte; without
+``--cluster`` it is that page without its section.
 """
 
 from __future__ import annotations
@@ -123,9 +124,20 @@ def _made_up() -> dict[str, Any]:
     }
 
 
-def test_without_cluster_the_page_is_the_committed_one_byte_for_byte(tmp_path: Path) -> None:
+def _committed() -> str:
+    return (ROOT / "docs" / "performance.md").read_text()
+
+
+def test_the_committed_page_is_what_the_committed_results_make_byte_for_byte(tmp_path: Path) -> None:
+    page = _report(tmp_path, "--cluster", BENCH / "results" / "cluster.json")
+    assert page.read_text() == _committed()
+    assert (page.parent / report.CLUSTER_CHART_NAME).read_bytes().startswith(b"\x89PNG")
+
+
+def test_without_cluster_the_page_is_the_committed_one_without_its_section(tmp_path: Path) -> None:
     page = _report(tmp_path)
-    assert page.read_bytes() == (ROOT / "docs" / "performance.md").read_bytes()
+    committed = _committed()
+    assert page.read_text() == committed.replace(_section(committed), "")
     assert not (page.parent / report.CLUSTER_CHART_NAME).exists()
     made = report.page(json.loads((BENCH / "results" / "peers.json").read_text()), None)
     assert "Across processes" not in made
@@ -136,8 +148,8 @@ def test_the_section_reads_a_real_cluster_run(tmp_path: Path, real_run: Path) ->
     page = _report(tmp_path, "--cluster", real_run)
     text = page.read_text()
     section = _section(text)
-    before = (ROOT / "docs" / "performance.md").read_text()
-    assert text.replace(section, "") == before  # the rest of the page is untouched
+    committed = _committed()
+    assert text.replace(section, "") == committed.replace(_section(committed), "")  # the rest is untouched
     assert text.index("## A million idle actors") < text.index("## Across") < text.index("## Reproduce")
     assert f"Measured {measured['when']} on " in section
     assert "nats-py 2.16.0" in section
