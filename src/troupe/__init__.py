@@ -75,6 +75,7 @@ from .tasks import AnyOf as AnyOf
 from .tasks import ChannelClosed as ChannelClosed
 from .tasks import ChannelEvent as ChannelEvent
 from .tasks import CommandResult as CommandResult
+from .tasks import DaskExecutor as DaskExecutor
 from .tasks import DependencyHandle as DependencyHandle
 from .tasks import DependencyReturned as DependencyReturned
 from .tasks import Executor as Executor
@@ -128,6 +129,7 @@ from .tasks import run_task as run_task
 from .tasks import running_tasks as running_tasks
 from .tasks import schedule_async_task as schedule_async_task
 from .tasks import schedule_task as schedule_task
+from .tasks import use_executor as use_executor
 from .tasks import wait_all as wait_all
 from .tasks import wait_any as wait_any
 from .testing import TestProbe as TestProbe

@@ -25,6 +25,7 @@ from ._constructors import schedule_task as schedule_task
 from ._counter import LimitReached as LimitReached
 from ._counter import TaskCounter as TaskCounter
 from ._counter import new_counter as new_counter
+from ._dask import DaskExecutor as DaskExecutor
 from ._errors import ChannelClosed as ChannelClosed
 from ._errors import NotWaitable as NotWaitable
 from ._errors import TaskCancelled as TaskCancelled
@@ -34,6 +35,7 @@ from ._executors import Executor as Executor
 from ._executors import InlineExecutor as InlineExecutor
 from ._executors import ProcessExecutor as ProcessExecutor
 from ._executors import ThreadExecutor as ThreadExecutor
+from ._executors import use_executor as use_executor
 from ._handle import TaskFinished as TaskFinished
 from ._handle import TaskHandle as TaskHandle
 from ._manager import NamedError as NamedError

@@ -6,8 +6,8 @@ import functools
 import inspect
 import os
 import pickle
-from collections.abc import Callable
-from typing import Any, Protocol, final, runtime_checkable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, final, runtime_checkable
 
 import trio
 
@@ -15,6 +15,9 @@ from ..actors import current_system
 from ._handle import CURRENT_TASK
 from ._pool import worker_context
 from ._threads import Threads
+
+if TYPE_CHECKING:
+    from ..actors import ActorSystem
 
 
 @runtime_checkable
@@ -102,6 +105,10 @@ class ProcessExecutor:
         ```
     """
 
+    name: ClassVar[str] = "process"
+    unpack = staticmethod(_call_pickled)
+    """What a task made for this executor runs, on its one argument: the pickled body."""
+
     def __init__(self, max_workers: int | None = None) -> None:
         self.limiter = trio.CapacityLimiter(max_workers or os.cpu_count() or 1)
         """The capacity limiter that bounds concurrent worker processes."""
@@ -124,7 +131,7 @@ class ProcessExecutor:
 
     async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """Run ``fn(*args)`` in a worker process and return its result."""
-        blob = args[0] if fn is _call_pickled else self.prepare(fn, args)
+        blob = args[0] if fn is self.unpack else self.prepare(fn, args)
         context = await worker_context(current_system())
         return await context.run_sync(_call_pickled, blob, kill_on_cancel=True, limiter=self.limiter)
 
@@ -136,13 +143,21 @@ def default_executor(fn: Callable[..., Any], system_threads: ThreadExecutor) -> 
     return system_threads
 
 
+BUILT_IN: Final = ("inline", "thread", "process")
+"""The executor shortcuts every system has."""
+
+
 def resolve(
     executor: Executor | str | None,
     fn: Callable[..., Any],
     threads: ThreadExecutor,
     processes: Callable[[], ProcessExecutor],
+    named: Mapping[str, Executor],
 ) -> Executor:
-    """Turn ``executor=`` (an object, a shortcut string or None) into an executor."""
+    """Turn ``executor=`` (an object, a shortcut string or None) into an executor.
+
+    ``named`` holds the shortcuts configured for the system (`use_executor`).
+    """
     if executor is None:
         return default_executor(fn, threads)
     if isinstance(executor, str):
@@ -152,12 +167,61 @@ def resolve(
             return threads
         if executor == "process":
             return processes()
-        msg = f"unknown executor {executor!r}; use 'inline', 'thread', 'process' or an executor object"
+        found = named.get(executor)
+        if found is not None:
+            return found
+        if executor == "dask":
+            msg = (
+                "executor 'dask' is not configured for this system: call "
+                "troupe.use_executor('dask', troupe.DaskExecutor()) first (an address for a cluster "
+                "elsewhere), or pass executor=troupe.DaskExecutor(...)"
+            )
+            raise ValueError(msg)
+        shortcuts = ", ".join(repr(n) for n in (*BUILT_IN, *named))
+        msg = f"unknown executor {executor!r}; use {shortcuts} (use_executor adds names) or an executor"
         raise ValueError(msg)
     if not isinstance(executor, Executor):
         msg = f"executor must have `async def run(self, fn, args)`, got {executor!r}"
         raise TypeError(msg)
     return executor
+
+
+_NAMED: Final = "tasks.executors"
+
+
+def named_executors(system: ActorSystem) -> dict[str, Executor]:
+    """The shortcuts configured for ``system`` (`use_executor`)."""
+    found: dict[str, Executor] = system._extensions.setdefault(_NAMED, {})
+    return found
+
+
+def use_executor(name: str, executor: Executor) -> None:
+    """Make ``executor="NAME"`` mean ``executor`` for the current system's tasks.
+
+    Configured once, a shortcut works wherever an executor is named: the
+    task constructors, task lists, the command line. ``"dask"`` is the usual
+    one (`DaskExecutor`); configuring a name again replaces it for tasks
+    made after.
+
+    Raises:
+        ValueError: ``name`` is empty or one of the built-in shortcuts
+            (``inline``, ``thread``, ``process``).
+        TypeError: ``executor`` has no ``async def run(self, fn, args)``.
+        RuntimeError: not inside a running actor system.
+
+    Example:
+        ```python
+        troupe.use_executor("dask", troupe.DaskExecutor("tcp://scheduler:8786"))
+        t = await troupe.run_task(simulate, 10_000, executor="dask")
+        ```
+    """
+    if not isinstance(name, str) or not name or name in BUILT_IN:
+        msg = f"an executor's name is a non-empty str other than {', '.join(BUILT_IN)}; got {name!r}"
+        raise ValueError(msg)
+    if not isinstance(executor, Executor):
+        msg = f"executor must have `async def run(self, fn, args)`, got {executor!r}"
+        raise TypeError(msg)
+    named_executors(current_system())[name] = executor
 
 
 INLINE = InlineExecutor()

@@ -7,6 +7,7 @@ from typing import Any, TypeVar, overload
 
 import trio
 
+from ._dask import report_progress_from_dask
 from ._executors import Executor
 from ._handle import CURRENT_TASK, TaskHandle
 from ._task import _new_task
@@ -57,10 +58,12 @@ async def submit_job(
 def report_progress(fraction: float, message: str = "") -> None:
     """Inside a job's task: record how far it is (0 to 1) and what it is doing.
 
-    Works in async bodies and in sync ones running in threads; does nothing
-    outside a task, in a task that is not a job, and in the ``process``
-    executor (a worker process cannot reach the store). Progress is written
-    with the next batch of the store; it is not awaited.
+    Works in async bodies, in sync ones running in threads, and in bodies
+    running on Dask workers (`DaskExecutor`: the progress travels back as a
+    Dask event); does nothing outside a task, in a task that is not a job,
+    and in the ``process`` executor (a worker process cannot reach the
+    store). Progress is written with the next batch of the store; it is not
+    awaited.
 
     Raises:
         ValueError: ``fraction`` is not a number from 0 to 1.
@@ -69,7 +72,10 @@ def report_progress(fraction: float, message: str = "") -> None:
         msg = f"progress is a fraction from 0 to 1, got {fraction!r}"
         raise ValueError(msg)
     task = CURRENT_TASK.get()
-    if task is None or task.job_id is None:
+    if task is None:
+        report_progress_from_dask(float(fraction), str(message))  # a body on a Dask worker, if it is one
+        return
+    if task.job_id is None:
         return
     rec = task._record
     observer = rec.system._jobs

@@ -19,8 +19,9 @@ import trio
 from ..actors import Actor, ActorRef, ActorStopped, ActorSystem, JobObserver, JobStoreError, current_system
 from ..protocol import message
 from ._channel import ChannelActor, TaskContext, _Channel, channel_capacity
+from ._dask import DaskExecutor
 from ._errors import TaskCancelled, TaskStateError
-from ._executors import Executor, ProcessExecutor, ThreadExecutor, _call_pickled, resolve
+from ._executors import Executor, ProcessExecutor, ThreadExecutor, named_executors, resolve
 from ._handle import (
     CURRENT_TASK,
     ControlMsg,
@@ -407,17 +408,17 @@ async def _new_task(
     capacity = channel_capacity(channel)
     system = current_system()
     observer = None if job is None else _observer(system)
-    chosen = resolve(executor, fn, _threads(system), lambda: _processes(system))
+    chosen = resolve(executor, fn, _threads(system), lambda: _processes(system), named_executors(system))
     name = _task_name(system, fn, base_name)
-    if isinstance(chosen, ProcessExecutor):
+    if isinstance(chosen, ProcessExecutor | DaskExecutor):  # the body is sent elsewhere: pickled once, now
         if capacity is not None:
             msg = (
-                "channel= does not work with the process executor: a worker process cannot reach "
+                f"channel= does not work with the {chosen.name} executor: a worker process cannot reach "
                 "the channel; use an async function (inline) or a sync one in a thread"
             )
             raise TypeError(msg)
         args = (chosen.prepare(fn, args),)
-        fn = _call_pickled
+        fn = chosen.unpack
     record = _Record(system, name, fn, args, chosen)
     record.is_async = is_async
     if condition is not None:

@@ -1,0 +1,350 @@
+"""Task bodies on a Dask cluster: `DaskExecutor`.
+
+The executor keeps one Dask ``Client`` per system (in sync mode: the
+client runs its own event loop in a thread of its own). A task's body is
+pickled once, when the task is made, submitted with ``client.submit``, and
+awaited by one coroutine on the client's loop; its completion reaches trio
+through ``TrioToken.run_sync_soon``. No thread is started per future, and
+nothing of trio's is left behind: the client, and the embedded
+``LocalCluster`` when there is one, belong to a system actor
+(``/system/tasks/dask-N``) that closes them at the system's shutdown.
+
+``distributed`` is imported when the executor is first used, never by
+``import troupe``: without the ``dask`` extra, using it is one
+`ImportError` that names the extra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import itertools
+import logging
+import os
+import pickle
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Final, final
+
+import trio
+
+from ..actors import Actor, ActorSystem, current_system
+from ..protocol import message
+from ._handle import CURRENT_TASK
+from ._root import runtime_actor
+
+if TYPE_CHECKING:
+    import concurrent.futures
+
+    import distributed
+
+log = logging.getLogger("troupe.tasks")
+
+_EXTRA: Final = "the DaskExecutor needs troupe's dask extra: pip install 'trio-troupe[dask]'"
+
+_IN_DASK: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "troupe_in_dask", default=None
+)
+"""In a Dask worker, while a troupe task body runs: (the progress topic, the submission's key)."""
+
+_numbers = itertools.count(1)
+
+
+def _distributed() -> Any:
+    try:
+        import distributed  # noqa: PLC0415 - optional: only when a DaskExecutor is used
+    except ImportError as exc:
+        raise ImportError(_EXTRA) from exc
+    return distributed
+
+
+def _call_in_dask(blob: bytes, topic: str, key: str) -> Any:
+    """What a Dask worker runs: the task's function on its arguments, with progress reaching its owner."""
+    fn, args = pickle.loads(blob)  # noqa: S301 - our own blob, made by DaskExecutor.prepare
+    token = _IN_DASK.set((topic, key))
+    try:
+        return fn(*args)
+    finally:
+        _IN_DASK.reset(token)
+
+
+def report_progress_from_dask(fraction: float, text: str) -> bool:
+    """In a Dask worker running a troupe task: send its progress to the owner; False elsewhere."""
+    target = _IN_DASK.get()
+    if target is None:
+        return False
+    topic, key = target
+    _distributed().get_worker().log_event(topic, {"key": key, "fraction": fraction, "message": text})
+    return True
+
+
+@final
+class DaskExecutor:
+    """Run task bodies on a Dask cluster (``distributed``), from the system's trio loop.
+
+    Args:
+        address: None (the default) starts a ``LocalCluster`` of worker
+            processes, one per core (``n_workers``), for the system's
+            lifetime, closed at its shutdown; a scheduler address
+            (``"tcp://host:8786"``) connects to a running cluster; a
+            ``distributed.Client`` is used as it is (and left open).
+        retries: how many times a body is submitted again when the worker
+            running it is lost (it died, or was killed); after that the
+            task fails with Dask's ``KilledWorker``, which names the last
+            lost worker. An exception the body raises is never retried.
+        n_workers: worker processes of the embedded cluster (default: the
+            number of cores).
+
+    The function and arguments are pickled (with cloudpickle, as Dask
+    does: lambdas and local functions travel) once, when the task is made:
+    one that cannot be is a `TypeError` there, and nothing is submitted.
+    The result, or the exception with its type, comes back as from the
+    process executor. A forced cancel cancels the Dask future and the task
+    ends cancelled at once. ``report_progress`` inside a body reaches the
+    task's job. Workers of a cluster elsewhere need troupe installed.
+
+    Example:
+        ```python
+        dask = troupe.DaskExecutor()
+        t = await troupe.run_task(simulate, 10_000, executor=dask)
+        ```
+    """
+
+    name: ClassVar[str] = "dask"
+    unpack = staticmethod(_call_in_dask)
+    """What a task made for this executor runs, on its one argument: the pickled body."""
+
+    def __init__(
+        self,
+        address: str | distributed.Client | None = None,
+        *,
+        retries: int = 0,
+        n_workers: int | None = None,
+    ) -> None:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            msg = f"retries= is a number of times, 0 or more, got {retries!r}"
+            raise ValueError(msg)
+        if n_workers is not None and (
+            isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1
+        ):
+            msg = f"n_workers= is a number of worker processes, 1 or more, got {n_workers!r}"
+            raise ValueError(msg)
+        if n_workers is not None and address is not None:
+            msg = "n_workers= is for the embedded cluster (address=None): a cluster elsewhere has its own"
+            raise ValueError(msg)
+        if address is not None and not isinstance(address, str):
+            client_type = _distributed().Client
+            if not isinstance(address, client_type):
+                msg = f"address= takes None, a scheduler address or a distributed.Client, got {address!r}"
+                raise TypeError(msg)
+        self.address = address
+        """What the executor connects to (None: an embedded ``LocalCluster``)."""
+        self.retries = retries
+        """Submissions again after a lost worker."""
+        self.n_workers = n_workers or os.cpu_count() or 1
+        """Worker processes of the embedded cluster."""
+        self._number = next(_numbers)
+
+    def __repr__(self) -> str:
+        where = "embedded" if self.address is None else repr(self.address)
+        return f"DaskExecutor({where}, retries={self.retries})"
+
+    @staticmethod
+    def prepare(fn: Callable[..., Any], args: tuple[Any, ...]) -> bytes:
+        """Pickle ``fn`` and ``args`` once, as Dask will send them.
+
+        Raises:
+            TypeError: they cannot be pickled (an open file, a lock, a socket...).
+            ImportError: the ``dask`` extra is not installed.
+        """
+        cloudpickle = _distributed().protocol.pickle.cloudpickle
+        try:
+            blob: bytes = cloudpickle.dumps((fn, args))
+        except Exception as exc:
+            msg = (
+                f"the dask executor cannot send {getattr(fn, '__qualname__', fn)!r} or its arguments "
+                f"({type(exc).__name__}: {exc}); pass data that pickles (no open files, locks or sockets)"
+            )
+            raise TypeError(msg) from exc
+        return blob
+
+    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Run ``fn(*args)`` on the cluster and return its result (cancelling this cancels it there)."""
+        blob = args[0] if fn is self.unpack else self.prepare(fn, args)
+        session = await _session(current_system(), self)
+        return await session.run(blob, self.retries, _job_reporter())
+
+
+def _job_reporter() -> Callable[[float, str], None] | None:
+    """Where the current task's progress goes (its job's record), or None."""
+    task = CURRENT_TASK.get()
+    if task is None or task.job_id is None:
+        return None
+    observer = task._record.system._jobs
+    if observer is None:
+        return None
+    job_id = task.job_id
+    return lambda fraction, text: observer.job_progress(job_id, fraction, text)
+
+
+# -- the session: one client per executor and system -----------------------------------------
+
+
+class _Session:
+    """The client (and embedded cluster) of one executor in one system; the trio side of it."""
+
+    def __init__(self, executor: DaskExecutor) -> None:
+        self.executor = executor
+        self.token = trio.lowlevel.current_trio_token()
+        self.client: Any = None
+        self.cluster: Any = None
+        self.owned = False  # the client is ours to close
+        self.topic = f"troupe-progress-{uuid.uuid4().hex}"
+        self.reporters: dict[str, Callable[[float, str], None]] = {}
+        self.closed = False
+
+    # -- opening and closing (in a worker thread: they block) --
+
+    def open(self) -> None:
+        distributed = _distributed()
+        address = self.executor.address
+        if isinstance(address, distributed.Client):
+            self.client = address
+        else:
+            if address is None:
+                self.cluster = distributed.LocalCluster(
+                    n_workers=self.executor.n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    # troupe counts the retries; no dashboard, and its HTTP routes on any free port
+                    scheduler_kwargs={"allowed_failures": 0, "dashboard": False, "dashboard_address": ":0"},
+                    silence_logs=logging.CRITICAL,  # a body's error is the task's, reported by troupe
+                )
+            self.client = distributed.Client(self.cluster or address, set_as_default=False)
+            self.owned = True
+        self.client.subscribe_topic(self.topic, self._on_progress)
+
+    def close(self) -> None:
+        client, cluster = self.client, self.cluster
+        self.client = self.cluster = None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.unsubscribe_topic(self.topic)
+            if self.owned:
+                client.close()
+        if cluster is not None:
+            cluster.close()
+
+    # -- running (on trio) --
+
+    async def run(self, blob: bytes, retries: int, reporter: Callable[[float, str], None] | None) -> Any:
+        distributed = _distributed()
+        lost = 0
+        while True:
+            if self.closed or self.client is None:
+                msg = "the dask executor's client is closed (its system is shutting down)"
+                raise RuntimeError(msg)
+            key = f"troupe-task-{uuid.uuid4().hex}"
+            if reporter is not None:
+                self.reporters[key] = reporter
+            future = self.client.submit(_call_in_dask, blob, self.topic, key, key=key, pure=False)
+            try:
+                return await self._result(future)
+            except distributed.KilledWorker as exc:
+                if lost >= retries:
+                    exc.add_note(f"troupe submitted it {lost + 1} time(s) (retries={retries})")
+                    raise
+                lost += 1
+                log.warning(
+                    "a Dask worker was lost running %s; submitting it again (%d of %d)", key, lost, retries
+                )
+            finally:
+                self.reporters.pop(key, None)
+
+    async def _result(self, future: distributed.Future[Any]) -> Any:
+        done = trio.Event()
+        settled = self._on_loop(self.client.gather(future, asynchronous=True))
+        settled.add_done_callback(lambda _: self._in_trio(done.set))
+        try:
+            await done.wait()
+        except trio.Cancelled:
+            self._cancel(future)  # the gather then ends too, with Dask's CancelledError, unread
+            raise
+        return settled.result()
+
+    def _cancel(self, future: distributed.Future[Any]) -> None:
+        client = self.client
+        if client is None:
+            return
+        cancelling = self._on_loop(client.cancel([future], asynchronous=True, force=True))
+        cancelling.add_done_callback(_log_failure)
+
+    def _on_loop(self, coro: Any) -> concurrent.futures.Future[Any]:
+        loop: asyncio.AbstractEventLoop = self.client.loop.asyncio_loop
+        return asyncio.run_coroutine_threadsafe(_awaited(coro), loop)
+
+    def _in_trio(self, fn: Callable[[], object]) -> None:
+        with contextlib.suppress(trio.RunFinishedError):
+            self.token.run_sync_soon(fn)
+
+    # -- progress (on the client's loop) --
+
+    def _on_progress(self, event: tuple[float, Any]) -> None:
+        _, msg = event
+        if not isinstance(msg, dict):
+            return
+        self._in_trio(lambda: self._progress(msg))
+
+    def _progress(self, msg: dict[str, Any]) -> None:
+        reporter = self.reporters.get(msg.get("key"))  # type: ignore[arg-type]
+        fraction, text = msg.get("fraction"), msg.get("message")
+        if reporter is not None and isinstance(fraction, int | float) and isinstance(text, str):
+            reporter(float(fraction), text)
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _log_failure(done: concurrent.futures.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("cancelling a Dask future failed: %r", done.exception())
+
+
+# -- the actor that holds a session for the system's lifetime ------------------------------------
+
+
+@message(name="troupe.tasks.GetDaskSession")
+class _GetSession:
+    pass
+
+
+class _SessionHolder(Actor[_GetSession]):
+    """Opens the session when it starts, closes it (client, embedded cluster) when it stops."""
+
+    def __init__(self, executor: DaskExecutor) -> None:
+        self.session = _Session(executor)
+
+    async def on_start(self) -> None:
+        await trio.to_thread.run_sync(self.session.open)
+
+    async def receive(self, msg: _GetSession) -> _Session:  # noqa: ARG002 - the one request
+        return self.session
+
+    async def on_stop(self) -> None:
+        self.session.closed = True
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self.session.close)
+
+
+async def _session(system: ActorSystem, executor: DaskExecutor) -> _Session:
+    key = f"tasks.dask.{executor._number}"
+    cached: _Session | None = system._extensions.get(key)
+    if cached is not None and not cached.closed:
+        return cached
+    holder = await runtime_actor(system, f"dask-{executor._number}", lambda: _SessionHolder(executor))
+    session: _Session = await holder.ask(_GetSession(), timeout=None)
+    system._extensions[key] = session
+    return session
