@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +48,24 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> troupe.JobStore:
     if request.param == "sqlite":
         return troupe.SQLiteJobStore(tmp_path / "jobs.sqlite", synchronous="normal")
     return troupe.MemoryJobStore()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[Any]:
+    """A ``distributed.LocalCluster`` of 2 worker processes, 1 thread each, for the whole session.
+
+    A lost worker is ``KilledWorker`` at once (``allowed_failures=0``:
+    troupe's ``retries=`` does the retrying); no dashboard; its HTTP routes on
+    any free port. Its nannies start a new worker for one that dies.
+    """
+    from distributed import LocalCluster  # noqa: PLC0415 - only sessions that run Dask tests pay for it
+
+    with LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"allowed_failures": 0, "dashboard": False, "dashboard_address": ":0"},
+        silence_logs=50,
+    ) as cluster:
+        yield cluster

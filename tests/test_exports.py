@@ -79,6 +79,7 @@ EXPECTED = [
     "Reply",
     "RestForOne",
     "Restart",
+    "RunOn",
     "SQLiteJobStore",
     "ServiceTask",
     "SpawnError",

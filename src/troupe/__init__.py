@@ -90,6 +90,7 @@ from .tasks import NotWaitable as NotWaitable
 from .tasks import ProcessExecutor as ProcessExecutor
 from .tasks import Repeatable as Repeatable
 from .tasks import RepeatTimer as RepeatTimer
+from .tasks import RunOn as RunOn
 from .tasks import ServiceTask as ServiceTask
 from .tasks import StuckTask as StuckTask
 from .tasks import TaskCancelled as TaskCancelled

@@ -1,8 +1,8 @@
 """DaskExecutor against a real Dask cluster: worker processes, lost workers, cancels, progress, jobs.
 
-One ``LocalCluster(processes=True, n_workers=2)`` serves the module (a
-cluster takes seconds to start); every test opens its own system and its
-own client to it. The embedded default (a cluster of the executor's own)
+One ``LocalCluster(processes=True, n_workers=2)`` serves the session (a
+cluster takes seconds to start; ``dask_cluster`` in tests/conftest.py); every
+test opens its own system and its own client to it. The embedded default (a cluster of the executor's own)
 has tests of its own, for its start and its clean end.
 """
 
@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +27,10 @@ import troupe
 from troupe import DaskExecutor, TaskCancelled, TaskFailed
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        # a lost worker is KilledWorker at once (troupe retries); HTTP routes on any free port
-        scheduler_kwargs={"allowed_failures": 0, "dashboard": False, "dashboard_address": ":0"},
-        silence_logs=50,
-    ) as found:
-        yield found
+@pytest.fixture
+def cluster(dask_cluster: LocalCluster) -> LocalCluster:
+    """The session's Dask cluster (``dask_cluster``, tests/conftest.py)."""
+    return dask_cluster
 
 
 async def eventually(holds: Callable[[], Awaitable[bool] | bool], timeout: float = 30) -> None:

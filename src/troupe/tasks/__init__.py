@@ -51,6 +51,7 @@ from ._provided import ForceStop as ForceStop
 from ._provided import Interruptible as Interruptible
 from ._provided import Repeatable as Repeatable
 from ._provided import RepeatTimer as RepeatTimer
+from ._provided import RunOn as RunOn
 from .service import DependencyHandle as DependencyHandle
 from .service import DependencyReturned as DependencyReturned
 from .service import ServiceTask as ServiceTask

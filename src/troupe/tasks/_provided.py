@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import signal as _signal
@@ -12,6 +13,7 @@ import trio
 
 from ._constructors import run_task
 from ._errors import TaskCancelled
+from ._executors import Executor
 from ._manager import call, check_task
 from ._task import split_outcome
 
@@ -225,3 +227,60 @@ async def _watch(nursery: trio.Nursery, receiver: AsyncIterator[int], signalled:
         signalled.append(signum)
         nursery.cancel_scope.cancel()
         return
+
+
+@final
+class RunOn(_Wrapper):
+    """Run the wrapped (sync) ``execute`` on an executor: a Dask cluster, worker processes, a thread.
+
+    The wrapped ``execute`` runs as a task of its own,
+    ``run_task(task.execute, executor=executor)``; ``initialize`` and
+    ``cleanup`` stay in the manager. ``executor`` is an executor object or a
+    shortcut (``"dask"`` once `use_executor` configured it, ``"process"``,
+    ``"thread"``). With ``"process"`` or Dask the task object is pickled with
+    its ``execute`` when the manager starts it: what ``execute`` changes on
+    the object stays where it ran. Its result is ignored; its exception is
+    the execute's error, with its type. When the manager stops, the task is
+    force-cancelled (a Dask future is cancelled, a worker process killed, a
+    thread abandoned).
+
+    Example:
+        ```python
+        troupe.use_executor("dask", troupe.DaskExecutor())
+        manager.add("simulation", troupe.RunOn("dask", Simulation(steps=10_000)))
+        ```
+
+    Raises:
+        TypeError: the wrapped ``execute`` is async (it runs on trio: add
+            the task itself), or ``executor`` is neither a shortcut nor an
+            executor.
+    """
+
+    def __init__(self, executor: Executor | str, task: Any) -> None:
+        super().__init__(task)
+        if not isinstance(executor, str | Executor):
+            msg = f"RunOn takes an executor or its shortcut name (like 'dask'), got {executor!r}"
+            raise TypeError(msg)
+        if inspect.iscoroutinefunction(task.execute):
+            msg = (
+                f"{task!r} has an async execute: it runs on trio, not on an executor; "
+                "add the task itself, or give it a sync execute"
+            )
+            raise TypeError(msg)
+        self.executor = executor
+        """Where the wrapped ``execute`` runs."""
+
+    def __repr__(self) -> str:
+        return f"RunOn({self.executor!r}, {self.task!r})"
+
+    async def execute(self) -> None:
+        """Run the wrapped ``execute`` as a task on the executor; force its end when cancelled."""
+        sub = await run_task(self.task.execute, executor=self.executor)
+        try:
+            error = await sub.error()
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True):
+                await sub.cancel(force=True)
+            raise
+        if error is not None:
+            raise error
