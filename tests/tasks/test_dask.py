@@ -8,6 +8,7 @@ has tests of its own, for its start and its clean end.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import signal
@@ -256,3 +257,15 @@ def test_without_the_dask_extra_using_it_is_one_line_naming_the_extra(
     ):
         DaskExecutor.prepare(len, ())
     DaskExecutor()  # making one needs nothing: only using it does
+
+
+def test_an_asynchronous_client_is_refused_at_once(dask_cluster: LocalCluster) -> None:
+    async def check() -> None:
+        client = await Client(dask_cluster.scheduler_address, asynchronous=True)  # type: ignore[no-untyped-call]
+        try:
+            with pytest.raises(TypeError, match="not one made with asynchronous=True"):
+                DaskExecutor(client)
+        finally:
+            await client.close()
+
+    asyncio.run(check())

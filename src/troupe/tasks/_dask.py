@@ -138,6 +138,12 @@ class DaskExecutor:
             if not isinstance(address, client_type):
                 msg = f"address= takes None, a scheduler address or a distributed.Client, got {address!r}"
                 raise TypeError(msg)
+            if address.asynchronous:
+                msg = (
+                    "address= takes a regular distributed.Client (it runs its own event loop in a thread), "
+                    "not one made with asynchronous=True"
+                )
+                raise TypeError(msg)
         self.address = address
         """What the executor connects to (None: an embedded ``LocalCluster``)."""
         self.retries = retries
