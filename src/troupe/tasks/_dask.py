@@ -2,12 +2,15 @@
 
 The executor keeps one Dask ``Client`` per system (in sync mode: the
 client runs its own event loop in a thread of its own). A task's body is
-pickled once, when the task is made, submitted with ``client.submit``, and
-awaited by one coroutine on the client's loop; its completion reaches trio
-through ``TrioToken.run_sync_soon``. No thread is started per future, and
-nothing of trio's is left behind: the client, and the embedded
-``LocalCluster`` when there is one, belong to a system actor
-(``/system/tasks/dask-N``) that closes them at the system's shutdown.
+pickled once, when the task is made. The bodies submitted in one pass of
+trio's scheduler go to Dask together, in one ``client.map``; Dask calls
+back when each is done, and the client's loop fetches the results of all
+that are done by then with one ``gather`` (one request per worker, not per
+task), handing each outcome to trio with ``TrioToken.run_sync_soon``. No
+thread is started per future, and nothing of trio's is left behind: the
+client, and the embedded ``LocalCluster`` when there is one, belong to a
+system actor (``/system/tasks/dask-N``) that closes them at the system's
+shutdown.
 
 ``distributed`` is imported when the executor is first used, never by
 ``import troupe``: without the ``dask`` extra, using it is one
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import itertools
 import logging
 import os
@@ -28,6 +32,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, final
 
 import trio
+from outcome import Error, Outcome, Value
 
 from ..actors import Actor, ActorSystem, current_system
 from ..protocol import message
@@ -197,6 +202,25 @@ def _job_reporter() -> Callable[[float, str], None] | None:
 # -- the session: one client per executor and system -----------------------------------------
 
 
+class _Pending:
+    """One submission: its body and key, then its Dask future, then its outcome."""
+
+    __slots__ = ("abandoned", "blob", "done", "future", "key", "outcome")
+
+    def __init__(self, blob: bytes, key: str) -> None:
+        self.blob = blob
+        self.key = key
+        self.future: Any = None
+        self.outcome: Outcome[Any] | None = None
+        self.abandoned = False
+        self.done = trio.Event()
+
+    def settle(self, outcome: Outcome[Any]) -> None:
+        if self.outcome is None:
+            self.outcome = outcome
+            self.done.set()
+
+
 class _Session:
     """The client (and embedded cluster) of one executor in one system; the trio side of it."""
 
@@ -208,6 +232,9 @@ class _Session:
         self.owned = False  # the client is ours to close
         self.topic = f"troupe-progress-{uuid.uuid4().hex}"
         self.reporters: dict[str, Callable[[float, str], None]] = {}
+        self.batch: list[_Pending] = []  # submitted at the end of this scheduler pass (trio's thread)
+        self.ready: list[_Pending] = []  # done, their results not fetched yet (the client's loop)
+        self.collecting: set[asyncio.Future[None]] = set()
         self.closed = False
 
     # -- opening and closing (in a worker thread: they block) --
@@ -249,15 +276,11 @@ class _Session:
         distributed = _distributed()
         lost = 0
         while True:
-            if self.closed or self.client is None:
-                msg = "the dask executor's client is closed (its system is shutting down)"
-                raise RuntimeError(msg)
             key = f"troupe-task-{uuid.uuid4().hex}"
             if reporter is not None:
                 self.reporters[key] = reporter
-            future = self.client.submit(_call_in_dask, blob, self.topic, key, key=key, pure=False)
             try:
-                return await self._result(future)
+                return await self._submitted(_Pending(blob, key))
             except distributed.KilledWorker as exc:
                 if lost >= retries:
                     exc.add_note(f"troupe submitted it {lost + 1} time(s) (retries={retries})")
@@ -269,16 +292,78 @@ class _Session:
             finally:
                 self.reporters.pop(key, None)
 
-    async def _result(self, future: distributed.Future[Any]) -> Any:
-        done = trio.Event()
-        settled = self._on_loop(self.client.gather(future, asynchronous=True))
-        settled.add_done_callback(lambda _: self._in_trio(done.set))
+    async def _submitted(self, pending: _Pending) -> Any:
+        """Submit with the others of this scheduler pass (one ``client.map``); wait for the outcome."""
+        if self.closed or self.client is None:
+            msg = "the dask executor's client is closed (its system is shutting down)"
+            raise RuntimeError(msg)
+        self.batch.append(pending)
+        if len(self.batch) == 1:
+            self.token.run_sync_soon(self._flush)
         try:
-            await done.wait()
+            await pending.done.wait()
         except trio.Cancelled:
-            self._cancel(future)  # the gather then ends too, with Dask's CancelledError, unread
+            pending.abandoned = True  # not submitted yet: it never will be
+            if pending.future is not None:
+                self._cancel(pending.future)  # its collection then settles it with Dask's CancelledError
             raise
-        return settled.result()
+        assert pending.outcome is not None  # noqa: S101 - set before done
+        return pending.outcome.unwrap()
+
+    def _flush(self) -> None:
+        """Submit the batch (in trio's thread, between tasks) and watch it on the client's loop."""
+        batch = [p for p in self.batch if not p.abandoned]
+        self.batch = []
+        if not batch:
+            return
+        try:
+            if self.client is None:
+                msg = "the dask executor's client is closed (its system is shutting down)"
+                raise RuntimeError(msg)  # noqa: TRY301 - failed like any other submission
+            keys = [p.key for p in batch]
+            futures = self.client.map(
+                _call_in_dask, [p.blob for p in batch], [self.topic] * len(batch), keys, key=keys, pure=False
+            )
+            for p, future in zip(batch, futures, strict=True):
+                p.future = future
+                future.add_done_callback(functools.partial(self._finished, p))
+        except Exception as exc:  # noqa: BLE001 - each task of the batch fails with it
+            for p in batch:
+                p.settle(Error(exc))
+
+    def _finished(self, pending: _Pending, _: object) -> None:
+        """In Dask's callback thread: a future of ours is done; collect it on the client's loop."""
+        loop: asyncio.AbstractEventLoop = pending.future.client.loop.asyncio_loop
+        loop.call_soon_threadsafe(self._ready, pending)
+
+    def _ready(self, pending: _Pending) -> None:
+        self.ready.append(pending)
+        if len(self.ready) == 1:
+            collecting = asyncio.ensure_future(self._collect())
+            self.collecting.add(collecting)  # asyncio keeps only a weak reference to a task
+            collecting.add_done_callback(self.collecting.discard)
+
+    async def _collect(self) -> None:
+        """On the client's loop: fetch the results of every future done by now, one gather for all."""
+        await asyncio.sleep(0)  # the others done in this pass of the loop join in
+        ready, self.ready = self.ready, []
+        finished = [p for p in ready if p.future.status == "finished"]
+        one_by_one = [p for p in ready if p.future.status != "finished"]
+        if finished:
+            try:
+                values = await self.client.gather([p.future for p in finished], asynchronous=True)
+            except Exception:  # noqa: BLE001 - a result lost meanwhile: each gets its own outcome below
+                one_by_one += finished
+            else:
+                for p, value in zip(finished, values, strict=True):
+                    self._in_trio(functools.partial(p.settle, Value(value)))
+        for p in one_by_one:  # errors, cancellations (a gather raises them with their types)
+            try:
+                value = await self.client.gather(p.future, asynchronous=True)
+            except BaseException as exc:  # noqa: BLE001 - Dask's CancelledError too: the task's outcome
+                self._in_trio(functools.partial(p.settle, Error(exc)))
+            else:
+                self._in_trio(functools.partial(p.settle, Value(value)))
 
     def _cancel(self, future: distributed.Future[Any]) -> None:
         client = self.client
