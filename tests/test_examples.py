@@ -20,6 +20,7 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
 def test_there_are_examples() -> None:
     assert [p.name for p in EXAMPLES] == [
+        "dask_montecarlo.py",
         "gap_tasks.py",
         "goasync_service.py",
         "grassroots_jobs.py",
@@ -144,7 +145,12 @@ def hemi_demotask_reproduces_the_documents_scripts(out: str) -> None:
         assert line in out
 
 
+def dask_montecarlo_estimates_pi(out: str) -> None:
+    assert "pi is about 3.1407, from 8 chunks of 100,000 points on 2 Dask workers" in out
+
+
 SHOWS: dict[str, Callable[[str], None]] = {
+    "dask_montecarlo.py": dask_montecarlo_estimates_pi,
     "gap_tasks.py": gap_tasks_reproduces_the_document,
     "goasync_service.py": goasync_service_fails_with_every_error_named_then_stops_cleanly,
     "grassroots_jobs.py": grassroots_jobs_signals_once_and_reports_commands,
