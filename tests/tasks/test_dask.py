@@ -98,6 +98,8 @@ async def test_lambdas_travel_but_what_cannot_be_pickled_is_refused_before_submi
     dask = DaskExecutor(cluster.scheduler_address)
     async with troupe.open_system():
         assert await (await troupe.run_task(lambda: 6 * 7, executor=dask)).result() == 42
+        with pytest.raises(TypeError, match=r"the dask executor runs plain functions; .*sleep' is async"):
+            await troupe.run_task(trio.sleep, 1, executor=dask)
         with pytest.raises(TypeError, match="the dask executor cannot send 'len' or its arguments"):
             await troupe.run_task(len, threading.Lock(), executor=dask)
 

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import inspect
 import itertools
 import logging
 import os
@@ -166,9 +167,16 @@ class DaskExecutor:
         """Pickle ``fn`` and ``args`` once, as Dask will send them.
 
         Raises:
-            TypeError: they cannot be pickled (an open file, a lock, a socket...).
+            TypeError: they cannot be pickled (an open file, a lock, a socket...),
+                or ``fn`` is async (Dask runs plain functions).
             ImportError: the ``dask`` extra is not installed.
         """
+        if inspect.iscoroutinefunction(fn):
+            msg = (
+                f"the dask executor runs plain functions; {getattr(fn, '__qualname__', fn)!r} is async: "
+                "run it inline (on trio), or give Dask a sync function"
+            )
+            raise TypeError(msg)
         cloudpickle = _distributed().protocol.pickle.cloudpickle
         try:
             blob: bytes = cloudpickle.dumps((fn, args))
