@@ -23,10 +23,11 @@ from ..protocol import TroupeError
 from ._cluster import cluster_group
 from ._exits import INTERRUPTED, leaves, process_ending
 from ._jobs import cancel_job, list_jobs, purge_jobs, show_job
+from ._load import TargetError
 from ._node import NODE_HELP, node_options, node_run
 from ._output import one_line
 from ._run import run_topology
-from ._tasklists import graph, is_task_list, run_task_list
+from ._tasklists import executor_option, graph, is_task_list, run_task_list
 
 _RUN_HELP = """Run a topology or a task list.
 
@@ -46,6 +47,7 @@ examples:
   troupe run examples/pipeline.py:main --plain --events
   troupe run examples/hemi/page_load.xml --entry ExampleProcess \\
       --functions examples/hemi/page_load.py --return dom_event_window_load
+  troupe run simulations.toml --functions simulations.py --executor dask
 """
 
 
@@ -87,6 +89,14 @@ def cli() -> None:
     help="Task list: return this named dependency (repeatable).",
 )
 @click.option("--trusted", is_flag=True, help="Task list: allow script actions (Python source you wrote).")
+@click.option(
+    "--executor",
+    metavar="NAME[=ADDRESS]",
+    help=(
+        "Task list: where sync function and component bodies run by default: inline, thread, process, "
+        "or dask (an embedded Dask cluster; dask=tcp://HOST:8786 for a running one)."
+    ),
+)
 def run_command(
     target: str,
     plain: bool,
@@ -97,12 +107,24 @@ def run_command(
     functions: str | None,
     returns: tuple[str, ...],
     trusted: bool,
+    executor: str | None,
 ) -> int:
     if is_task_list(target):
         run = functools.partial(
-            run_task_list, target, entry=entry, functions=functions, returns=list(returns), trusted=trusted
+            run_task_list,
+            target,
+            entry=entry,
+            functions=functions,
+            returns=list(returns),
+            trusted=trusted,
+            executor=None if executor is None else executor_option(executor),
         )
         return _run(run, target)
+    if executor is not None:
+        raise TargetError(
+            f"--executor is for task lists (.xml, .json, .toml); {target} is a topology: "
+            'call troupe.use_executor("dask", troupe.DaskExecutor()) in it instead'
+        )
     live = not plain and sys.stdout.isatty()
     go = functools.partial(run_topology, target, live=live, every=events, jobs=jobs_db, traceback=traceback)
     return _run(go, target)

@@ -4,10 +4,14 @@ The service applies each call and serves the tasks it touched until none
 can move (Hemi's synchronous ``serveTransaction`` chain, as a work queue so
 a 10k-task chain needs no deep recursion). Each task is a child actor that
 runs its ``function``, ``component``, ``script`` and ``xml`` bodies and
-tells the service what they returned (`._children`); bodies run one at a time, in the
-order their tasks reached them (Hemi's single-threaded order). A call is answered once nothing is
-running any more, so when an awaited ``execute`` / ``return_dependency`` /
-``advance`` / ``load`` returns, every state has moved as far as it can.
+tells the service what they returned (`._children`); bodies run one at a
+time, in the order their tasks reached them (Hemi's single-threaded
+order). A task's ``executor`` (or the service's default, for sync bodies)
+runs its ``function`` and ``component`` bodies as a troupe task there
+(`run_on`: a worker thread, a worker process, Dask), still one body at a
+time. A call is answered once nothing is running any more, so when an
+awaited ``execute`` / ``return_dependency`` / ``advance`` / ``load``
+returns, every state has moved as far as it can.
 Calls made from inside a task's body are answered as soon as they are
 applied (waiting would wait for that very body).
 """
@@ -15,6 +19,7 @@ applied (waiting would wait for that very body).
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 import sys
 from collections import deque
@@ -38,13 +43,16 @@ from ._children import (
     _run_script,
     _TaskActor,
     actor_name,
+    run_on,
+    runs_inline,
 )
 from ._model import Record, ServiceTask, StuckTask, TaskEvent, TaskState, TaskStateChanged
-from ._spec import normalize_type, unknown_type_message
+from ._spec import executor_problem, normalize_type, unknown_type_message
 from ._stuck import stuck
 from ._tasklist import Registries, TaskList, check, parse_task_list, value_problem
 
 if TYPE_CHECKING:
+    from .._executors import Executor
     from ._handle import TaskService
 
 log = logging.getLogger("troupe.tasks.service")
@@ -66,9 +74,12 @@ class Call:
 class ServiceActor(Actor[Call | _Ran]):
     """Holds every task of one service by id, and the set of returned dependency names."""
 
-    def __init__(self, handle: TaskService, registries: Registries) -> None:
+    def __init__(
+        self, handle: TaskService, registries: Registries, executor: Executor | str | None = None
+    ) -> None:
         self.handle = handle
         self.registries = registries
+        self.executor = executor  # for sync function and component bodies of tasks without their own
         self.tasks: dict[str, Record] = {}
         self.returned: set[str] = set()
         self.waiting: dict[str, set[str]] = {}  # dependency name -> ids of tasks waiting for it
@@ -225,12 +236,16 @@ class ServiceActor(Actor[Call | _Ran]):
 
     def _body(self, t: Record, kind: str, value: Any, *, handler: bool) -> Callable[[], Any]:
         service = self.handle
-        if kind == "function":
+        if kind in ("function", "component"):
             params = t.parameters
-            return (lambda: value(*params)) if params else (lambda: value(t.id, service))
-        if kind == "component":
-            params = t.parameters
-            return lambda: value(*params)
+            args = params if params or kind == "component" else (t.id, service)
+            # A task's own executor runs its bodies; the service's default runs the sync ones.
+            executor = t.executor
+            if executor is None and not inspect.iscoroutinefunction(value):
+                executor = self.executor
+            if runs_inline(executor):
+                return lambda: value(*args)
+            return lambda: run_on(executor, value, args, t.id)
         if kind == "script":
             task = ServiceTask._create(t)
             return lambda: _run_script(value, task, service, handler=handler)
@@ -330,9 +345,10 @@ class ServiceActor(Actor[Call | _Ran]):
         values: tuple[Any, Any],
         params: tuple[Any, ...],
         base: Path | None,
+        executor: Executor | str | None = None,
     ) -> Record:
         """Create a task; ``values`` are resolved already (see `_resolve`)."""
-        t = Record(task_id, kinds[0], values[0], kinds[1], values[1], params, base)
+        t = Record(task_id, kinds[0], values[0], kinds[1], values[1], params, base, executor=executor)
         name = actor_name("", task_id)
         if task_id in self.removed:  # its cleared predecessor's actor may still be stopping
             serial = 1
@@ -363,6 +379,7 @@ class ServiceActor(Actor[Call | _Ran]):
         handler: object,
         parameters: tuple[Any, ...],
         auto_execute: bool,
+        executor: Executor | str | None = None,
     ) -> ServiceTask:
         if not isinstance(task_id, str) or not task_id:
             msg = f"a task id is a non-empty str, got {task_id!r}"
@@ -382,8 +399,13 @@ class ServiceActor(Actor[Call | _Ran]):
             if problem is not None:
                 raise TaskServiceError(f"task {task_id!r}: {problem}")
             kinds.append(kind)
+        if executor is not None:
+            name = executor if isinstance(executor, str) else repr(executor)
+            problem = executor_problem(name, kinds[0], kinds[1])
+            if problem is not None:
+                raise TaskServiceError(f"task {task_id!r}: {problem}")
         values = (self._resolve(kinds[0], action), self._resolve(kinds[1], handler))
-        t = await self._new(task_id, (kinds[0], kinds[1]), values, parameters, None)
+        t = await self._new(task_id, (kinds[0], kinds[1]), values, parameters, None, executor)
         if auto_execute:
             self._execute(t)
         return ServiceTask._create(t)
@@ -485,7 +507,9 @@ class ServiceActor(Actor[Call | _Ran]):
         try:
             for spec, resolved in zip(tasks.tasks, values, strict=True):
                 kinds = (spec.action_type, spec.handler_type)
-                created[spec.id] = await self._new(spec.id, kinds, resolved, spec.params, tasks.base)
+                created[spec.id] = await self._new(
+                    spec.id, kinds, resolved, spec.params, tasks.base, spec.executor
+                )
         except Exception:
             for t in created.values():  # a failed load leaves the service as it was
                 self._remove(t)

@@ -3,7 +3,8 @@
 Each task has an actor (`_TaskActor`) that runs its ``function``,
 ``component``, ``script`` and ``xml`` bodies when the service asks (`_Run`)
 and tells the service what they returned (`_Ran`); `_load_xml` and
-`_run_script` are what an ``xml`` and a ``script`` body run. Each named
+`_run_script` are what an ``xml`` and a ``script`` body run, `run_on` what a
+``function`` or ``component`` body with an executor runs. Each named
 dependency that outside actors watch (``service.dependency(name)``) has an
 actor too (`_DependencyActor`). `actor_name` names both after their task id
 or dependency name.
@@ -20,8 +21,10 @@ import attrs
 import defusedxml.ElementTree
 import trio
 
-from ...actors import Actor, ActorRef
+from ...actors import Actor, ActorRef, current_system
 from ...protocol import message
+from .._constructors import run_task
+from .._executors import Executor, InlineExecutor, named_executors
 from .._task import split_outcome
 from ._model import DependencyReturned, ServiceTask
 
@@ -143,3 +146,52 @@ async def _run_script(source: str, task: ServiceTask, service: TaskService, *, h
     if inspect.isawaitable(result):
         result = await result
     return bool(result)
+
+
+def runs_inline(executor: Executor | str | None) -> bool:
+    """Whether ``executor`` runs a body where the service runs it anyway: on its own loop."""
+    return executor is None or executor == "inline" or isinstance(executor, InlineExecutor)
+
+
+async def run_on(
+    executor: Executor | str, fn: Callable[..., Any], args: tuple[Any, ...], task_id: str
+) -> Any:
+    """A ``function`` or ``component`` body on ``executor``: ``fn(*args)`` run as a troupe task.
+
+    Its result is the body's value; what it raised is raised here, with its
+    type (a `TaskCancelled` if the task was cancelled). Pickling, forced
+    cancels and the Dask path are the task's.
+    """
+    if inspect.iscoroutinefunction(fn) and not _inline(executor):
+        name = getattr(fn, "__qualname__", repr(fn))
+        msg = (
+            f"task {task_id!r}: {name} is an async function, which runs on the service's loop, and executor "
+            f"{executor!r} runs sync functions; remove the task's executor (or make the function sync)"
+        )
+        raise TypeError(msg)
+    try:
+        handle = await run_task(fn, *args, executor=executor)
+    except TypeError as exc:
+        if any(isinstance(arg, _service_type()) for arg in args):
+            exc.add_note(
+                f"task {task_id!r} has no parameters, so its function is called as fn(task_id, service), "
+                "and the service cannot leave this process: give the task parameters, or run it in a thread"
+            )
+        raise
+    error = await handle.error()
+    if error is not None:
+        raise error
+    return await handle.result()
+
+
+def _inline(executor: Executor | str) -> bool:
+    if isinstance(executor, str):
+        found = named_executors(current_system()).get(executor)
+        return executor == "inline" or isinstance(found, InlineExecutor)
+    return isinstance(executor, InlineExecutor)
+
+
+def _service_type() -> type[Any]:
+    from ._handle import TaskService  # noqa: PLC0415 - the handle imports this module
+
+    return TaskService

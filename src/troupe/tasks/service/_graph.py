@@ -1,6 +1,6 @@
 """Drawing a task list: Mermaid flowcharts and Graphviz dot.
 
-Tasks are boxes labelled with their action and handler; a solid arrow goes
+Tasks are boxes labelled with their action, handler and executor; a solid arrow goes
 from a task to each child task it waits for (``auto-execute`` on the arrow
 when the child runs at load); a dashed arrow to each ``<depends rid>``,
 whose outside names are rounded nodes.
@@ -27,6 +27,9 @@ def _part(kind: str, value: str | None) -> str:
 def _lines(spec: TaskSpec) -> list[str]:
     lines = [spec.id, f"action: {_part(spec.action_type, spec.action)}"]
     lines.append(f"handler: {_part(spec.handler_type, spec.handler)}")
+    if spec.executor is not None:
+        name = spec.executor
+        lines.append(f"executor: {name if len(name) <= _LONGEST else name[: _LONGEST - 1] + '…'}")
     if spec.auto_execute:
         lines.append("auto-execute")
     return lines

@@ -11,6 +11,7 @@ import trio
 
 from ..._util import NoPublicConstructor
 from ...actors import ActorRef, current_actor, current_system
+from .._executors import Executor
 from .._root import spawn_task_actor
 from ._actor import UNBOUNDED, Call, ServiceActor
 from ._children import _IsReturned, _Subscribe
@@ -100,6 +101,7 @@ class TaskService(metaclass=NoPublicConstructor):
         handler: Any = None,
         parameters: Iterable[Any] = (),
         auto_execute: bool = False,
+        executor: Executor | str | None = None,
     ) -> ServiceTask:
         """Add a task in state INITIALIZED (and execute it at once with ``auto_execute``).
 
@@ -110,13 +112,20 @@ class TaskService(metaclass=NoPublicConstructor):
         (handler: the entry task id of the list the xml action loaded);
         ``none`` / ``default`` do nothing and advance.
 
+        ``executor`` runs the task's ``function`` and ``component`` bodies
+        (see `new_task_service`; default: the service's).
+
         Raises:
             TaskServiceError: the id exists already, an unknown type, an
-                unregistered name, or a script in an untrusted service.
+                unregistered name, a script in an untrusted service, or an
+                executor for a task without function or component bodies
+                (or with a script or xml one).
+            TypeError: ``executor`` is neither a name nor an executor.
         """
         params = tuple(parameters)
+        _check_executor(executor)
         answer: ServiceTask = await self._call(
-            "add_task", id, action_type, action, handler_type, handler, params, auto_execute
+            "add_task", id, action_type, action, handler_type, handler, params, auto_execute, executor
         )
         return answer
 
@@ -228,6 +237,17 @@ class TaskService(metaclass=NoPublicConstructor):
         return answer
 
 
+def _check_executor(executor: object) -> None:
+    """Refuse an ``executor=`` that is neither None, a name nor an executor."""
+    if executor is None or (isinstance(executor, str) and executor) or isinstance(executor, Executor):
+        return
+    msg = (
+        "executor= is an executor's name ('inline', 'thread', 'process', 'dask', or one configured with "
+        f"troupe.use_executor) or an executor object, got {executor!r}"
+    )
+    raise TypeError(msg)
+
+
 def _registry(
     what: str, given: Mapping[str, Callable[..., Any]] | types.ModuleType | None
 ) -> Callable[[str], Callable[..., Any] | None]:
@@ -258,6 +278,7 @@ async def new_task_service(
     components: Mapping[str, Callable[..., Any]] | types.ModuleType | None = None,
     trusted: bool = False,
     name: str | None = None,
+    executor: Executor | str | None = None,
 ) -> TaskService:
     """Start a task service actor (under ``/system/tasks``) and return its handle.
 
@@ -268,7 +289,25 @@ async def new_task_service(
         trusted: allow ``script`` (Python source run in the process); only
             for task lists you wrote.
         name: the actor's name (default ``service-N``).
+        executor: where the sync ``function`` and ``component`` bodies of
+            tasks without an executor of their own run, as a troupe task
+            (``"thread"``, ``"process"``, ``"dask"``, a name configured with
+            `troupe.use_executor`, or an executor object). None (the
+            default) and ``"inline"``: on the service's loop, one at a
+            time. Async functions, ``script`` and ``xml`` bodies always run
+            on the loop. A name that is not configured fails each body it
+            would run (the task is stuck with the executor's error).
+
+    Raises:
+        TypeError: ``executor`` is neither a name nor an executor.
+
+    Example:
+        ```python
+        troupe.use_executor("dask", troupe.DaskExecutor("tcp://scheduler:8786"))
+        service = await troupe.new_task_service(functions=simulations, executor="dask")
+        ```
     """
+    _check_executor(executor)
     registries = Registries(
         _registry("functions", functions), _registry("components", components), bool(trusted)
     )
@@ -281,7 +320,7 @@ async def new_task_service(
     holder: list[ServiceActor] = []
 
     def factory() -> ServiceActor:
-        actor = ServiceActor(handle, registries)
+        actor = ServiceActor(handle, registries, executor)
         holder.append(actor)
         return actor
 

@@ -107,6 +107,7 @@ class Record:
     error: BaseException | None = None
     note: str | None = None
     ref: ActorRef[Any] | None = None
+    executor: Any = None  # its own executor (a name or an object), else None: the service's default
 
 
 @final

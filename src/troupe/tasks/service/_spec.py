@@ -27,6 +27,32 @@ def unknown_type_message(value: object, what: str) -> str:
     return f"unknown {what} type {shown(value)}; use one of {known} (or default)"
 
 
+EXECUTOR_BODIES = frozenset({"function", "component"})
+"""The body types an executor runs (``script`` and ``xml`` bodies run in the service)."""
+
+
+def executor_problem(executor: object, action_type: str, handler_type: str) -> str | None:
+    """What is wrong with a task's ``executor`` given its action and handler types (None if nothing)."""
+    if not isinstance(executor, str) or not executor:
+        return (
+            "executor is an executor's name (inline, thread, process, dask, or one configured with "
+            f"troupe.use_executor), got {shown(executor)}"
+        )
+    for what, kind in (("action", action_type), ("handler", handler_type)):
+        if kind in ("script", "xml"):
+            return (
+                f"executor {shown(executor)} runs function and component bodies, and its {what} is "
+                f"{kind}, which runs in the service: move the {kind} {what} to a task of its own, "
+                "or remove executor"
+            )
+    if action_type not in EXECUTOR_BODIES and handler_type not in EXECUTOR_BODIES:
+        return (
+            f"executor {shown(executor)} runs function and component bodies, and this task has none "
+            f"(action {action_type}, handler {handler_type}); remove executor"
+        )
+    return None
+
+
 _SHOWN = 60  # characters of a document's value quoted in an error message
 
 
@@ -45,6 +71,8 @@ class ChildSpec:
     rid: str
     auto_execute: bool
     line: int | None
+    executor: str | None = None
+    """The executor its ``function`` and ``component`` bodies run on (None: the service's default)."""
 
 
 @attrs.frozen
@@ -61,3 +89,5 @@ class TaskSpec:
     depends: tuple[tuple[str, int | None], ...]
     auto_execute: bool
     line: int | None
+    executor: str | None = None
+    """The executor its ``function`` and ``component`` bodies run on (None: the service's default)."""

@@ -16,7 +16,15 @@ from typing import Any
 import attrs
 
 from .._errors import TaskListError
-from ._spec import NONE, ChildSpec, TaskSpec, normalize_type, shown, unknown_type_message
+from ._spec import (
+    NONE,
+    ChildSpec,
+    TaskSpec,
+    executor_problem,
+    normalize_type,
+    shown,
+    unknown_type_message,
+)
 from ._syntax import encoded, load_data
 from ._xml import read_xml
 
@@ -95,6 +103,7 @@ _TASK_KEYS = frozenset(
         "children",
         "depends",
         "auto_execute",
+        "executor",
     }
 )
 _CHILD_KEYS = frozenset({"rid", "auto_execute"})
@@ -200,6 +209,12 @@ def _task_from(shape: _Shape, raw: object, where: str) -> TaskSpec:
         (shape.text(d, f"{where}.depends[{j}]") or "", None)
         for j, d in enumerate(shape.items(task.get("depends", []), f"{where}.depends"))
     )
+    executor = None
+    if "executor" in task:
+        executor = shape.text(task["executor"], f"{where}.executor")
+        problem = executor_problem(executor, kinds["action_type"], kinds["handler_type"])
+        if problem is not None:
+            raise shape.fail(f"{where}.executor", problem)
     return TaskSpec(
         id=shape.text(task["id"], f"{where}.id") or "",
         action_type=kinds["action_type"],
@@ -211,6 +226,7 @@ def _task_from(shape: _Shape, raw: object, where: str) -> TaskSpec:
         depends=depends,
         auto_execute=shape.flag(task.get("auto_execute", False), f"{where}.auto_execute"),
         line=None,
+        executor=executor,
     )
 
 

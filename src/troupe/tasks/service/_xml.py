@@ -5,7 +5,7 @@ read), as is whatever else defusedxml forbids. The original schema:
 
 ```xml
 <tasks>
-  <task id="..." action-type="..." action="..." handler-type="..." handler="...">
+  <task id="..." action-type="..." action="..." handler-type="..." handler="..." executor="...">
     <task rid="..." auto-execute="1"/>   <!-- this task depends on task rid -->
     <depends rid="..."/>                 <!-- gates this task -->
     <param>...</param>                   <!-- a string parameter -->
@@ -27,9 +27,11 @@ import defusedxml
 import defusedxml.sax
 
 from .._errors import TaskListError
-from ._spec import ChildSpec, TaskSpec, normalize_type, shown, unknown_type_message
+from ._spec import ChildSpec, TaskSpec, executor_problem, normalize_type, shown, unknown_type_message
 
-_DEFINITION_ATTRS = frozenset({"id", "action-type", "action", "handler-type", "handler", "auto-execute"})
+_DEFINITION_ATTRS = frozenset(
+    {"id", "action-type", "action", "handler-type", "handler", "auto-execute", "executor"}
+)
 _REFERENCE_ATTRS = frozenset({"rid", "auto-execute"})
 _CDATA = "#cdata"
 MAX_DEPTH = 256
@@ -190,6 +192,11 @@ def _spec(done: _Open, file: str) -> TaskSpec:
     text = "".join(node.text).strip()
     action = node.attributes.get("action")
     handler = node.attributes.get("handler")
+    executor = node.attributes.get("executor")
+    if executor is not None:
+        problem = executor_problem(executor, action_type, handler_type)
+        if problem is not None:
+            raise TaskListError(f"task {done.task_id!r}: {problem}", file=file, line=node.line)
     return TaskSpec(
         id=done.task_id,
         action_type=action_type,
@@ -201,6 +208,7 @@ def _spec(done: _Open, file: str) -> TaskSpec:
         depends=tuple(done.depends),
         auto_execute=_flag(node, file),
         line=node.line,
+        executor=executor,
     )
 
 
