@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +129,14 @@ def test_graph_shows_a_task_s_executor(tmp_path: Path, capsys: pytest.CaptureFix
     assert 't2["threaded<br/>action: function off_loop<br/>handler: none<br/>executor: thread"]' in (
         capsys.readouterr().out
     )
+
+
+def test_dask_at_an_address_gets_the_functions_file_with_the_bodies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dask_cluster: Any
+) -> None:
+    # The session's cluster started before this file existed: its workers cannot import it.
+    address = dask_cluster.scheduler_address
+    assert main([*write(tmp_path), "--executor", f"dask={address}"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"executor: dask ({address})\nloading ")
+    assert "  away      COMPLETE (5)" in out
