@@ -3,7 +3,7 @@
 Run by ``make bench-report`` after the measurement; by hand::
 
     python bench/report.py RESULTS.json [--million MILLION.json] [--cluster CLUSTER.json] \
-        --page docs/performance.md
+        [--dask DASK.json] --page docs/performance.md
 
 Every figure on the page comes from the JSON: nothing is typed in by hand,
 so the page is only ever as old as the run that made it.
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import cluster as cluster_bench
+import dask_bench
 import matplotlib as mpl
 
 from clusterkit import results as cluster_results
@@ -424,14 +425,178 @@ def cluster_section(measured: dict[str, Any] | None) -> list[str]:
     ]
 
 
+# -- task bodies on Dask: bench/dask_bench.py --json ---------------------------------------------
+
+
+def _dask_work_said(measured: dict[str, Any], work: dict[str, Any]) -> str:
+    """What one of the Dask benchmark's workloads does, in a line (its title is the JSON's)."""
+    if work["key"] == "cpu":
+        how = (
+            f"each task is {measured['cost']:,} multiply-adds of pure Python; troupe makes a task per body "
+            "(`run_task(burn, i, executor=dask)`) then awaits each result, raw distributed runs "
+            "`client.map` then `client.gather`, serial is a plain loop in one process"
+        )
+    elif work["key"] == "tiny":
+        how = (
+            "each task adds 1 to a number; troupe makes a task per body then awaits each result, "
+            "raw distributed runs `client.map` then `client.gather`"
+        )
+    else:
+        how = (
+            "the next task is submitted when the last one's result is in: troupe's "
+            "`await (await run_task(tiny, i, executor=dask)).result()`, raw "
+            "`client.submit(tiny, i).result()`"
+        )
+    return f"- **{work['key']}**: {work['title']}: {how}."
+
+
+def _dask_cell(measured: dict[str, Any], rates: dask_bench.Rates, key: str, who: str) -> str:
+    got = rates[key].get(who)
+    if not got:
+        return "not run"
+    median = statistics.median(got)
+    runs = measured["results"][key][who]
+    cpu = statistics.median(r["cpu_seconds"] / r["count"] for r in runs) * 1e3
+    text = (
+        f"**{_num(median)}**<br>{_num(min(got))} to {_num(max(got))}<br>{1e3 / median:.2f} ms/task"
+        f"<br>CPU here {cpu:.2f} ms/task"
+    )
+    for base in (dask_bench.BASELINE, "serial"):
+        over = dask_bench.ratio(rates, (key, who), (key, base))
+        if who != base and over is not None:
+            text += f"<br>x{over:.2f} of {base}"
+    return text
+
+
+def dask_table(measured: dict[str, Any]) -> list[str]:
+    """Medians, min to max, time and this process's CPU per task, ratios to raw distributed and serial."""
+    rates = dask_bench.rates(measured["results"])
+    names = list(measured["contenders"])
+    lines = ["| workload | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for work in measured["workloads"]:
+        cells = [_dask_cell(measured, rates, work["key"], who) for who in names]
+        lines.append(f"| {work['title']} ({work['unit']}) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def dask_targets(measured: dict[str, Any]) -> list[str]:
+    """Issue 20's targets (bench/dask_bench.py's ``TARGETS``), computed from the runs as it printed them."""
+    rates = dask_bench.rates(measured["results"])
+    found = {v["target"]: v for v in dask_bench.verdicts(rates)}
+    lines = ["| target (issue 20) | measured | bound | verdict |", "|---|---:|---:|---|"]
+    for t in dask_bench.TARGETS:
+        v = found.get(t.what)
+        bound = f"{t.sign} x{t.bound:g}"
+        if v is None:
+            missing = [
+                f"{who} on {key}" for key, who in (t.ours, t.theirs) if not rates.get(key, {}).get(who)
+            ]
+            lines.append(f"| {t.what} | n/a | {bound} | not measured: no {', no '.join(missing)} |")
+            continue
+        verdict = "ok" if v["ok"] else "**MISSED**"
+        lines.append(f"| {t.what} | x{v['value']:.2f} | {bound} | {verdict} |")
+    return lines
+
+
+def _dask_reading(measured: dict[str, Any]) -> list[str]:
+    """What the figures say beyond the targets: Dask's own ceiling here, troupe's cost per task."""
+    rates = dask_bench.rates(measured["results"])
+    base = dask_bench.BASELINE
+    said: list[str] = []
+    raw_cpu = dask_bench.ratio(rates, ("cpu", base), ("cpu", "serial"))
+    if raw_cpu is not None:
+        said += [
+            f"Raw {base} itself runs the cpu tasks at x{raw_cpu:.2f} of the serial loop here: the",
+            f"machine's {measured['machine']['cores']} cores run the two workers, their nannies, the",
+            "scheduler and both clients (in the benchmark's process), and every task costs Dask's",
+            "machinery CPU time in several of them on top of its body. No client of the same",
+            "cluster can scale better than raw Dask's own figure; troupe's is to be read against it.",
+        ]
+    extra = []
+    for work in measured["workloads"]:
+        runs = measured["results"][work["key"]]
+        if "troupe" in runs and base in runs:
+            ours, theirs = (
+                statistics.median(r["cpu_seconds"] / r["count"] for r in runs[who]) * 1e3
+                for who in ("troupe", base)
+            )
+            extra.append(f"{work['key']} {ours - theirs:+.2f} ms")
+    if extra:
+        said += [
+            "",
+            '"CPU here" is the benchmark process\'s CPU time per task, all its threads together',
+            "(trio's, both clients' event loops, the cluster's scheduler): troupe's over raw",
+            f"{base}'s, per task: {'; '.join(extra)}. That is what troupe adds: a task actor",
+            "per `run_task` (HPC-GAP's tasks are actors with a handle, a record and a result),",
+            "and more work for the Dask client and the scheduler: the bodies go in one `client.map`",
+            "per trio scheduler pass rather than one for all, each future is watched on its own,",
+            "and results come in one `gather` for the futures done at the time rather than one for",
+            "all, each handed back to trio. On 2 cores that CPU time is taken from the workers.",
+        ]
+    return said
+
+
+def dask_section(measured: dict[str, Any] | None) -> list[str]:
+    """The page's section on bench/dask_bench.py's run (``None``: not measured)."""
+    lines = ["## Task bodies on Dask", ""]
+    if measured is None:
+        return [
+            *lines,
+            "Not measured in this report: run `python bench/dask_bench.py --json bench/results/dask.json`",
+            "(a few minutes), then this report again with `--dask bench/results/dask.json`.",
+        ]
+    machine, versions, base = measured["machine"], measured["versions"], dask_bench.BASELINE
+    cluster = measured["cluster"]
+    return [
+        *lines,
+        "`bench/dask_bench.py` runs task bodies on one `distributed.LocalCluster` for the whole run",
+        f"({cluster['workers']} worker processes of {cluster['threads_per_worker']} thread, no dashboard),",
+        "shared by raw `distributed` (a `Client` of its own) and troupe",
+        "(`troupe.DaskExecutor(cluster.scheduler_address)`, in one actor system), so both pay for the",
+        "same scheduler and workers. Both send the same functions, by reference, with fresh keys",
+        "(`pure=False`), and each side runs a few tasks before the clock starts.",
+        f"Figures are medians of {_rounds(measured['repeat'], 'interleaved ')}: each round runs every",
+        "workload on every contender once. Each cell shows the **median** rate, the min to max, the",
+        f"median time per task, this process's CPU per task, and the rate over raw {base}'s and",
+        "over the serial loop's. Every run's results were checked value by value: a lost or wrong",
+        "result would have stopped the benchmark.",
+        "",
+        f"Measured {measured['when']} on {machine['cpu']} ({machine['cores']} cores, {machine['system']}).",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.",
+        *_cluster_load(measured),
+        "",
+        "The contenders:",
+        "",
+        *(f"- **{who}**: {title}" for who, title in measured["contenders"].items()),
+        "",
+        "The workloads:",
+        "",
+        *(_dask_work_said(measured, w) for w in measured["workloads"]),
+        "",
+        *dask_table(measured),
+        "",
+        *dask_targets(measured),
+        "",
+        *_dask_reading(measured),
+        "",
+        "Measure again with `make bench-dask`, then `make bench-report` for this page.",
+    ]
+
+
 def page(
     report: dict[str, Any],
     million: dict[str, Any] | None,
     measured: dict[str, Any] | None = None,
     *,
     across: bool = False,
+    on_dask: dict[str, Any] | None = None,
+    dask: bool = False,
 ) -> str:
-    """The whole page; ``across`` adds the section on bench/cluster.py's run ``measured`` (None: not run)."""
+    """The whole page.
+
+    ``across`` adds the section on bench/cluster.py's run ``measured``;
+    ``dask`` the section on bench/dask_bench.py's run ``on_dask`` (None: not run).
+    """
     machine, versions = report["machine"], report["versions"]
     lines = [
         "# Performance",
@@ -499,6 +664,7 @@ def page(
         *million_section(million),
         "",
         *([*cluster_section(measured), ""] if across else []),
+        *([*dask_section(on_dask), ""] if dask else []),
         "## Reproduce",
         "",
         "```console",
@@ -528,18 +694,34 @@ def main() -> int:
         help="the JSON written by bench/cluster.py --json: adds the section across processes "
         f"and its chart, {CLUSTER_CHART_NAME} (a file that does not exist: the section says how to measure)",
     )
+    parser.add_argument(
+        "--dask",
+        type=Path,
+        help="the JSON written by bench/dask_bench.py --json: adds the section on task bodies on Dask "
+        "(a file that does not exist: the section says how to measure)",
+    )
     parser.add_argument("--page", type=Path, default=Path("docs/performance.md"), help="the page to write")
     args = parser.parse_args()
     report = json.loads(args.results.read_text())
     million = json.loads(args.million.read_text()) if args.million and args.million.exists() else None
     measured = json.loads(args.cluster.read_text()) if args.cluster and args.cluster.exists() else None
+    on_dask = json.loads(args.dask.read_text()) if args.dask and args.dask.exists() else None
     args.page.parent.mkdir(parents=True, exist_ok=True)
     chart(report, args.page.parent / CHART_NAME)
     wrote = [args.page, args.page.parent / CHART_NAME]
     if measured is not None:
         cluster_chart(measured, args.page.parent / CLUSTER_CHART_NAME)
         wrote.append(args.page.parent / CLUSTER_CHART_NAME)
-    args.page.write_text(page(report, million, measured, across=args.cluster is not None))
+    args.page.write_text(
+        page(
+            report,
+            million,
+            measured,
+            across=args.cluster is not None,
+            on_dask=on_dask,
+            dask=args.dask is not None,
+        )
+    )
     print(f"wrote {', '.join(map(str, wrote[:-1]))} and {wrote[-1]}")
     return 0
 

@@ -42,6 +42,8 @@ def _report(tmp: Path, *extra: object) -> Path:
         BENCH / "results" / "peers.json",
         "--million",
         BENCH / "results" / "million.json",
+        "--dask",  # the committed page has the Dask section too (tests/bench/test_report_dask.py)
+        BENCH / "results" / "dask.json",
         *extra,
         "--page",
         page,
