@@ -271,3 +271,17 @@ def test_an_asynchronous_client_is_refused_at_once(dask_cluster: LocalCluster) -
             await client.close()
 
     asyncio.run(check())
+
+
+@pytest.mark.parametrize("address", ["not an address", "tcp://", "", "http://x y"])
+def test_a_garbage_address_is_refused_where_it_is_given(address: str) -> None:
+    with pytest.raises(ValueError, match="is not a Dask scheduler address: give one like 'tcp://host:8786'"):
+        DaskExecutor(address)
+
+
+async def test_the_executor_class_instead_of_an_instance_is_refused_at_once() -> None:
+    async with troupe.open_system():
+        with pytest.raises(TypeError, match=r"not the class DaskExecutor: pass DaskExecutor\(\)"):
+            troupe.use_executor("dask", DaskExecutor)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"not the class DaskExecutor: pass DaskExecutor\(\)"):
+            await troupe.run_task(square, 2, executor=DaskExecutor)  # type: ignore[call-overload]

@@ -28,6 +28,8 @@ import itertools
 import logging
 import os
 import pickle
+import re
+import threading
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, final
@@ -56,6 +58,12 @@ _IN_DASK: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVa
 
 _numbers = itertools.count(1)
 
+_ADDRESS: Final = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?[^\s/:]+(?::\d{1,5})?|[a-z]+://[^\s]+")
+"""A Dask scheduler address: ``tcp://host:8786``, ``host:8786``, or another protocol's ``proto://...``."""
+
+_SCHEDULER: Final = {"allowed_failures": 0, "dashboard": False, "dashboard_address": ":0"}
+"""The embedded scheduler: troupe counts the retries; no dashboard; its HTTP routes on any free port."""
+
 
 def _distributed() -> Any:
     try:
@@ -65,12 +73,24 @@ def _distributed() -> Any:
     return distributed
 
 
+@final
+class _Exited:
+    """A body's `SystemExit` or `KeyboardInterrupt`, carried back as a value (raised, it ends the worker)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 def _call_in_dask(blob: bytes, topic: str, key: str) -> Any:
     """What a Dask worker runs: the task's function on its arguments, with progress reaching its owner."""
     fn, args = pickle.loads(blob)  # noqa: S301 - our own blob, made by DaskExecutor.prepare
     token = _IN_DASK.set((topic, key))
     try:
         return fn(*args)
+    except (SystemExit, KeyboardInterrupt) as exc:  # the task's error, not the worker's end
+        return _Exited(exc)
     finally:
         _IN_DASK.reset(token)
 
@@ -138,6 +158,12 @@ class DaskExecutor:
             raise ValueError(msg)
         if n_workers is not None and address is not None:
             msg = "n_workers= is for the embedded cluster (address=None): a cluster elsewhere has its own"
+            raise ValueError(msg)
+        if isinstance(address, str) and not _ADDRESS.fullmatch(address):
+            msg = (
+                f"address= {address!r} is not a Dask scheduler address: give one like 'tcp://host:8786' "
+                "(or None for a cluster of the executor's own)"
+            )
             raise ValueError(msg)
         if address is not None and not isinstance(address, str):
             client_type = _distributed().Client
@@ -239,44 +265,71 @@ class _Session:
         self.cluster: Any = None
         self.owned = False  # the client is ours to close
         self.topic = f"troupe-progress-{uuid.uuid4().hex}"
+        self.keys = f"troupe-task-{uuid.uuid4().hex}"  # then -1, -2...: unique, without urandom per task
+        self.numbers = itertools.count(1)
         self.reporters: dict[str, Callable[[float, str], None]] = {}
         self.batch: list[_Pending] = []  # submitted at the end of this scheduler pass (trio's thread)
         self.ready: list[_Pending] = []  # done, their results not fetched yet (the client's loop)
         self.collecting: set[asyncio.Future[None]] = set()
+        self.lock = threading.Lock()  # open (a worker thread, maybe abandoned) against close
         self.closed = False
 
     # -- opening and closing (in a worker thread: they block) --
 
     def open(self) -> None:
+        """Connect (starting the embedded cluster first); in a thread that a cancel may abandon."""
         distributed = _distributed()
         address = self.executor.address
-        if isinstance(address, distributed.Client):
-            self.client = address
-        else:
-            if address is None:
-                self.cluster = distributed.LocalCluster(
-                    n_workers=self.executor.n_workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    # troupe counts the retries; no dashboard, and its HTTP routes on any free port
-                    scheduler_kwargs={"allowed_failures": 0, "dashboard": False, "dashboard_address": ":0"},
-                    silence_logs=logging.CRITICAL,  # a body's error is the task's, reported by troupe
-                )
-            self.client = distributed.Client(self.cluster or address, set_as_default=False)
-            self.owned = True
-        self.client.subscribe_topic(self.topic, self._on_progress)
+        cluster = client = None
+        try:
+            if isinstance(address, distributed.Client):
+                client = address
+            else:
+                if address is None:
+                    cluster = distributed.LocalCluster(
+                        n_workers=self.executor.n_workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        # troupe counts the retries; no dashboard, and its HTTP routes on any free port
+                        scheduler_kwargs={
+                            "allowed_failures": 0,
+                            "dashboard": False,
+                            "dashboard_address": ":0",
+                        },
+                        silence_logs=logging.CRITICAL,  # a body's error is the task's, reported by troupe
+                    )
+                # Made in two steps so that a client that fails to connect can still be closed: its
+                # event loop thread would outlive the system, and block the interpreter's exit.
+                client = distributed.Client.__new__(distributed.Client)
+                client.__init__(cluster or address, set_as_default=False)
+            client.subscribe_topic(self.topic, self._on_progress)
+        except BaseException:
+            self._close(client if client is not address else None, cluster)
+            raise
+        with self.lock:
+            if not self.closed:  # else it was given up on (cancelled, shut down) while connecting
+                self.client, self.cluster, self.owned = client, cluster, client is not address
+                return
+        self._close(client if client is not address else None, cluster)
 
     def close(self) -> None:
-        client, cluster = self.client, self.cluster
-        self.client = self.cluster = None
+        """Close what `open` made (not a user's client); `open`, still running, closes it when done."""
+        with self.lock:
+            self.closed = True
+            client, cluster, owned = self.client, self.cluster, self.owned
+            self.client = self.cluster = None
         if client is not None:
             with contextlib.suppress(Exception):
                 client.unsubscribe_topic(self.topic)
-            if self.owned:
-                client.close()
-        if cluster is not None:
-            cluster.close()
+        self._close(client if owned else None, cluster)
+
+    @staticmethod
+    def _close(client: Any, cluster: Any) -> None:
+        for part in (client, cluster):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.close()
 
     # -- running (on trio) --
 
@@ -284,7 +337,7 @@ class _Session:
         distributed = _distributed()
         lost = 0
         while True:
-            key = f"troupe-task-{uuid.uuid4().hex}"
+            key = f"{self.keys}-{next(self.numbers)}"
             if reporter is not None:
                 self.reporters[key] = reporter
             try:
@@ -316,7 +369,10 @@ class _Session:
                 self._cancel(pending.future)  # its collection then settles it with Dask's CancelledError
             raise
         assert pending.outcome is not None  # noqa: S101 - set before done
-        return pending.outcome.unwrap()
+        value = pending.outcome.unwrap()
+        if type(value) is _Exited:
+            raise value.error
+        return value
 
     def _flush(self) -> None:
         """Submit the batch (in trio's thread, between tasks) and watch it on the client's loop."""
@@ -355,11 +411,16 @@ class _Session:
         """On the client's loop: fetch the results of every future done by now, one gather for all."""
         await asyncio.sleep(0)  # the others done in this pass of the loop join in
         ready, self.ready = self.ready, []
+        client = self.client
+        if self.closed or client is None:
+            # The system is shutting down and the client closing: these futures end with it. Their
+            # tasks are being cancelled by the shutdown, and end with that (TaskCancelled), not this.
+            return
         finished = [p for p in ready if p.future.status == "finished"]
         one_by_one = [p for p in ready if p.future.status != "finished"]
         if finished:
             try:
-                values = await self.client.gather([p.future for p in finished], asynchronous=True)
+                values = await client.gather([p.future for p in finished], asynchronous=True)
             except Exception:  # noqa: BLE001 - a result lost meanwhile: each gets its own outcome below
                 one_by_one += finished
             else:
@@ -367,7 +428,7 @@ class _Session:
                     self._in_trio(functools.partial(p.settle, Value(value)))
         for p in one_by_one:  # errors, cancellations (a gather raises them with their types)
             try:
-                value = await self.client.gather(p.future, asynchronous=True)
+                value = await client.gather(p.future, asynchronous=True)
             except BaseException as exc:  # noqa: BLE001 - Dask's CancelledError too: the task's outcome
                 self._in_trio(functools.partial(p.settle, Error(exc)))
             else:
@@ -427,13 +488,18 @@ class _SessionHolder(Actor[_GetSession]):
         self.session = _Session(executor)
 
     async def on_start(self) -> None:
-        await trio.to_thread.run_sync(self.session.open)
+        # Connecting may take Dask's connect timeout (30 s): a cancel (a forced cancel of the task
+        # waiting for it, the system's shutdown) gives it up at once; `open` closes what it made.
+        try:
+            await trio.to_thread.run_sync(self.session.open, abandon_on_cancel=True)
+        except trio.Cancelled:
+            self.session.close()
+            raise
 
     async def receive(self, msg: _GetSession) -> _Session:  # noqa: ARG002 - the one request
         return self.session
 
     async def on_stop(self) -> None:
-        self.session.closed = True
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(self.session.close)
 

@@ -180,10 +180,19 @@ def resolve(
         shortcuts = ", ".join(repr(n) for n in (*BUILT_IN, *named))
         msg = f"unknown executor {executor!r}; use {shortcuts} (use_executor adds names) or an executor"
         raise ValueError(msg)
+    check_executor(executor)
+    return executor
+
+
+def check_executor(executor: object) -> None:
+    """A clear TypeError unless ``executor`` is an executor object (an instance, not its class)."""
+    if isinstance(executor, type):
+        name = executor.__qualname__
+        msg = f"executor= takes an executor object, not the class {name}: pass {name}()"
+        raise TypeError(msg)
     if not isinstance(executor, Executor):
         msg = f"executor must have `async def run(self, fn, args)`, got {executor!r}"
         raise TypeError(msg)
-    return executor
 
 
 _NAMED: Final = "tasks.executors"
@@ -206,7 +215,8 @@ def use_executor(name: str, executor: Executor) -> None:
     Raises:
         ValueError: ``name`` is empty or one of the built-in shortcuts
             (``inline``, ``thread``, ``process``).
-        TypeError: ``executor`` has no ``async def run(self, fn, args)``.
+        TypeError: ``executor`` has no ``async def run(self, fn, args)``, or
+            is a class (``DaskExecutor`` for ``DaskExecutor()``).
         RuntimeError: not inside a running actor system.
 
     Example:
@@ -218,9 +228,7 @@ def use_executor(name: str, executor: Executor) -> None:
     if not isinstance(name, str) or not name or name in BUILT_IN:
         msg = f"an executor's name is a non-empty str other than {', '.join(BUILT_IN)}; got {name!r}"
         raise ValueError(msg)
-    if not isinstance(executor, Executor):
-        msg = f"executor must have `async def run(self, fn, args)`, got {executor!r}"
-        raise TypeError(msg)
+    check_executor(executor)
     named_executors(current_system())[name] = executor
 
 
