@@ -30,7 +30,7 @@ from distributed import Client, KilledWorker, LocalCluster
 from distributed.client import ClosedClientError, FutureCancelledError
 
 import troupe
-from troupe import DaskExecutor, TaskCancelled
+from troupe import ActorStopped, DaskExecutor, TaskCancelled
 
 
 @pytest.fixture(scope="module")
@@ -224,24 +224,49 @@ async def test_exceptions_that_pickle_badly_or_live_only_on_the_worker_still_fai
     assert "made on the worker" in str(foreign)
 
 
+async def test_system_exit_in_a_body_on_dask_is_the_tasks_error_and_the_worker_lives(
+    cluster: LocalCluster,
+) -> None:
+    dask = DaskExecutor(cluster.scheduler_address)
+    async with troupe.open_system():
+        with trio.fail_after(30):
+            exited = await (await troupe.run_task(exit_body, executor=dask)).error()
+            assert await (await troupe.run_task(square, 4, executor=dask)).result() == 16
+    assert type(exited) is SystemExit
+
+
+_INTERRUPTED = """
+    import json, trio, troupe
+    from troupe import DaskExecutor
+
+    def interrupt_body():
+        raise KeyboardInterrupt
+
+    async def main():
+        async with troupe.open_system():
+            task = await troupe.run_task(interrupt_body, executor=DaskExecutor({address!r}))
+            error = await task.error()
+            print(json.dumps({{"error": repr(error)}}), flush=True)
+
+    if __name__ == "__main__":
+        try:
+            trio.run(main)
+        except KeyboardInterrupt:
+            print(json.dumps({{"error": "the system ended with KeyboardInterrupt"}}), flush=True)
+"""
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="a body raising SystemExit or KeyboardInterrupt on a Dask worker ends the worker process: the "
-    "task fails with KilledWorker (and each of retries= kills one more worker), not the body.s own error",
+    reason="a body's KeyboardInterrupt on a Dask worker is raised again in the task as if the user pressed "
+    "Ctrl-C: it ends the whole local system instead of failing the task (the process executor does the same)",
 )
-async def test_system_exit_and_keyboard_interrupt_in_a_body_on_dask_are_the_tasks_errors() -> None:
-    own = await trio.to_thread.run_sync(small_cluster)  # its worker may die
-    try:
-        dask = DaskExecutor(own.scheduler_address)
-        async with troupe.open_system():
-            with trio.fail_after(30):
-                exited = await (await troupe.run_task(exit_body, executor=dask)).error()
-                interrupted = await (await troupe.run_task(interrupt_body, executor=dask)).error()
-                assert await (await troupe.run_task(square, 4, executor=dask)).result() == 16
-        assert not isinstance(exited, KilledWorker), exited
-        assert not isinstance(interrupted, KilledWorker), interrupted
-    finally:
-        await trio.to_thread.run_sync(own.close)
+def test_keyboard_interrupt_in_a_body_on_dask_fails_only_its_task(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    found = run_script(tmp_path, _INTERRUPTED.format(address=cluster.scheduler_address), timeout=30)
+    assert "KeyboardInterrupt" in found["error"]
+    assert "the system ended" not in found["error"]
 
 
 async def test_bad_progress_inside_dask_fails_the_task_and_odd_texts_are_dropped(
@@ -339,12 +364,6 @@ def _thread_names() -> set[str]:
     return {t.name for t in threading.enumerate()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="at shutdown the session holder (spawned after the first tasks, so stopped before them) closes "
-    "the client first: those tasks fail with AttributeError \"'NoneType' object has no attribute 'gather'\" "
-    "(_collect reads self.client after close() set it to None), not TaskCancelled(shutdown)",
-)
 async def test_a_shutdown_with_many_dask_tasks_running_ends_each_known_bounded_and_clean(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
@@ -372,7 +391,8 @@ async def test_a_shutdown_during_the_embedded_clusters_start_leaves_no_process_o
     dask = DaskExecutor(n_workers=1)
     async with troupe.open_system(shutdown_timeout=20):
         task = await troupe.run_task(square, 2, executor=dask)  # the cluster starts: seconds
-    assert isinstance(await task.error(), TaskCancelled)
+    error = await task.error()
+    assert isinstance(error, TaskCancelled | ActorStopped), repr(error)  # known (see the test below)
 
     def ours() -> set[int]:
         return {
@@ -383,6 +403,21 @@ async def test_a_shutdown_during_the_embedded_clusters_start_leaves_no_process_o
 
     await eventually(lambda: ours() <= processes_before, timeout=10)
     await eventually(lambda: set(threading.enumerate()) <= threads_before, timeout=5)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a Dask task started just before its system shuts down sometimes (1 run in 3) ends with "
+    "ActorStopped('cannot spawn under /system/tasks: ...shutting down'), not TaskCancelled(shutdown)",
+)
+async def test_a_dask_task_started_just_before_shutdown_ends_cancelled_by_it() -> None:
+    errors = []
+    for _ in range(12):  # the race is lost about one time in three
+        dask = DaskExecutor(n_workers=1)
+        async with troupe.open_system(shutdown_timeout=20):
+            task = await troupe.run_task(square, 2, executor=dask)
+        errors.append(await task.error())
+    assert all(isinstance(e, TaskCancelled) and e.shutdown for e in errors), {repr(e) for e in errors}
 
 
 # -- the scheduler and the workers under attack ------------------------------------------------------------
@@ -538,26 +573,15 @@ async def test_use_executor_misuse_is_refused_clearly(cluster: LocalCluster) -> 
             await troupe.run_task(square, 1, executor="dask", channel=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="use_executor('dask', DaskExecutor) (the class, not an instance) is accepted: "
-    "the runtime_checkable Executor protocol sees the class's `run`; the task then fails with "
-    "'missing 1 required positional argument'",
-)
 async def test_an_executor_class_instead_of_an_instance_is_refused_where_it_is_named() -> None:
     async with troupe.open_system():
-        with pytest.raises(TypeError, match="executor"):
+        with pytest.raises(TypeError, match=r"executor.*class DaskExecutor"):
             troupe.use_executor("dask", DaskExecutor)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_task(..., executor=DaskExecutor) (the class) is accepted: the task fails later with "
-    "a TypeError about run()'s arguments, not at the call with one saying an instance is needed",
-)
 async def test_an_executor_class_passed_to_run_task_is_refused_at_the_call() -> None:
     async with troupe.open_system():
-        with pytest.raises(TypeError, match="executor must have"):
+        with pytest.raises(TypeError, match=r"executor.*class DaskExecutor"):
             await troupe.run_task(square, 2, executor=DaskExecutor)  # type: ignore[call-overload]
 
 
@@ -573,8 +597,14 @@ _UNREACHABLE = """
     async def main():
         threads = {{t.name for t in threading.enumerate()}}
         out = {{}}
+        try:
+            dask = DaskExecutor({address!r})
+        except ValueError as exc:  # refused where it is given
+            out["refused"] = str(exc)
+            print(json.dumps(out), flush=True)
+            return
         async with troupe.open_system(shutdown_timeout={shutdown_timeout}):
-            task = await troupe.run_task(square, 3, executor=DaskExecutor({address!r}))
+            task = await troupe.run_task(square, 3, executor=dask)
             {during}
             closing = time.monotonic()
         out["shutdown_seconds"] = time.monotonic() - closing
@@ -603,41 +633,54 @@ def test_a_garbage_address_fails_the_task_at_once_saying_what_is_wrong(tmp_path:
     during = "out['error_at'] = repr(await task.error())"
     code = _UNREACHABLE.format(shutdown_timeout=5, address="garbage:notaport", during=during)
     found = run_script(tmp_path, code, timeout=40, env=_CONNECT_3S)
-    assert "failed to start" in found["error_at"]
+    if "refused" in found:  # where the address is given (better)
+        assert "garbage:notaport" in found["refused"]
+        return
     assert "'notaport'" in found["error_at"]
     assert found["shutdown_seconds"] < 2
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a garbage scheduler address is accepted by DaskExecutor(); it fails only at the first task "
-    "(a SpawnError of /system/tasks/dask-N), not where the address was given",
+    reason="an address without a port ('garbage', '127.0.0.1', 'tcp://host') passes DaskExecutor's check "
+    "(the port is optional in its _ADDRESS pattern); Dask then fails at the first task: missing port number",
 )
-def test_a_garbage_address_is_refused_when_the_executor_is_made() -> None:
+@pytest.mark.parametrize("address", ["garbage", "127.0.0.1", "tcp://host"])
+def test_a_garbage_address_is_refused_when_the_executor_is_made(address: str) -> None:
     with pytest.raises(ValueError, match="address"):
-        DaskExecutor("garbage")
+        DaskExecutor(address)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a Client that failed to connect (bad or unreachable address) is never closed: its 'IO loop' "
-    "thread outlives the system, and its finaliser can block the interpreter's exit for 60 s",
+@pytest.mark.parametrize("address", ["garbage:notaport", "tcp://", ""])
+def test_an_address_that_cannot_be_one_is_refused_when_the_executor_is_made(address: str) -> None:
+    with pytest.raises(ValueError, match="address"):
+        DaskExecutor(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "garbage",
+        pytest.param(
+            "tcp://127.0.0.1:1",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="close() of a Client that timed out connecting does not stop its loop runner: its "
+                "'IO loop' thread outlives the system (client._loop_runner.stop() ends it)",
+            ),
+        ),
+    ],
 )
-@pytest.mark.parametrize("address", ["garbage", "tcp://127.0.0.1:1"])
 def test_a_failed_connection_leaves_no_thread_behind(tmp_path: Path, address: str) -> None:
     during = "out['error_at'] = repr(await task.error())"
     code = _UNREACHABLE.format(shutdown_timeout=5, address=address, during=during)
     found = run_script(tmp_path, code, timeout=40, env=_CONNECT_3S)
-    assert "SpawnError" in found["error_at"]
+    if "refused" in found:  # where the address is given: no client was made
+        return
+    assert "port" in found["error_at"] or "Timed out" in found["error_at"]
     assert found["new_threads"] == [n for n in found["new_threads"] if n.startswith("Trio thread")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a forced cancel of a task whose executor is still connecting (or starting its LocalCluster) "
-    "waits for the connection (the holder's on_start, in an unabandonable thread): up to the connect "
-    "timeout, not at once",
-)
 def test_a_forced_cancel_while_connecting_ends_the_task_at_once(tmp_path: Path) -> None:
     during = """
             await trio.sleep(0.2)  # the connection is under way (it takes 3 s to fail)
@@ -651,11 +694,6 @@ def test_a_forced_cancel_while_connecting_ends_the_task_at_once(tmp_path: Path) 
     assert found["cancel_seconds"] < 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the system's shutdown while an executor is connecting is not bounded by shutdown_timeout: "
-    "it waits for the connect timeout (30 s by default) in the holder's unabandonable on_start thread",
-)
 def test_a_shutdown_while_connecting_is_bounded_by_shutdown_timeout(tmp_path: Path) -> None:
     during = "await trio.sleep(0.2)  # the connection is under way (it takes 3 s to fail)"
     code = _UNREACHABLE.format(shutdown_timeout=0.5, address="tcp://127.0.0.1:1", during=during)
