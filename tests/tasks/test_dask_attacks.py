@@ -256,11 +256,6 @@ _INTERRUPTED = """
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a body's KeyboardInterrupt on a Dask worker is raised again in the task as if the user pressed "
-    "Ctrl-C: it ends the whole local system instead of failing the task (the process executor does the same)",
-)
 def test_keyboard_interrupt_in_a_body_on_dask_fails_only_its_task(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
@@ -405,11 +400,6 @@ async def test_a_shutdown_during_the_embedded_clusters_start_leaves_no_process_o
     await eventually(lambda: set(threading.enumerate()) <= threads_before, timeout=5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a Dask task started just before its system shuts down sometimes (1 run in 3) ends with "
-    "ActorStopped('cannot spawn under /system/tasks: ...shutting down'), not TaskCancelled(shutdown)",
-)
 async def test_a_dask_task_started_just_before_shutdown_ends_cancelled_by_it() -> None:
     errors = []
     for _ in range(12):  # the race is lost about one time in three
@@ -640,11 +630,6 @@ def test_a_garbage_address_fails_the_task_at_once_saying_what_is_wrong(tmp_path:
     assert found["shutdown_seconds"] < 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an address without a port ('garbage', '127.0.0.1', 'tcp://host') passes DaskExecutor's check "
-    "(the port is optional in its _ADDRESS pattern); Dask then fails at the first task: missing port number",
-)
 @pytest.mark.parametrize("address", ["garbage", "127.0.0.1", "tcp://host"])
 def test_a_garbage_address_is_refused_when_the_executor_is_made(address: str) -> None:
     with pytest.raises(ValueError, match="address"):
@@ -661,14 +646,7 @@ def test_an_address_that_cannot_be_one_is_refused_when_the_executor_is_made(addr
     "address",
     [
         "garbage",
-        pytest.param(
-            "tcp://127.0.0.1:1",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="close() of a Client that timed out connecting does not stop its loop runner: its "
-                "'IO loop' thread outlives the system (client._loop_runner.stop() ends it)",
-            ),
-        ),
+        "tcp://127.0.0.1:1",
     ],
 )
 def test_a_failed_connection_leaves_no_thread_behind(tmp_path: Path, address: str) -> None:

@@ -58,8 +58,13 @@ _IN_DASK: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVa
 
 _numbers = itertools.count(1)
 
-_ADDRESS: Final = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?[^\s/:]+(?::\d{1,5})?|[a-z]+://[^\s]+")
+_ADDRESS: Final = re.compile(
+    r"(?:(?:tcp|tls)://)?(?:[^\s/:\[\]]+|\[[0-9a-fA-F:.]+\]):\d{1,5}|(?!(?:tcp|tls)://)[a-z][a-z0-9+.-]*://\S+"
+)
 """A Dask scheduler address: ``tcp://host:8786``, ``host:8786``, or another protocol's ``proto://...``."""
+
+_CLIENT_CHECK: Final = 1.0
+"""Seconds between checks that the client is still open (a user's may be closed under us)."""
 
 _SCHEDULER: Final = {"allowed_failures": 0, "dashboard": False, "dashboard_address": ":0"}
 """The embedded scheduler: troupe counts the retries; no dashboard; its HTTP routes on any free port."""
@@ -239,7 +244,7 @@ def _job_reporter() -> Callable[[float, str], None] | None:
 class _Pending:
     """One submission: its body and key, then its Dask future, then its outcome."""
 
-    __slots__ = ("abandoned", "blob", "done", "future", "key", "outcome")
+    __slots__ = ("abandoned", "blob", "done", "done_callbacks", "future", "key", "outcome")
 
     def __init__(self, blob: bytes, key: str) -> None:
         self.blob = blob
@@ -248,11 +253,14 @@ class _Pending:
         self.outcome: Outcome[Any] | None = None
         self.abandoned = False
         self.done = trio.Event()
+        self.done_callbacks: Callable[[_Pending], object] | None = None
 
     def settle(self, outcome: Outcome[Any]) -> None:
         if self.outcome is None:
             self.outcome = outcome
             self.done.set()
+            if self.done_callbacks is not None:
+                self.done_callbacks(self)
 
 
 class _Session:
@@ -272,6 +280,7 @@ class _Session:
         self.ready: list[_Pending] = []  # done, their results not fetched yet (the client's loop)
         self.collecting: set[asyncio.Future[None]] = set()
         self.lock = threading.Lock()  # open (a worker thread, maybe abandoned) against close
+        self.waiting: set[_Pending] = set()  # submitted (or about to be), their outcome not known yet
         self.closed = False
 
     # -- opening and closing (in a worker thread: they block) --
@@ -330,6 +339,9 @@ class _Session:
             if part is not None:
                 with contextlib.suppress(Exception):
                     part.close()
+        if client is not None:  # a client that timed out connecting: close() leaves its loop thread running
+            with contextlib.suppress(Exception):
+                client._loop_runner.stop()
 
     # -- running (on trio) --
 
@@ -361,6 +373,8 @@ class _Session:
         self.batch.append(pending)
         if len(self.batch) == 1:
             self.token.run_sync_soon(self._flush)
+        self.waiting.add(pending)
+        pending.done_callbacks = self.waiting.discard
         try:
             await pending.done.wait()
         except trio.Cancelled:
@@ -371,6 +385,9 @@ class _Session:
         assert pending.outcome is not None  # noqa: S101 - set before done
         value = pending.outcome.unwrap()
         if type(value) is _Exited:
+            if isinstance(value.error, KeyboardInterrupt):  # raised here, it would be this process's Ctrl-C
+                msg = "the task's body raised KeyboardInterrupt on a Dask worker"
+                raise RuntimeError(msg) from value.error
             raise value.error
         return value
 
@@ -436,8 +453,8 @@ class _Session:
 
     def _cancel(self, future: distributed.Future[Any]) -> None:
         client = self.client
-        if client is None:
-            return
+        if client is None or client.status in ("closing", "closed"):
+            return  # closing releases its futures; its stopped loop would never run the coroutine
         cancelling = self._on_loop(client.cancel([future], asynchronous=True, force=True))
         cancelling.add_done_callback(_log_failure)
 
@@ -495,6 +512,22 @@ class _SessionHolder(Actor[_GetSession]):
         except trio.Cancelled:
             self.session.close()
             raise
+        self.context.start_soon(self._watch_client)
+
+    async def _watch_client(self) -> None:
+        """Once a second: if the client is closed, fail what waits on it.
+
+        A user's client may be closed under us, and its event loop with it:
+        nothing would ever settle what waits on its futures.
+        """
+        session = self.session
+        while True:
+            await trio.sleep(_CLIENT_CHECK)
+            client = session.client
+            if client is not None and client.status in ("closing", "closed") and session.waiting:
+                error = _distributed().client.ClosedClientError
+                for pending in list(session.waiting):
+                    pending.settle(Error(error(f"the Dask client {client!r} was closed")))
 
     async def receive(self, msg: _GetSession) -> _Session:  # noqa: ARG002 - the one request
         return self.session

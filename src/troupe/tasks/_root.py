@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..actors import Actor, ActorRef, ActorSystem, Mailbox, NameTaken, OneForOne, Restart, SupervisorStrategy
+import trio
+
+from ..actors import (
+    Actor,
+    ActorRef,
+    ActorStopped,
+    ActorSystem,
+    Mailbox,
+    NameTaken,
+    OneForOne,
+    Restart,
+    SupervisorStrategy,
+)
 from ..actors._spawn import spawn_under
 from ._threads import report_abandoned
 
@@ -101,9 +113,16 @@ async def runtime_actor(system: ActorSystem, name: str, factory: Callable[[], Ac
     found = system.lookup(f"/system/tasks/{name}")
     if found is not None:
         return found
-    root = await tasks_root(system)
     try:
+        root = await tasks_root(system)
         return await spawn_under(root, factory, name=name, restart=Restart.PERMANENT)
+    except ActorStopped:
+        if not system._closing:
+            raise
+        # The system began its shutdown: the task asking is about to be cancelled by it, and should
+        # end with that (TaskCancelled, shutdown) rather than with this refusal. Wait for it.
+        await trio.sleep_forever()
+        raise  # not reached: sleep_forever only ends by a cancellation
     except NameTaken:
         found = system.lookup(f"/system/tasks/{name}")
         assert found is not None  # noqa: S101 - it was just taken
