@@ -11,6 +11,7 @@ import pytest
 import troupe
 
 import faultkit
+import kit
 
 pytest_plugins = ["pytester"]
 
@@ -52,20 +53,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> troupe.JobStore:
 
 @pytest.fixture(scope="session")
 def dask_cluster() -> Iterator[Any]:
-    """A ``distributed.LocalCluster`` of 2 worker processes, 1 thread each, for the whole session.
+    """A Dask ``LocalCluster`` of 2 worker processes for the whole session (`kit.local_cluster`).
 
-    A lost worker is ``KilledWorker`` at once (``allowed_failures=0``:
-    troupe's ``retries=`` does the retrying); no dashboard; its HTTP routes on
-    any free port. Its nannies start a new worker for one that dies.
+    Its nannies start a new worker for one that dies.
     """
-    from distributed import LocalCluster  # noqa: PLC0415 - only sessions that run Dask tests pay for it
-
-    with LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        scheduler_kwargs={"allowed_failures": 0, "dashboard": False, "dashboard_address": ":0"},
-        silence_logs=50,
-    ) as cluster:
+    with kit.local_cluster(2) as cluster:
         yield cluster

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import inspect
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -125,14 +126,37 @@ def session_members(sid: int) -> list[int]:
 
 
 async def eventually(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    """Wait until ``condition()`` is true: for outside state, like processes ending.
+    """Wait until ``condition()`` is true (awaited if it returns an awaitable): for outside state.
 
-    The operating system gives no event for another process's end, so this
-    polls; it is bounded by ``timeout`` (a hang guard, not a synchronisation).
+    Processes ending, a Dask scheduler's or worker's state: no event tells
+    them, so this polls; it is bounded by ``timeout`` (a hang guard, not a
+    synchronisation).
     """
     with trio.fail_after(timeout):
-        while not condition():  # noqa: ASYNC110 - polling the OS, not trio state
-            await trio.sleep(0.02)
+        while True:
+            holds = condition()
+            if await holds if inspect.isawaitable(holds) else holds:
+                return
+            await trio.sleep(0.01)
+
+
+def local_cluster(n_workers: int) -> Any:
+    """A ``distributed.LocalCluster`` of ``n_workers`` processes, 1 thread each, for the Dask tests.
+
+    A lost worker is ``KilledWorker`` at once (``allowed_failures=0``: troupe's
+    ``retries=`` does the retrying); no dashboard; its HTTP routes on any free
+    port; quiet logs. Use it as a context manager.
+    """
+    from distributed import LocalCluster  # noqa: PLC0415 - only the Dask tests pay for it
+
+    return LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"allowed_failures": 0, "dashboard": False, "dashboard_address": ":0"},
+        silence_logs=50,
+    )
 
 
 class FakeStore(troupe.JobStore):

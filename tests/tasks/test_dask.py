@@ -9,13 +9,11 @@ has tests of its own, for its start and its clean end.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +25,13 @@ from distributed import Client, KilledWorker, LocalCluster
 import troupe
 from troupe import DaskExecutor, TaskCancelled, TaskFailed
 
+from kit import eventually
+
 
 @pytest.fixture
 def cluster(dask_cluster: LocalCluster) -> LocalCluster:
     """The session's Dask cluster (``dask_cluster``, tests/conftest.py)."""
     return dask_cluster
-
-
-async def eventually(holds: Callable[[], Awaitable[bool] | bool], timeout: float = 30) -> None:
-    """Wait until ``holds()``: another process's state (the scheduler's, a worker's), no event tells."""
-    with trio.fail_after(timeout):
-        while True:
-            got = holds()
-            if await got if inspect.isawaitable(got) else got:
-                return
-            await trio.sleep(0.01)
 
 
 def square(x: int) -> int:
@@ -126,13 +116,13 @@ async def test_a_forced_cancel_ends_the_task_at_once_and_cancels_the_dask_future
         task = await troupe.run_task(time.sleep, 2, executor=dask)
         scheduler = cluster.scheduler
         assert scheduler is not None
-        await eventually(lambda: bool(scheduler.tasks))  # submitted: the scheduler knows it
+        await eventually(lambda: bool(scheduler.tasks), timeout=30)  # submitted: the scheduler knows it
         [key] = list(scheduler.tasks)
         with trio.fail_after(1):
             await task.cancel(force=True)
             error = await task.error()
         assert isinstance(error, TaskCancelled)
-        await eventually(lambda: key not in scheduler.tasks)  # released at the scheduler
+        await eventually(lambda: key not in scheduler.tasks, timeout=30)  # released at the scheduler
 
 
 async def test_a_worker_lost_mid_task_is_retried_then_the_task_succeeds(
@@ -174,7 +164,7 @@ async def test_progress_from_a_dask_worker_reaches_the_tasks_job(
             record = await jobs.get(job_id)
             return record is not None and record.progress == 0.5
 
-        await eventually(halfway)
+        await eventually(halfway, timeout=30)
         record = await jobs.get(job_id)
         assert record is not None
         assert record.progress_message == "halfway"
