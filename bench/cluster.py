@@ -31,7 +31,6 @@ its counts. ``--json FILE`` keeps every run.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import resource
@@ -52,7 +51,7 @@ from troupe.cluster._server import run_server
 from clusterkit import results
 from clusterkit.children import Child, child
 from clusterkit.common import PAYLOAD, WARM_UP, Run, now
-from peerkit.common import lead, machine
+from peerkit.common import bench_parser, lead, machine, write_json
 from peerkit.common import versions as common_versions
 
 COST = 200_000
@@ -518,26 +517,12 @@ async def run(args: argparse.Namespace) -> int:
         found["load_average"] = {"before": load_before, "after": load_after}
         found["cpu_seconds"] = {"wall": wall, "cores": cores, "others": others, "ours": ours}
         found["targets"] = verdicts
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(found, indent=1) + "\n")
-        print(f"\nwrote {args.json}")
+        write_json(args.json, found)
     return 0
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--repeat", type=int, default=5, help="runs per workload and contender (default 5)")
-    parser.add_argument(
-        "--scale", type=float, default=1.0, help="multiply every workload's size (0.1: quick)"
-    )
-    parser.add_argument(
-        "--only", nargs="+", choices=[c.name for c in CONTENDERS], help="contenders to run (default: all)"
-    )
-    parser.add_argument(
-        "--kinds", nargs="+", choices=["tell", "ask", "pool"], help="workloads to run (default: all)"
-    )
+    parser = bench_parser(__doc__, [c.name for c in CONTENDERS], ["tell", "ask", "pool"])
     parser.add_argument(
         "--cost", type=int, default=COST, help=f"pool work per item, in ops (default {COST:,})"
     )
@@ -545,7 +530,6 @@ def main() -> int:
     parser.add_argument(
         "--grace", type=float, default=GRACE, help=f"seconds a stalled subscriber gets (default {GRACE:g})"
     )
-    parser.add_argument("--json", type=Path, help="also write every run to this file")
     args = parser.parse_args()
     return trio.run(run, args)
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import logging
 import os
 import pstats
@@ -44,7 +43,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import trio
@@ -52,7 +50,7 @@ from cluster import busy_seconds, loadavg
 
 import troupe
 
-from peerkit.common import machine
+from peerkit.common import bench_parser, machine, write_json
 from peerkit.common import versions as common_versions
 
 COST = 60_000
@@ -475,19 +473,7 @@ async def run(args: argparse.Namespace, client: Any, address: str) -> tuple[Tabl
 
 def main() -> int:
     """Start the cluster, measure, print; ``--json`` also writes every run."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--repeat", type=int, default=5, help="runs per workload and contender (default 5)")
-    parser.add_argument(
-        "--scale", type=float, default=1.0, help="multiply every workload's size (0.1: quick)"
-    )
-    parser.add_argument(
-        "--only", nargs="+", choices=[c.name for c in CONTENDERS], help="contenders to run (default: all)"
-    )
-    parser.add_argument(
-        "--kinds", nargs="+", choices=["cpu", "tiny", "latency"], help="workloads to run (default: all)"
-    )
+    parser = bench_parser(__doc__, [c.name for c in CONTENDERS], ["cpu", "tiny", "latency"])
     parser.add_argument(
         "--cost", type=int, default=COST, help=f"cpu work per task, in ops (default {COST:,})"
     )
@@ -497,7 +483,6 @@ def main() -> int:
         help="instead of measuring: one troupe run of this workload under cProfile (trio's thread), "
         "its top functions printed",
     )
-    parser.add_argument("--json", type=Path, help="also write every run to this file")
     args = parser.parse_args()
 
     from distributed import Client  # noqa: PLC0415 - report.py imports this module without Dask
@@ -541,9 +526,7 @@ def main() -> int:
         out["load_average"] = {"before": load_before, "after": load_after}
         out["cpu_seconds"] = {"wall": wall, "cores": cores, "others": others, "ours": ours}
         out["targets"] = found
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=1) + "\n")
-        print(f"\nwrote {args.json}")
+        write_json(args.json, out)
     return 0
 
 

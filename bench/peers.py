@@ -27,11 +27,10 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from peerkit import CONTENDERS, contender
-from peerkit.common import Run, Unsupported, lead, machine
+from peerkit.common import Run, Unsupported, bench_parser, lead, machine, write_json
 from peerkit.common import versions as common_versions
 
 WORKERS = 8
@@ -243,15 +242,7 @@ def to_json(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--repeat", type=int, default=5, help="runs per workload and contender (default 5)")
-    parser.add_argument(
-        "--scale", type=float, default=1.0, help="multiply every workload's size (0.1: quick)"
-    )
-    parser.add_argument("--only", nargs="+", choices=CONTENDERS, help="contenders to run (troupe always)")
-    parser.add_argument("--json", type=Path, help="also write every run to this file")
+    parser = bench_parser(__doc__, list(CONTENDERS), only="contenders to run (troupe always)")
     parser.add_argument("--child", nargs=2, metavar=("CONTENDER", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -279,9 +270,7 @@ def main() -> int:
     if args.json:
         report = to_json(names, rows, table, args.repeat)
         report["targets"] = verdicts
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
-        print(f"\nwrote {args.json}")
+        write_json(args.json, report)
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import resource
@@ -9,6 +11,7 @@ import statistics
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 BURST = 256
 """Messages an async sender queues before it yields once to the scheduler."""
@@ -100,3 +103,30 @@ def machine() -> dict[str, str]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     return {"cpu": cpu, "cores": str(os.cpu_count()), "system": f"{platform.system()} {platform.release()}"}
+
+
+def bench_parser(
+    doc: str | None,
+    contenders: list[str],
+    kinds: list[str] | None = None,
+    *,
+    only: str = "contenders to run (default: all)",
+) -> argparse.ArgumentParser:
+    """A parser with the options every benchmark takes: --repeat, --scale, --only, --json (--kinds)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5, help="runs per workload and contender (default 5)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply every workload's size (0.1: quick)"
+    )
+    parser.add_argument("--only", nargs="+", choices=contenders, help=only)
+    if kinds is not None:
+        parser.add_argument("--kinds", nargs="+", choices=kinds, help="workloads to run (default: all)")
+    parser.add_argument("--json", type=Path, help="also write every run to this file")
+    return parser
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write a benchmark's figures (folders made as needed) and say so."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"\nwrote {path}")
