@@ -51,7 +51,7 @@ from troupe.cluster._server import run_server
 from clusterkit import results
 from clusterkit.children import Child, child
 from clusterkit.common import PAYLOAD, WARM_UP, Run, now
-from peerkit.common import bench_parser, lead, machine, write_json
+from peerkit.common import bench_parser, lead, machine, run_header, write_json
 from peerkit.common import versions as common_versions
 
 COST = 200_000
@@ -468,10 +468,7 @@ def to_json(
     contenders: list[Contender], rows: list[Workload], table: Table, repeat: int, bench: Bench
 ) -> dict[str, Any]:
     return {
-        "when": time.strftime("%Y-%m-%d %H:%M"),
-        "repeat": repeat,
-        "machine": machine(),
-        "versions": versions(),
+        **run_header(repeat, versions()),
         "payload_bytes": len(PAYLOAD),
         "pool": {"cost": bench.cost, "window": bench.window},
         "contenders": {c.name: c.title for c in contenders},

@@ -50,7 +50,7 @@ from cluster import busy_seconds, loadavg
 
 import troupe
 
-from peerkit.common import bench_parser, machine, write_json
+from peerkit.common import bench_parser, machine, run_header, write_json
 from peerkit.common import versions as common_versions
 
 COST = 60_000
@@ -417,10 +417,7 @@ def to_json(
 ) -> dict[str, Any]:
     """Every run, and what it ran on, as ``--json`` writes it (and bench/report.py reads it)."""
     return {
-        "when": time.strftime("%Y-%m-%d %H:%M"),
-        "repeat": repeat,
-        "machine": machine(),
-        "versions": versions(),
+        **run_header(repeat, versions()),
         "cluster": {"workers": 2, "threads_per_worker": 1, "processes": True},
         "cost": bench.cost,
         "contenders": {c.name: c.title for c in contenders},

@@ -25,12 +25,11 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from peerkit import CONTENDERS, contender
-from peerkit.common import Run, Unsupported, bench_parser, lead, machine, write_json
+from peerkit.common import Run, Unsupported, bench_parser, lead, machine, run_header, write_json
 from peerkit.common import versions as common_versions
 
 WORKERS = 8
@@ -222,10 +221,7 @@ def to_json(
     names: list[str], rows: list[Workload], table: dict[str, dict[str, Cell]], repeat: int
 ) -> dict[str, Any]:
     return {
-        "when": time.strftime("%Y-%m-%d %H:%M"),
-        "repeat": repeat,
-        "machine": machine(),
-        "versions": versions(),
+        **run_header(repeat, versions()),
         "contenders": names,
         "workloads": [asdict(w) for w in rows],
         "results": {

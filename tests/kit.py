@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import subprocess
+import sys
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -200,3 +202,12 @@ class FakeStore(troupe.JobStore):
 
     def close(self, owner: str | None) -> None:
         self.inner.close(owner)
+
+
+def run_python(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``python ARGS...`` (a bench script, say) and assert it succeeded; its output is in the failure."""
+    ran = subprocess.run(
+        [sys.executable, *map(str, args)], check=False, capture_output=True, text=True, timeout=timeout
+    )
+    assert ran.returncode == 0, f"{args[0]} failed:\n{ran.stdout}\n{ran.stderr}"
+    return ran

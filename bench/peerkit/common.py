@@ -8,6 +8,7 @@ import os
 import platform
 import resource
 import statistics
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -130,3 +131,13 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1) + "\n")
     print(f"\nwrote {path}")
+
+
+def run_header(repeat: int, versions: dict[str, str]) -> dict[str, Any]:
+    """What every benchmark's JSON starts with: when, how many rounds, on what machine, which versions."""
+    return {
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+        "repeat": repeat,
+        "machine": machine(),
+        "versions": versions,
+    }

@@ -10,8 +10,6 @@ page is what the committed results make, byte for byte; without
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,22 +20,15 @@ import report
 
 from clusterkit import results
 from clusterkit.common import Run
+from kit import run_python
 
 BENCH = Path(__file__).parents[2] / "bench"
 ROOT = BENCH.parent
 
 
-def _run(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    ran = subprocess.run(
-        [sys.executable, *map(str, args)], check=False, capture_output=True, text=True, timeout=timeout
-    )
-    assert ran.returncode == 0, f"{args[0]} failed:\n{ran.stdout}\n{ran.stderr}"
-    return ran
-
-
 def _report(tmp: Path, *extra: object) -> Path:
     page = tmp / "docs" / "performance.md"
-    _run(
+    run_python(
         BENCH / "report.py",
         BENCH / "results" / "peers.json",
         "--million",
@@ -60,7 +51,7 @@ def _section(text: str) -> str:
 def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny bench/cluster.py run of the contenders that need no troupe.cluster actors (about 10 s)."""
     out = tmp_path_factory.mktemp("cluster") / "cluster.json"
-    _run(
+    run_python(
         BENCH / "cluster.py",
         "--scale",
         "0.0002",  # 40 messages, 8 round trips, 8 pool items

@@ -9,8 +9,6 @@ is what the committed results make; without ``--dask`` the page has none.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,22 +17,16 @@ import dask_bench
 import pytest
 import report
 
+from kit import run_python
+
 BENCH = Path(__file__).parents[2] / "bench"
 ROOT = BENCH.parent
 TITLE = "## Task bodies on Dask"
 
 
-def _run(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    ran = subprocess.run(
-        [sys.executable, *map(str, args)], check=False, capture_output=True, text=True, timeout=timeout
-    )
-    assert ran.returncode == 0, f"{args[0]} failed:\n{ran.stdout}\n{ran.stderr}"
-    return ran
-
-
 def _report(tmp: Path, *extra: object) -> str:
     page = tmp / "docs" / "performance.md"
-    _run(
+    run_python(
         BENCH / "report.py",
         BENCH / "results" / "peers.json",
         "--million",
@@ -61,7 +53,7 @@ def _committed() -> str:
 def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny bench/dask_bench.py run, every contender (a few seconds: the cluster's start)."""
     out = tmp_path_factory.mktemp("dask") / "dask.json"
-    _run(BENCH / "dask_bench.py", "--scale", "0.002", "--repeat", "1", "--cost", "2000", "--json", out)
+    run_python(BENCH / "dask_bench.py", "--scale", "0.002", "--repeat", "1", "--cost", "2000", "--json", out)
     return out
 
 
