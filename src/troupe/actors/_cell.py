@@ -72,9 +72,11 @@ class _Cell:
         "exiting",
         "factory",
         "failures",
+        "fair",
         "final_reason",
         "generation",
         "guardian_strategy",
+        "injected",
         "jobs",
         "jobs_done",
         "name",
@@ -155,6 +157,9 @@ class _Cell:
         self.backoff: trio.CancelScope | None = None  # a restart waiting out its backoff
         self.subscribed = False  # subscribed to the event bus: unsubscribed at termination
         self.waiting: object = None  # the ask (Reply) or blocked tell its instance waits on
+        # the receive loop pauses once per `fair` messages (1 under exploration; 0 arms `injected`)
+        self.fair: int = system._fairness
+        self.injected: BaseException | None = None  # raised at the next message (testing.inject_failure)
 
     def __repr__(self) -> str:
         return f"<cell {self.path}>"

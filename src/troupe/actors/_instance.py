@@ -9,7 +9,7 @@ timeout, a group restart's ``shutdown_timeout``, a cancelled spawn).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import trio
 from outcome import Error, Value
@@ -23,6 +23,7 @@ from ._cell import DEAD, DOWN, FAILURE_LOG_KEY, RUNNING, STARTING, STOPPING, _Ce
 from ._current import CURRENT_ACTOR
 from ._delivery import _admit, _take_waiter, dead_letter, give_up_waiting
 from ._errors import ActorCrashed, ActorStopped, SpawnError
+from ._explore import injected
 from ._reply import Reply
 from ._supervision import OneForAll, OneForOne, Restart, RestForOne
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("troupe")
 
 _NOTHING: Any = object()
-_FAIRNESS: Final = 1024  # messages handled back to back before yielding to others
 
 
 class _Starter:
@@ -131,8 +131,9 @@ async def _instance(  # noqa: C901, PLR0912, PLR0915 - the hot loop stays in one
                 starter.wake(Value(None))
                 starter = None
                 cell.system._emit("troupe.started", cell.path)
-            receive = actor.receive
+            receive = actor.receive if cell.injected is None else injected(cell)
             abort_park = cell.abort_park
+            pause = cell.system._pause
             n = 0
             while not cell.exiting:
                 q = cell.q
@@ -146,8 +147,16 @@ async def _instance(  # noqa: C901, PLR0912, PLR0915 - the hot loop stays in one
                     n = 0
                     cell.parked = task
                     await wait_task_rescheduled(abort_park)
+                    if cell.injected is not None:  # armed while idle
+                        receive = injected(cell)
                     continue
                 inflight = item
+                n += 1
+                if n >= cell.fair:  # FAIRNESS; 1 under exploration; 0 once a failure is armed
+                    n = 0
+                    await pause(cell, item)  # a cut here makes `item` a dead letter (INTERRUPTED)
+                    if cell.injected is not None:
+                        receive = injected(cell)
                 if type(item) is Reply:
                     cell.current = item
                     try:
@@ -167,10 +176,6 @@ async def _instance(  # noqa: C901, PLR0912, PLR0915 - the hot loop stays in one
                         failed_item = item
                         break
                 inflight = _NOTHING
-                n += 1
-                if n >= _FAIRNESS:
-                    n = 0
-                    await trio.lowlevel.checkpoint()
         except Exception as exc:  # noqa: BLE001 - on_start failed
             failure = exc
         if cell.state == DEAD:  # stopped while idle: already finalized by the stopper
@@ -262,6 +267,8 @@ async def _after_instance(  # noqa: C901, PLR0912 - one exit path per way an ins
         crashed.__cause__ = failure
     if failure is not None:  # the failure first, then what it cost: listeners learn the cause first
         system._stats_failures += 1
+        if system._explorer is not None:
+            system._explorer.failed(cell.path, None if failed_item is _NOTHING else failed_item, failure)
         failure_log.debug(
             "%s failed", cell.path, exc_info=failure, extra={FAILURE_LOG_KEY: (cell.path, failure)}
         )

@@ -17,6 +17,7 @@ from ._current import CURRENT_SYSTEM
 from ._deadletters import DeadLetters
 from ._errors import ActorFailed
 from ._events import EventBus
+from ._explore import FAIRNESS, exploring, pause_for
 from ._jobs import JobObserver
 from ._mailbox import DEFAULT_MAILBOX, Mailbox
 from ._spawn import new_cell, spawn
@@ -85,6 +86,10 @@ class ActorSystem(metaclass=NoPublicConstructor):
         self._extensions: dict[str, Any] = {}  # per-system state of the layers above (tasks, jobs)
         self._token = trio.lowlevel.current_trio_token()
         self._from_thread: FromThread | None = None
+        explorer = exploring()
+        self._explorer = explorer  # troupe.testing.explore's, when this run explores schedules
+        self._fairness = FAIRNESS if explorer is None else 1
+        self._pause = pause_for(explorer)  # the receive loop's yield once per `cell.fair` messages
         root = new_cell(self, None, "", None, None, DEFAULT_MAILBOX, Restart.PERMANENT)
         root.children = {}
         self._root = root

@@ -11,9 +11,10 @@ import heapq
 from typing import TYPE_CHECKING, Any
 
 import trio
-from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+from trio.lowlevel import Abort, Task, checkpoint, current_task, reschedule, wait_task_rescheduled
 
 from ._errors import ActorStopped
+from ._explore import exploring
 
 if TYPE_CHECKING:
     from ._reply import Reply
@@ -22,12 +23,13 @@ _COMPACT_AT = 256
 
 
 class Deadlines:
-    __slots__ = ("_clock", "_compact_at", "_heap", "_nursery", "_parked", "_scope", "_started")
+    __slots__ = ("_clock", "_compact_at", "_explored", "_heap", "_nursery", "_parked", "_scope", "_started")
 
     def __init__(self) -> None:
         self._clock: trio.abc.Clock | None = None
         self._heap: list[Reply[Any]] = []
         self._compact_at = _COMPACT_AT
+        self._explored = False
         self._parked: Task | None = None
         self._scope: trio.CancelScope | None = None
         self._started = False
@@ -36,6 +38,7 @@ class Deadlines:
     def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         self._clock = trio.lowlevel.current_clock()
+        self._explored = exploring() is not None  # then each expiry is a schedule point of its own
 
     def add(self, reply: Reply[Any], timeout: float) -> None:
         """Expire ``reply`` after ``timeout`` seconds of trio's clock."""
@@ -91,6 +94,8 @@ class Deadlines:
             if first._deadline <= trio.current_time():
                 heapq.heappop(heap)
                 first._expire()
+                if self._explored:
+                    await checkpoint()
                 continue
             with trio.CancelScope(deadline=first._deadline) as scope:
                 self._scope = scope

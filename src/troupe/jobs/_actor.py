@@ -28,6 +28,7 @@ import attrs
 import trio
 
 from ..actors import Actor, ActorSystem, JobStoreError
+from ..actors._explore import run_blocking
 from ._batch import Batch
 from ._record import JobRecord, JobStatus, error_text, storable
 from ._store import JobStore
@@ -178,9 +179,7 @@ class Ledger:
         """
         if self.store.blocking:
             batch = self._take()
-            await trio.to_thread.run_sync(
-                lambda: batch.run(self.store, self.owner, poll=poll), limiter=self.limiter
-            )
+            await run_blocking(lambda: batch.run(self.store, self.owner, poll=poll), limiter=self.limiter)
         else:
             await trio.lowlevel.checkpoint()
             batch = self._take()
@@ -277,7 +276,7 @@ class JobsActor(Actor[Any]):
         store, owner = ledger.store, ledger.owner
         try:
             if store.blocking:
-                await trio.to_thread.run_sync(store.close, owner, limiter=ledger.limiter)
+                await run_blocking(store.close, owner, limiter=ledger.limiter)
             else:
                 store.close(owner)
         except Exception as exc:  # noqa: BLE001 - the system is closing: say it, go on

@@ -14,6 +14,7 @@ import trio
 from .._util import NoPublicConstructor
 from ..actors import ActorSystem, SupervisorStrategy
 from ..actors import open_system as open_runtime
+from ..actors._explore import run_blocking
 from ._actor import JobsActor, Ledger
 from ._record import JobRecord, JobStatus
 from ._sqlite import SQLiteJobStore
@@ -181,7 +182,7 @@ def as_store(jobs: str | os.PathLike[str] | JobStore) -> JobStore:
 
 async def _blocking(store: JobStore, fn: Callable[[str], None], owner: str) -> None:
     if store.blocking:
-        await trio.to_thread.run_sync(fn, owner)
+        await run_blocking(fn, owner)
     else:
         await trio.lowlevel.checkpoint()
         fn(owner)

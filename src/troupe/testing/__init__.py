@@ -1,8 +1,16 @@
-"""Testing helpers: ``TestProbe`` and the pytest plugin's fixtures.
+"""Testing helpers: ``TestProbe``, schedule exploration, and the pytest plugin's fixtures.
 
 The plugin registers itself through the ``pytest11`` entry point when
 troupe is installed: the fixtures ``system``, ``probe`` and
-``assert_no_dead_letters`` are then available in every test.
+``assert_no_dead_letters``, the ``explore`` marker and the
+``--troupe-seed`` option are then available in every test.
 """
 
+from ._explore import explore as explore
+from ._explore import random as random
+from ._explore_errors import ExploreError as ExploreError
+from ._explore_errors import ExploreSummary as ExploreSummary
+from ._explore_errors import ScheduleFailure as ScheduleFailure
+from ._explore_errors import ScheduleHang as ScheduleHang
+from ._inject import inject_failure as inject_failure
 from ._probe import TestProbe as TestProbe

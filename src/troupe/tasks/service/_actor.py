@@ -27,9 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import trio
-
 from ...actors import Actor, ActorRef, Mailbox, Restart
+from ...actors._explore import run_blocking
 from ...protocol import message
 from .._errors import TaskListError, TaskServiceError
 from .._root import spawn_batched
@@ -538,7 +537,7 @@ class ServiceActor(Actor[Call | _Ran]):
         try:
             fmt = Path(t.action).suffix.lstrip(".").lower() or "xml"
             source, file, base = t.source, t.action, t.base  # parsed off the trio thread, as load() does
-            tasks = await trio.to_thread.run_sync(lambda: parse_task_list(source, fmt, file=file, base=base))
+            tasks = await run_blocking(lambda: parse_task_list(source, fmt, file=file, base=base))
             _check_entry(tasks, entry, self.tasks)
             await self._add_list(tasks)
         except (TaskListError, ValueError) as exc:

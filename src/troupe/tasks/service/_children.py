@@ -22,6 +22,7 @@ import defusedxml.ElementTree
 import trio
 
 from ...actors import Actor, ActorRef, current_system
+from ...actors._explore import run_blocking
 from ...protocol import message
 from .._constructors import run_task
 from .._executors import Executor, InlineExecutor, named_executors
@@ -131,7 +132,7 @@ def actor_name(prefix: str, name: str) -> str:
 
 async def _load_xml(path: Path) -> _Loaded:
     source = await trio.Path(path).read_bytes()
-    element = await trio.to_thread.run_sync(defusedxml.ElementTree.fromstring, source)
+    element = await run_blocking(defusedxml.ElementTree.fromstring, source)
     return _Loaded(element, source)
 
 

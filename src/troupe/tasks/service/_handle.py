@@ -7,10 +7,9 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, final
 
-import trio
-
 from ..._util import NoPublicConstructor
 from ...actors import ActorRef, current_actor, current_system
+from ...actors._explore import run_blocking
 from .._executors import Executor
 from .._root import spawn_task_actor
 from ._actor import UNBOUNDED, Call, ServiceActor
@@ -222,7 +221,7 @@ class TaskService(metaclass=NoPublicConstructor):
         Raises:
             TaskListError: malformed, unsafe or inconsistent (file and line named).
         """
-        tasks = await trio.to_thread.run_sync(read_task_list, source, format)
+        tasks = await run_blocking(read_task_list, source, format)
         answer: tuple[str, ...] = await self._call("load", tasks)
         return answer
 
