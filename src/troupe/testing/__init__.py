@@ -6,6 +6,7 @@ troupe is installed: the fixtures ``system``, ``probe`` and
 ``--troupe-seed`` option are then available in every test.
 """
 
+from .._util import fixup_module_metadata as _fixup_module_metadata
 from ._explore import explore as explore
 from ._explore import random as random
 from ._explore_errors import ExploreError as ExploreError
@@ -14,3 +15,6 @@ from ._explore_errors import ScheduleFailure as ScheduleFailure
 from ._explore_errors import ScheduleHang as ScheduleHang
 from ._inject import inject_failure as inject_failure
 from ._probe import TestProbe as TestProbe
+
+_fixup_module_metadata(__name__, globals())
+del _fixup_module_metadata

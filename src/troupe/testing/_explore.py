@@ -254,6 +254,7 @@ def explore(
             troupe.testing.explore(body, schedules=500)
         ```
     """
+    __tracebackhide__ = True  # pytest: the failure, not explore's frames
     _check(schedules, strategy, seed, max_steps)
     call = getattr(body, "__call__", None)  # noqa: B004 - an object whose __call__ is an async def
     if not (inspect.iscoroutinefunction(body) or inspect.iscoroutinefunction(call)):
@@ -291,6 +292,7 @@ def explore(
 def _raise_if_failed(
     outcome: _Outcome, violations: list[ExploreError], seed: int, strategy: str, index: int
 ) -> None:
+    __tracebackhide__ = True
     if violations:
         raise violations[0]
     error = outcome.error
