@@ -92,6 +92,8 @@ async def _watchdog(run: _Run) -> None:
     assert main is not None  # noqa: S101 - set before the watchdog starts
     while True:
         await trio.testing.wait_all_tasks_blocked()
+        if scheduler.batch > 1 and not scheduler.over:
+            continue  # others waited for idleness too and woke with us: look again once they wait
         if scheduler.over:
             stuck = waiting(main, {me})
             scheduler.release()
@@ -182,6 +184,14 @@ def _run_one(
     return _Outcome(tuple(run.trace), error, scheduler.steps)
 
 
+def _in_trio() -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
 def schedule_seed(base: int, index: int) -> int:
     """The seed of schedule ``index`` of an exploration seeded with ``base`` (schedule 0 uses ``base``)."""
     if index == 0:
@@ -260,8 +270,11 @@ def explore(
     if not (inspect.iscoroutinefunction(body) or inspect.iscoroutinefunction(call)):
         msg = f"body must be an async function taking no arguments (an `async def`), got {body!r}"
         raise TypeError(msg)
-    if exploring() is not None:
-        msg = "explore() is a plain function: call it outside trio (from a sync test), not from explored code"
+    if _in_trio():
+        msg = (
+            "explore() runs a trio.run of its own per schedule, so it cannot run inside trio: call it "
+            "from plain code such as a `def test_...` (or mark an async test @pytest.mark.explore)"
+        )
         raise ExploreError(msg)
     base = seed if seed is not None else _random.SystemRandom().getrandbits(48)
     started = time.perf_counter()

@@ -47,6 +47,7 @@ class Scheduler:
         self.watchdog: Task | None = None
         self.held: list[Task] = []
         self._releasing = False
+        self.batch = 0  # how many tasks the pass running now runs
 
     # trio's scheduler calls these three on its random source
     def random(self) -> float:
@@ -63,7 +64,9 @@ class Scheduler:
             else:
                 self.held.extend(t for t in batch if t is not self.watchdog)
                 batch[:] = [t for t in batch if t is self.watchdog]
+                self.batch = len(batch)
                 return
+        self.batch = len(batch)
         self.order(batch)
         self.steps += len(batch)
         if self.steps > self.max_steps and not self._releasing:
