@@ -21,6 +21,7 @@ seed gives the same orders.
 
 from __future__ import annotations
 
+import abc
 import random
 from typing import TYPE_CHECKING, Final
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 PCT_CHANGES: Final = 2  # priority change points per schedule (PCT's depth d = 3)
 
 
-class Scheduler:
+class Scheduler(abc.ABC):
     """Stands in for ``trio._core._run._r`` during one schedule: orders batches, counts steps.
 
     Once ``max_steps`` steps have run, every task but the ``watchdog`` is
@@ -76,9 +77,9 @@ class Scheduler:
         """Run the held tasks again (the schedule is being torn down)."""
         self._releasing = True
 
+    @abc.abstractmethod
     def order(self, batch: list[Task]) -> None:
         """Put ``batch`` in the order to run it: trio pops from the end."""
-        raise NotImplementedError
 
 
 class RandomScheduler(Scheduler):
