@@ -7,15 +7,12 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-import attrs
 from rich.table import Table
 from rich.text import Text
 
 from ..jobs import JobRecord, JobStatus, JobStoreError, SQLiteJobStore
-from ..protocol import codec
-from ..protocol._message import is_message_class
+from ..jobs._record import as_json
 from ._output import console, status_text
 
 _MIN_PREFIX = 4
@@ -41,15 +38,6 @@ def parse_age(text: str) -> float:
         msg = f"--older-than takes an age like 90, 45s, 30m, 12h, 7d or 2w, not {text!r}"
         raise JobStoreError(msg)
     return float(found.group(1)) * _UNITS[found.group(2) or "s"]
-
-
-def as_json(record: JobRecord) -> dict[str, Any]:
-    """A record as JSON data, with `JobRecord`'s field names."""
-    data = attrs.asdict(record, recurse=False)
-    data["status"] = record.status.value
-    if is_message_class(type(record.result)):
-        data["result"] = codec.encode(record.result)
-    return data
 
 
 def shown(text: str) -> str:

@@ -76,6 +76,15 @@ class JobRecord:
     """``"ExcType: message"`` when it failed (or was cancelled or interrupted), else None."""
 
 
+def as_json(record: JobRecord) -> dict[str, Any]:
+    """A record as JSON data, with `JobRecord`'s field names (``troupe jobs list --json``, the web API)."""
+    data = attrs.asdict(record, recurse=False)
+    data["status"] = record.status.value
+    if is_message_class(type(record.result)):
+        data["result"] = codec.encode(record.result)
+    return data
+
+
 def _dumps(value: object) -> str:
     """JSON text as `encode_result` writes it (not ASCII-escaped), and strict: no NaN or infinity."""
     return json.dumps(value, ensure_ascii=False, allow_nan=False)
