@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-cluster test soak check lint typecheck docs bench bench-peers bench-report bench-cluster bench-dask bench-million clean
+.PHONY: demo demo-cluster test test-browser browser screenshots soak check lint typecheck docs bench bench-peers bench-report bench-cluster bench-dask bench-million clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,docs,bench,cluster,dask]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs,bench,cluster,dask,web]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -19,8 +19,26 @@ demo: $(STAMP)
 demo-cluster: $(STAMP)
 	$(BIN)/python examples/cluster/demo.py
 
+# the browser tests (marked `browser`) run in test-browser, with Chromium installed first
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not browser"
+
+# headless Chromium and its driver from Debian for the dashboard's browser tests (as root; once)
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "installing Debian's chromium and chromium-driver for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver >/dev/null; \
+	fi
+
+# the dashboard page in a real browser (tests/web/test_browser*.py; `make test` leaves them out)
+test-browser: $(STAMP) browser
+	$(BIN)/python -m pytest -q -m browser tests/web
+
+# the dashboard's screenshots for the docs (docs/images/dashboard*.png), taken by a browser test
+screenshots: $(STAMP) browser
+	TROUPE_SCREENSHOTS=docs/images $(BIN)/python -m pytest -q -m browser tests/web/test_browser.py -k tree
 
 # the fault suite (tests/faults) long, with a random seed it prints (not in CI)
 soak: $(STAMP)
