@@ -1,0 +1,131 @@
+"""The Starlette app: the routes, the static page, the SSE endpoints, and errors as JSON.
+
+No handler ever answers with a traceback: an unexpected exception is
+logged (``troupe.web``) and answered with a generic 500 ``{"error"}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sse_starlette import EventSourceResponse
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from . import _api as api
+from ._encode import error_response, shorten
+from ._site import Site
+
+log = logging.getLogger("troupe.web")
+
+STATIC = Path(__file__).parent / "static"
+HEARTBEAT = 10.0  # seconds between SSE comments on a quiet stream
+SEND_TIMEOUT = 30.0  # seconds a stream may wait on a client that reads nothing before it is closed
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+}
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+
+
+async def index(_: Request) -> Response:
+    """``GET /``: the page."""
+    page = STATIC / "index.html"
+    if not page.is_file():
+        return error_response(404, f"the dashboard's page is missing ({page}); reinstall trio-troupe[web]")
+    return FileResponse(page, media_type="text/html", headers=_PAGE_HEADERS)
+
+
+async def events(request: Request) -> Response:
+    """``GET /api/events``: SSE of the bus's ``troupe.**`` events, batched (see `_sse`)."""
+    hub = api.site_of(request).hub
+    if request.method == "HEAD":
+        return Response(headers=_SSE_HEADERS)
+    client = hub.open()
+    if client is None:
+        return error_response(503, f"{hub.max_clients} event streams are open already; close some and retry")
+    return EventSourceResponse(
+        hub.stream(client),
+        ping=HEARTBEAT,
+        send_timeout=SEND_TIMEOUT,
+        background=BackgroundTask(hub.clients.discard, client),
+    )
+
+
+async def bound(request: Request) -> Response:
+    """``GET /api/bound/{key}``: a bound task's channel (see `Dashboard.bind`)."""
+    bindings = api.site_of(request).bindings
+    key: str = request.path_params["key"]
+    if request.method == "HEAD":
+        return (
+            Response(headers=_SSE_HEADERS)
+            if key in bindings.items
+            else error_response(404, "no such binding")
+        )
+    binding = bindings.take(key)
+    if binding is None:
+        return error_response(
+            404, f"no binding {shorten(key, 40)!r}: it was streamed already (once only) or never made"
+        )
+    return EventSourceResponse(
+        bindings.stream(key, binding),
+        ping=HEARTBEAT,
+        send_timeout=SEND_TIMEOUT,
+        background=BackgroundTask(bindings.release, key, binding),
+    )
+
+
+async def _bad_request(_: Request, exc: Exception) -> Response:
+    return error_response(400, str(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for it
+    if exc.status_code == 404:  # noqa: PLR2004
+        text = f"no such page or endpoint: {shorten(request.url.path, 80)!r}; the API is under /api/"
+    elif exc.status_code == 405:  # noqa: PLR2004
+        text = f"{request.method} is not allowed on {shorten(request.url.path, 80)!r}"
+    else:
+        text = exc.detail
+    return error_response(exc.status_code, text)
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    log.error("the dashboard failed on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        500,
+        "the dashboard failed on this request (a bug in troupe.web); the error is logged under 'troupe.web': "
+        "please report it with that log",
+    )
+
+
+def build_app(site: Site) -> Starlette:
+    """The app serving ``site``."""
+    routes = [
+        Route("/", index),
+        Route("/api/system", api.system),
+        Route("/api/actors", api.actors),
+        Route("/api/tasks", api.tasks),
+        Route("/api/jobs", api.jobs),
+        Route("/api/jobs/{job_id}", api.job),
+        Route("/api/jobs/{job_id}/cancel", api.cancel_job, methods=["POST"]),
+        Route("/api/deadletters", api.dead_letters),
+        Route("/api/events", events),
+        Route("/api/bound/{key}", bound),
+        Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
+    ]
+    handlers = {api.BadRequest: _bad_request, HTTPException: _http_error, Exception: _crash}
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    app.state.site = site
+    return app
