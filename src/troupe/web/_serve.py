@@ -34,11 +34,11 @@ from ._state import SystemView
 if TYPE_CHECKING:
     import os
 
-    from ..actors import ActorSystem
+    from ..actors import ActorRef, ActorSystem
     from ..tasks import TaskHandle
 
 log = logging.getLogger("troupe.web")
-GRACE = 1.0  # seconds open requests get to finish once the server stops
+GRACE = 0.5  # seconds open requests (and idle keep-alive connections) get once the server stops
 
 
 class Dashboard:
@@ -59,6 +59,7 @@ class Dashboard:
         self._token = token
         self._shutdown = trio.Event()
         self._done = trio.Event()
+        self._lifeline: ActorRef[object] | None = None
 
     def __repr__(self) -> str:
         return f"<Dashboard {self.url}>"
@@ -106,6 +107,12 @@ class Dashboard:
 
     async def stop(self) -> None:
         """Stop serving: the event streams say ``stopped``, open requests get a second, then it is gone."""
+        await self._close()
+        lifeline, self._lifeline = self._lifeline, None
+        if lifeline is not None and lifeline.alive:
+            await lifeline.stop()
+
+    async def _close(self) -> None:
         self._site.stop()
         self._shutdown.set()
         await self._done.wait()
@@ -215,7 +222,7 @@ class _Lifeline(Actor[object]):
 
     async def on_stop(self) -> None:
         with trio.move_on_after(GRACE * 4):
-            await self.dashboard.stop()
+            await self.dashboard._close()
 
 
 async def serve(
@@ -246,7 +253,9 @@ async def serve(
     view = SystemView(system)
     dashboard = Dashboard(Site(view, SystemJobs(system), token), host, token)
     await system._nursery.start(dashboard._serve, config, system)
-    await system._spawn_system(functools.partial(_Lifeline, dashboard), name=f"web-{dashboard.port}")
+    dashboard._lifeline = await system._spawn_system(
+        functools.partial(_Lifeline, dashboard), name=f"web-{dashboard.port}"
+    )
     return dashboard
 
 
