@@ -13,10 +13,13 @@ import httpx
 import troupe
 import troupe.web
 
+TOKEN = "s3cret-token"  # noqa: S105 - the tests' token
+"""The token of `served`'s dashboard."""
+
 
 @asynccontextmanager
 async def served(
-    *, jobs: bool = True, token: str | None = "s3cret-token", **options: Any
+    *, jobs: bool = True, token: str | None = TOKEN, **options: Any
 ) -> AsyncIterator[tuple[troupe.ActorSystem, troupe.web.Dashboard, httpx.AsyncClient]]:
     """A system (with a memory job store unless ``jobs=False``), its dashboard on a free port, a client."""
     store = troupe.MemoryJobStore() if jobs else None
@@ -33,12 +36,12 @@ def bearer(token: str) -> dict[str, str]:
 
 async def sse(response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
     """The server-sent events of a streamed response: ``(event, data as JSON)``; comments skipped."""
-    event, data = "message", []
+    event, data = "message", list[str]()
     async for line in response.aiter_lines():
         if not line:
             if data:
                 yield event, json.loads("\n".join(data))
-            event, data = "message", []
+            event, data = "message", list[str]()
         elif line.startswith(":"):
             continue
         else:

@@ -12,7 +12,7 @@ import troupe
 import troupe.web
 from troupe.jobs._record import as_json
 
-from apikit import bearer, served
+from apikit import TOKEN, bearer, served
 
 
 class Worker(troupe.Actor[str]):
@@ -30,7 +30,7 @@ async def test_system_shape() -> None:
     async with served() as (system, dashboard, client):
         assert dashboard.url == f"http://127.0.0.1:{dashboard.port}/"
         assert dashboard.host == "127.0.0.1"
-        assert dashboard.token == "s3cret-token"
+        assert dashboard.token == TOKEN
         await system.spawn(Worker, name="w")
         body = (await client.get("/api/system")).json()
         assert body["mode"] == "system"
@@ -79,7 +79,9 @@ async def test_actors_in_tree_order_with_states_and_failures() -> None:
         assert child is not None
         await child.tell("boom")
         for _ in range(200):  # the restart happens in the actor's own task
-            row = (await client.get("/api/actors", params={"under": "/user/parent/child-a"})).json()["items"][0]
+            row = (await client.get("/api/actors", params={"under": "/user/parent/child-a"})).json()["items"][
+                0
+            ]
             if row["restarts"]:
                 break
             await trio.sleep(0.01)
@@ -146,6 +148,7 @@ async def test_tasks_live_and_counted() -> None:
 
 async def test_jobs_list_and_get_as_the_command_line_prints_them() -> None:
     async with served() as (system, _, client):
+
         async def answer(x: int) -> dict[str, int]:
             return {"x": x}
 
@@ -207,12 +210,18 @@ async def test_no_job_store_is_a_404_that_says_how_to_have_one() -> None:
 
 async def test_cancel_needs_the_token() -> None:
     async with served() as (system, dashboard, client):
+
         async def forever() -> None:
             await trio.sleep_forever()
 
         t = await troupe.submit_job(forever, name="forever")
         url = f"/api/jobs/{t.job_id}/cancel"
-        for headers in [{}, bearer("wrong"), {"Authorization": "Basic s3cret-token"}, bearer("s3cret-tokenX")]:
+        for headers in [
+            {},
+            bearer("wrong"),
+            {"Authorization": "Basic " + TOKEN},
+            bearer(TOKEN + "X"),
+        ]:
             response = await client.post(url, headers=headers)
             assert response.status_code == 401, headers
             assert "Authorization: Bearer" in response.json()["error"]
@@ -224,21 +233,21 @@ async def test_cancel_needs_the_token() -> None:
         assert record is not None
         assert record.status is troupe.JobStatus.RUNNING
 
-        response = await client.post(url, headers=bearer("s3cret-token"))
+        response = await client.post(url, headers=bearer(TOKEN))
         assert response.status_code == 200
         body = response.json()
         assert body["cancelled"] is True
         assert body["job"]["status"] == "cancelled"
         assert t.finished
-        again = await client.post(url, headers=bearer("s3cret-token"))
+        again = await client.post(url, headers=bearer(TOKEN))
         assert again.status_code == 409
         assert "already finished (cancelled)" in again.json()["error"]
-        unknown = await client.post("/api/jobs/0000/cancel", headers=bearer("s3cret-token"))
+        unknown = await client.post("/api/jobs/0000/cancel", headers=bearer(TOKEN))
         assert unknown.status_code == 404
-        malformed = await client.post("/api/jobs/a%20b/cancel", headers=bearer("s3cret-token"))
+        malformed = await client.post("/api/jobs/a%20b/cancel", headers=bearer(TOKEN))
         assert malformed.status_code == 400
         assert (await client.get(url)).status_code == 405
-        assert dashboard.token == "s3cret-token"
+        assert dashboard.token == TOKEN
 
 
 async def test_dead_letters() -> None:
@@ -300,6 +309,7 @@ async def test_a_failing_handler_is_a_generic_500_and_logged(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with served() as (_, dashboard, client):
+
         def broken(**_: object) -> None:
             raise RuntimeError("secret internals")
 

@@ -68,7 +68,7 @@ async def test_a_slow_client_loses_batches_and_is_told() -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             await sock.connect(("127.0.0.1", dashboard.port))
             await sock.send(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
-            while not hub.clients:  # outside state: the stream opened on the server's side
+            while not hub.clients:  # noqa: ASYNC110 - outside state: the stream opened on the server's side
                 await trio.sleep(0.01)
             (slow,) = hub.clients
             # It reads nothing now: the batches fill the sockets, then its queue, then are lost.
@@ -89,7 +89,7 @@ async def test_a_slow_client_loses_batches_and_is_told() -> None:
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(read_all)
-                while slow.queue:  # outside state: the client catches up
+                while slow.queue:  # noqa: ASYNC110 - outside state: the client catches up
                     await trio.sleep(0.01)
                 await system.events.publish("troupe.test.last", "last")
         text = received.decode()
@@ -160,7 +160,7 @@ async def test_streams_say_stopped_when_the_system_stops() -> None:
 
 
 async def test_events_of_each_kind_are_json() -> None:
-    async with served() as (system, _, client), streaming(client, "/api/events") as (response, events):
+    async with served() as (system, _, client), streaming(client, "/api/events") as (_, events):
         await next_event(events)
 
         async def job() -> int:
@@ -178,6 +178,10 @@ async def test_events_of_each_kind_are_json() -> None:
             seen.update((e["topic"], e["data"]) for e in batch)
         assert seen["troupe.job.succeeded"]["name"] == "kinds"
         assert seen["troupe.job.succeeded"]["status"] == "succeeded"
-        assert seen["troupe.dead_letter"] == {"message": "'late'", "recipient": "/user/gone", "reason": "stopped"}
+        assert seen["troupe.dead_letter"] == {
+            "message": "'late'",
+            "recipient": "/user/gone",
+            "reason": "stopped",
+        }
         assert seen["troupe.task.finished"].startswith("job-")
         assert seen["troupe.test.object"].startswith("<object object at")

@@ -12,14 +12,16 @@ import contextlib
 import functools
 import logging
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import hypercorn.trio
 import trio
-from hypercorn.config import Config
+from hypercorn.config import Config, Sockets
+from hypercorn.trio.run import worker_serve
+from hypercorn.utils import wrap_app
 from starlette.applications import Starlette
 
 from ..actors import Actor
@@ -118,11 +120,15 @@ class Dashboard:
         await self._done.wait()
 
     async def _serve(
-        self, config: Config, system: ActorSystem | None, *, task_status: trio.TaskStatus[None]
+        self,
+        config: Config,
+        sock: socket.socket,
+        system: ActorSystem | None,
+        *,
+        task_status: trio.TaskStatus[None],
     ) -> None:
-        """Serve until `stop` (or a cancel); the port is bound when it reports started."""
+        """Serve on ``sock`` (bound and listening) until `stop` or a cancel."""
         site = self._site
-        started = False
         try:
             async with contextlib.AsyncExitStack() as stack:
                 events = None
@@ -135,9 +141,7 @@ class Dashboard:
                     if events is not None and site.view is not None:
                         inner.start_soon(pump, events, site.hub, site.view.see)
                     server_done = trio.Event()
-                    binds = await inner.start(self._server, build_app(site), config, server_done)
-                    self._port = _port_of(binds[0])
-                    started = True
+                    await inner.start(self._server, build_app(site), config, sock, server_done)
                     task_status.started()
                     await self._shutdown.wait()
                     site.stop()
@@ -145,39 +149,52 @@ class Dashboard:
                     with trio.move_on_after(GRACE * 3):
                         await server_done.wait()
                     inner.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            cause = _os_error(group)
-            if started or cause is None:
-                raise
-            msg = (
-                f"cannot serve the dashboard on {config.bind[0]}: {cause.strerror or cause}; "
-                "pick another port (port=0 picks a free one) or stop what uses it"
-            )
-            raise WebError(msg) from cause
         finally:
+            sock.close()
             site.stop()
             self._done.set()
 
     async def _server(
-        self, app: Starlette, config: Config, done: trio.Event, *, task_status: trio.TaskStatus[list[str]]
+        self,
+        app: Starlette,
+        config: Config,
+        sock: socket.socket,
+        done: trio.Event,
+        *,
+        task_status: trio.TaskStatus[list[str]],
     ) -> None:
+        # hypercorn.trio.serve, on a socket bound here: hypercorn's own binding leaves
+        # the socket open when the port is taken (a ResourceWarning later).
         try:
-            await hypercorn.trio.serve(
-                cast("Any", app), config, shutdown_trigger=self._shutdown.wait, task_status=task_status
+            await worker_serve(
+                wrap_app(cast("Any", app), config.wsgi_max_body_size, "asgi"),
+                config,
+                sockets=Sockets([], [sock], []),
+                shutdown_trigger=self._shutdown.wait,
+                task_status=task_status,
             )
         finally:
             done.set()
 
 
-def _port_of(bind: str) -> int:
-    return int(bind.rsplit(":", 1)[1])
-
-
-def _os_error(group: BaseExceptionGroup[BaseException]) -> OSError | None:
-    found: BaseException | None = group.split(OSError)[0]
-    while isinstance(found, BaseExceptionGroup):
-        found = found.exceptions[0]
-    return found if isinstance(found, OSError) else None
+def _listen(host: str, port: int, config: Config) -> socket.socket:
+    """A socket bound to ``host:port`` and listening (as hypercorn binds); WebError if it cannot be."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.setblocking(False)  # noqa: FBT003 - the socket module's API
+        sock.listen(config.backlog)
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        msg = (
+            f"cannot serve the dashboard on {where}: {exc.strerror or exc}; "
+            "pick another port (port=0 picks a free one) or stop what uses it"
+        )
+        raise WebError(msg) from exc
+    return sock
 
 
 def _config(host: str, port: int) -> Config:
@@ -188,7 +205,6 @@ def _config(host: str, port: int) -> Config:
         msg = f"port is a number from 0 to 65535 (0 picks a free one), got {port!r}"
         raise WebError(msg)
     config = Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("troupe.web.server")
     config.graceful_timeout = GRACE
@@ -252,7 +268,13 @@ async def serve(
     config = _config(host, port)
     view = SystemView(system)
     dashboard = Dashboard(Site(view, SystemJobs(system), token), host, token)
-    await system._nursery.start(dashboard._serve, config, system)
+    sock = _listen(host, port, config)
+    dashboard._port = sock.getsockname()[1]
+    try:
+        await system._nursery.start(dashboard._serve, config, sock, system)
+    except BaseException:
+        sock.close()
+        raise
     dashboard._lifeline = await system._spawn_system(
         functools.partial(_Lifeline, dashboard), name=f"web-{dashboard.port}"
     )
@@ -286,8 +308,10 @@ async def serve_store(
     store.open(None)
     try:
         dashboard = Dashboard(Site(None, StoreJobs(store), token), host, token)
+        sock = _listen(host, port, config)
+        dashboard._port = sock.getsockname()[1]
         async with trio.open_nursery() as nursery:
-            await nursery.start(dashboard._serve, config, None)
+            await nursery.start(dashboard._serve, config, sock, None)
             try:
                 yield dashboard
             finally:
