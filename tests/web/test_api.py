@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 import trio
@@ -321,3 +323,28 @@ async def test_a_failing_handler_is_a_generic_500_and_logged(
         assert "Traceback" not in response.text
         assert "logged under 'troupe.web'" in response.json()["error"]
         assert any("secret internals" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+async def test_another_host_name_is_refused_on_loopback() -> None:
+    async with served() as (_, dashboard, client):
+        for host in ["evil.example", "127.0.0.1.evil.example:80", ""]:
+            response = await client.get("/api/system", headers={"Host": host})
+            assert response.status_code == 421
+            assert "answers on 127.0.0.1 or localhost only" in response.json()["error"]
+        for host in ["localhost", f"localhost:{dashboard.port}", "127.0.0.1"]:
+            assert (await client.get("/api/system", headers={"Host": host})).status_code == 200
+
+
+def test_without_the_extra_the_import_says_what_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['starlette'] = None\n"
+        "import troupe\n"
+        "assert 'hypercorn' not in sys.modules and 'sse_starlette' not in sys.modules\n"
+        "try:\n"
+        "    import troupe.web\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60)
+    assert ran.stdout.strip() == "troupe.web needs the 'web' extra: pip install 'trio-troupe[web]'"

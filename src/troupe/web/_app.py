@@ -12,11 +12,14 @@ from pathlib import Path
 from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import _api as api
 from ._encode import error_response, shorten
@@ -110,8 +113,28 @@ async def _crash(request: Request, exc: Exception) -> Response:
     )
 
 
-def build_app(site: Site) -> Starlette:
-    """The app serving ``site``."""
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class _HostCheck:
+    """On a loopback address, answer only requests for a loopback host (no DNS rebinding to read the API)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = Headers(scope=scope).get("host", "")
+            name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]", 1)[0]
+            if name not in LOOPBACK:
+                text = f"this dashboard answers on 127.0.0.1 or localhost only, not {shorten(host, 60)!r}"
+                await error_response(421, text)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_app(site: Site, *, loopback: bool) -> Starlette:
+    """The app serving ``site``; ``loopback``: it listens on a loopback address only."""
     routes = [
         Route("/", index),
         Route("/api/system", api.system),
@@ -126,6 +149,7 @@ def build_app(site: Site) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
     ]
     handlers = {api.BadRequest: _bad_request, HTTPException: _http_error, Exception: _crash}
-    app = Starlette(routes=routes, exception_handlers=handlers)
+    middleware = [Middleware(_HostCheck)] if loopback else []
+    app = Starlette(routes=routes, exception_handlers=handlers, middleware=middleware)
     app.state.site = site
     return app

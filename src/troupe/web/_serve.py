@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 
 from ..actors import Actor
 from ..jobs import SQLiteJobStore
-from ._app import build_app
+from ._app import LOOPBACK, build_app
 from ._errors import WebError
 from ._jobsource import StoreJobs, SystemJobs
 from ._site import Site
@@ -141,7 +141,8 @@ class Dashboard:
                     if events is not None and site.view is not None:
                         inner.start_soon(pump, events, site.hub, site.view.see)
                     server_done = trio.Event()
-                    await inner.start(self._server, build_app(site), config, sock, server_done)
+                    app = build_app(site, loopback=self._host in LOOPBACK)
+                    await inner.start(self._server, app, config, sock, server_done)
                     task_status.started()
                     await self._shutdown.wait()
                     site.stop()
