@@ -67,7 +67,7 @@ async def test_a_slow_client_loses_batches_and_is_told() -> None:
         with trio.socket.socket() as sock, trio.fail_after(15):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             await sock.connect(("127.0.0.1", dashboard.port))
-            await sock.send(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            await sock.send(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             while not hub.clients:  # noqa: ASYNC110 - outside state: the stream opened on the server's side
                 await trio.sleep(0.01)
             (slow,) = hub.clients

@@ -107,7 +107,7 @@ async def test_a_slow_client_does_not_hold_the_shutdown() -> None:
             dashboard = await troupe.web.serve(system, port=0)
             sock = trio.socket.socket()
             await sock.connect(("127.0.0.1", dashboard.port))
-            await sock.send(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
+            await sock.send(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # and never reads
             idle = trio.socket.socket()
             await idle.connect(("127.0.0.1", dashboard.port))  # and never asks
             started = trio.current_time()

@@ -11,7 +11,7 @@ import trio
 import troupe
 import troupe.web
 
-from apikit import bearer
+from apikit import bearer, next_event, streaming
 
 
 async def _answer() -> str:
@@ -88,3 +88,32 @@ async def test_a_missing_or_damaged_store_is_the_stores_error(tmp_path: Path) ->
         async with troupe.web.serve_store(damaged, port=0):
             pass
     assert str(damaged) in str(caught.value)
+
+
+async def test_the_event_stream_shows_the_stores_changes(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite"
+    await _record_one(db)
+    async with (
+        troupe.web.serve_store(db, port=0) as dashboard,
+        httpx.AsyncClient(base_url=dashboard.url) as client,
+        streaming(client, "/api/events") as (_, events),
+    ):
+        dashboard._site.hub.poll = 0.02
+        assert (await next_event(events))[0] == "hello"
+        seen: list[tuple[str, str]] = []
+        async with troupe.open_system(jobs=db):
+            release = trio.Event()
+
+            async def waits() -> None:
+                await release.wait()
+
+            t = await troupe.submit_job(waits, name="watched")
+            while ("troupe.job.running", "watched") not in seen:
+                _, batch = await next_event(events, "lagged")
+                seen.extend((e["topic"], e["data"]["name"]) for e in batch)
+            release.set()
+            await t.result()
+            while ("troupe.job.succeeded", "watched") not in seen:
+                _, batch = await next_event(events, "lagged")
+                seen.extend((e["topic"], e["data"]["name"]) for e in batch)
+        assert ("troupe.job.succeeded", "done") not in seen  # what was there before is not news

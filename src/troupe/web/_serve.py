@@ -30,7 +30,7 @@ from ._app import LOOPBACK, build_app
 from ._errors import WebError
 from ._jobsource import StoreJobs, SystemJobs
 from ._site import Site
-from ._sse import pump
+from ._sse import poll_store, pump
 from ._state import SystemView
 
 if TYPE_CHECKING:
@@ -129,6 +129,7 @@ class Dashboard:
     ) -> None:
         """Serve on ``sock`` (bound and listening) until `stop` or a cancel."""
         site = self._site
+        started = False
         try:
             async with contextlib.AsyncExitStack() as stack:
                 events = None
@@ -140,9 +141,12 @@ class Dashboard:
                     site.bindings.nursery = system._nursery if system is not None else inner
                     if events is not None and site.view is not None:
                         inner.start_soon(pump, events, site.hub, site.view.see)
+                    elif isinstance(site.jobs, StoreJobs):
+                        inner.start_soon(poll_store, site.jobs.list, site.hub)
                     server_done = trio.Event()
                     app = build_app(site, loopback=self._host in LOOPBACK)
                     await inner.start(self._server, app, config, sock, server_done)
+                    started = True
                     task_status.started()
                     await self._shutdown.wait()
                     site.stop()
@@ -150,6 +154,11 @@ class Dashboard:
                     with trio.move_on_after(GRACE * 3):
                         await server_done.wait()
                     inner.cancel_scope.cancel()
+        except Exception:
+            if not started:
+                raise
+            # In the system's nursery: a failure of the dashboard must not end the system.
+            log.exception("the dashboard at %s failed and stopped; the system goes on", self.url)
         finally:
             sock.close()
             site.stop()

@@ -9,21 +9,33 @@ its next batch. Nothing here ever waits for a client.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
+from ..jobs import JobStoreError
+from ..protocol import BusEvent
 from ._encode import dumps, event_json
-
-if TYPE_CHECKING:
-    from ..protocol import BusEvent
 
 INTERVAL = 0.1  # seconds: at most one batch per interval
 CLIENT_BATCHES = 50  # batches a client may be behind before it loses some
 BATCH_EVENTS = 5000  # events in one batch; more in one interval are dropped (and reported)
 MAX_CLIENTS = 100  # event streams at once; more are refused (503)
+STORE_POLL = 1.0  # seconds between reads of a job store served alone (troupe jobs serve)
+
+
+log = logging.getLogger("troupe.web")
+
+
+def _safe_json(event: BusEvent) -> dict[str, Any]:
+    try:
+        return event_json(event)
+    except Exception:  # a value nothing could show: the event still counts
+        log.exception("the dashboard could not encode an event on %s", event.topic)
+        return {"topic": event.topic, "data": None}
 
 
 class Client:
@@ -59,6 +71,7 @@ class Hub:
         self.client_batches = CLIENT_BATCHES
         self.batch_events = BATCH_EVENTS
         self.max_clients = MAX_CLIENTS
+        self.poll = STORE_POLL
 
     def add(self, event: BusEvent) -> None:
         """An event from the bus: kept for the next batch (when someone listens)."""
@@ -77,7 +90,7 @@ class Hub:
         self.pending, self.dropped = [], 0
         if not self.clients:
             return
-        batch = dumps([event_json(e) for e in pending]) if pending else b""
+        batch = dumps([_safe_json(e) for e in pending]) if pending else b""
         for client in list(self.clients):
             if batch:
                 client.offer(batch, len(pending), dropped)
@@ -136,4 +149,31 @@ async def pump(events: trio.MemoryReceiveChannel[BusEvent], hub: Hub, see: Any) 
                 break
             see(event)
             hub.add(event)
+        hub.flush()
+
+
+async def poll_store(list_records: Any, hub: Hub) -> None:
+    """For a store served alone: read it every ``hub.poll`` seconds while someone listens; changes are events.
+
+    What the store holds at the start is not news. A job seen for the first time, or whose status changed, is
+    ``troupe.job.<status>``; one whose progress changed is
+    ``troupe.job.progress`` (the topics a running system publishes).
+    """
+    seen = {r.id: (r.status, r.progress, r.progress_message) for r in await list_records(None)}
+    while True:
+        await trio.sleep(hub.poll)
+        if not hub.clients:
+            continue
+        try:
+            records = await list_records(None)
+        except JobStoreError as exc:  # the file went away or broke: said once per failure, tried again
+            log.warning("the dashboard cannot read the job store: %s", exc)
+            continue
+        for record in reversed(records):  # oldest first
+            was = seen.get(record.id)
+            now = (record.status, record.progress, record.progress_message)
+            if was != now:
+                seen[record.id] = now
+                topic = "progress" if was is not None and was[0] == record.status else record.status.value
+                hub.add(BusEvent(f"troupe.job.{topic}", record))
         hub.flush()
