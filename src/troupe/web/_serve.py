@@ -16,7 +16,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, final
 
 import trio
 from hypercorn.config import Config, Sockets
@@ -43,6 +43,7 @@ log = logging.getLogger("troupe.web")
 GRACE = 0.5  # seconds open requests (and idle keep-alive connections) get once the server stops
 
 
+@final
 class Dashboard:
     """A dashboard being served; from `serve` (or `serve_store`).
 
