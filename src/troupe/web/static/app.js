@@ -28,6 +28,7 @@
     dirty: new Set(),
     timer: null,
     busy: false,
+    urgent: false,
     lastFlush: 0,
     rates: [],
     bucket: 0,
@@ -188,7 +189,7 @@
             state.under = actor.path;
             state.actorOffset = 0;
             state.collapsed.clear();
-            markDirty("actors");
+            refreshNow("actors");
           },
         })
       : null;
@@ -375,7 +376,7 @@
     for (const row of $("jobs-body").querySelectorAll("tr")) {
       row.classList.toggle("selected", row.dataset.job === id);
     }
-    markDirty("detail");
+    refreshNow("detail");
   }
 
   async function cancelJob() {
@@ -414,7 +415,7 @@
     } else {
       message.textContent = `Not cancelled: HTTP ${result.status}${said}`;
     }
-    markDirty("detail", "jobs");
+    refreshNow("detail", "jobs");
   }
 
   // -- tasks and dead letters --------------------------------------------------
@@ -481,15 +482,26 @@
     schedule();
   }
 
+  // what the user asked for (a page, a filter, a job's details) is fetched at once, not throttled
+  function refreshNow(...parts) {
+    for (const part of parts) if (!state.storeOnly || STORE_PARTS.has(part)) state.dirty.add(part);
+    state.urgent = true;
+    if (state.busy) return; // the running flush goes on with these as soon as it ends
+    if (state.timer !== null) clearTimeout(state.timer);
+    state.timer = null;
+    flush();
+  }
+
   function schedule() {
     if (state.timer !== null || state.busy || state.dirty.size === 0) return;
-    const wait = Math.max(0, THROTTLE_MS - (performance.now() - state.lastFlush));
+    const wait = state.urgent ? 0 : Math.max(0, THROTTLE_MS - (performance.now() - state.lastFlush));
     state.timer = setTimeout(flush, wait);
   }
 
   async function flush() {
     state.timer = null;
     state.busy = true;
+    state.urgent = false;
     const parts = [...state.dirty];
     state.dirty.clear();
     try {
@@ -591,7 +603,6 @@
     const rates = state.rates;
     const w = canvas.width;
     const h = canvas.height;
-    const top = Math.max(1, ...rates);
     const styles = getComputedStyle(canvas);
     ctx.clearRect(0, 0, w, h);
     ctx.strokeStyle = styles.getPropertyValue("--grid").trim() || "#ccc";
@@ -600,9 +611,12 @@
     ctx.lineTo(w, h - 0.5);
     ctx.stroke();
     ctx.fillStyle = styles.getPropertyValue("--bar").trim() || "#3a6ea5";
-    const step = w / SECONDS;
-    const offset = SECONDS - rates.length;
-    rates.forEach((n, i) => {
+    const span = Math.min(SECONDS, Math.max(60, rates.length)); // a minute at first, then up to five
+    const shownRates = rates.slice(-span);
+    const step = w / span;
+    const offset = span - shownRates.length;
+    const top = Math.max(1, ...shownRates);
+    shownRates.forEach((n, i) => {
       const bar = ((h - 14) * n) / top;
       ctx.fillRect((offset + i) * step, h - bar, Math.max(1, step - 0.5), bar);
     });
@@ -618,7 +632,7 @@
     const peak = rates.length ? Math.max(...rates) : 0;
     const text = `${average.toFixed(1)} events/s over the last 10 s; peak ${peak}/s in the last ${Math.ceil(rates.length / 60)} min.`;
     $("rate").textContent = text;
-    canvas.setAttribute("aria-label", `Events per second over the last 5 minutes: ${text}`);
+    canvas.setAttribute("aria-label", `Events per second over the last minutes: ${text}`);
   }
 
   // -- wiring ------------------------------------------------------------------
@@ -627,29 +641,29 @@
     $("token-form").addEventListener("submit", (event) => event.preventDefault());
     $("actors-prev").addEventListener("click", () => {
       state.actorOffset = Math.max(0, state.actorOffset - PAGE);
-      markDirty("actors");
+      refreshNow("actors");
     });
     $("actors-next").addEventListener("click", () => {
       state.actorOffset += PAGE;
-      markDirty("actors");
+      refreshNow("actors");
     });
     $("actors-whole").addEventListener("click", () => {
       state.under = "";
       state.actorOffset = 0;
-      markDirty("actors");
+      refreshNow("actors");
     });
     $("jobs-prev").addEventListener("click", () => {
       state.jobOffset = Math.max(0, state.jobOffset - PAGE);
-      markDirty("jobs");
+      refreshNow("jobs");
     });
     $("jobs-next").addEventListener("click", () => {
       state.jobOffset += PAGE;
-      markDirty("jobs");
+      refreshNow("jobs");
     });
     $("job-status").addEventListener("change", (event) => {
       state.jobStatus = event.target.value;
       state.jobOffset = 0;
-      markDirty("jobs");
+      refreshNow("jobs");
     });
     $("job-cancel").addEventListener("click", cancelJob);
     $("job-close").addEventListener("click", () => {
