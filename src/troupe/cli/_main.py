@@ -21,6 +21,7 @@ import trio
 from ..jobs import JobStatus
 from ..protocol import TroupeError
 from ._cluster import cluster_group
+from ._dashboard import DEFAULT_HOST, dashboard_at, dashboard_options, serve_jobs
 from ._exits import INTERRUPTED, leaves, process_ending
 from ._jobs import cancel_job, list_jobs, purge_jobs, show_job
 from ._load import TargetError
@@ -45,6 +46,7 @@ examples:
   troupe run examples/pipeline.py
   troupe run examples/showcase.py --jobs .troupe/jobs.sqlite
   troupe run examples/pipeline.py:main --plain --events
+  troupe run examples/showcase.py --jobs .troupe/jobs.sqlite --dashboard 8000
   troupe run examples/hemi/page_load.xml --entry ExampleProcess \\
       --functions examples/hemi/page_load.py --return dom_event_window_load
   troupe run simulations.toml --functions simulations.py --executor dask
@@ -97,6 +99,7 @@ def cli() -> None:
         "or dask (an embedded Dask cluster; dask=tcp://HOST:8786 for a running one)."
     ),
 )
+@dashboard_options
 def run_command(
     target: str,
     plain: bool,
@@ -108,8 +111,13 @@ def run_command(
     returns: tuple[str, ...],
     trusted: bool,
     executor: str | None,
+    dashboard: tuple[str, int] | None,
+    dashboard_token: str | None,
 ) -> int:
+    at = dashboard_at(dashboard, dashboard_token)
     if is_task_list(target):
+        if at is not None:
+            raise TargetError(f"--dashboard is for topologies; {target} is a task list")
         run = functools.partial(
             run_task_list,
             target,
@@ -126,7 +134,9 @@ def run_command(
             'call troupe.use_executor("dask", troupe.DaskExecutor()) in it instead'
         )
     live = not plain and sys.stdout.isatty()
-    go = functools.partial(run_topology, target, live=live, every=events, jobs=jobs_db, traceback=traceback)
+    go = functools.partial(
+        run_topology, target, live=live, every=events, jobs=jobs_db, traceback=traceback, dashboard=at
+    )
     return _run(go, target)
 
 
@@ -187,6 +197,7 @@ def jobs_group() -> None:
       troupe jobs show 3f2a9c1e --db .troupe/jobs.sqlite
       troupe jobs cancel 3f2a9c1e --db .troupe/jobs.sqlite
       troupe jobs purge --db .troupe/jobs.sqlite --older-than 7d
+      troupe jobs serve --db .troupe/jobs.sqlite --port 8001
     """
 
 
@@ -253,6 +264,40 @@ def jobs_purge(db: str, older_than: str | None, ids: tuple[str, ...], as_json_: 
       troupe jobs purge --db .troupe/jobs.sqlite --older-than 7d
     """
     return purge_jobs(db, older_than=older_than, ids=ids, as_json_=as_json_)
+
+
+@jobs_group.command("serve")
+@_DB
+@click.option(
+    "--host",
+    default=DEFAULT_HOST,
+    show_default=True,
+    help="The address to listen on (0.0.0.0 opens it to the network).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=8000,
+    show_default=True,
+    help="The port; 0 picks a free one.",
+)
+@click.option(
+    "--token", metavar="TOKEN", help="Allow cancel to requests bearing this token (else read-only)."
+)
+def jobs_serve(db: str, host: str, port: int, token: str | None) -> int:
+    """Serve the store's jobs in the web dashboard and HTTP API until Ctrl-C.
+
+    Read-only unless --token is given; then the page's cancel button (and
+    POST /api/jobs/ID/cancel with "Authorization: Bearer TOKEN") flags the
+    job for the process that runs it, as `troupe jobs cancel` does. Needs
+    the web extra.
+
+    \b
+    examples:
+      troupe jobs serve --db .troupe/jobs.sqlite
+      troupe jobs serve --db .troupe/jobs.sqlite --port 0 --token s3cret
+    """
+    return serve_jobs(db, host=host, port=port, token=token)
 
 
 cli.add_command(cluster_group)

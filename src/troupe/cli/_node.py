@@ -31,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..cluster import Cluster, ClusterMember, open_system
+from ._dashboard import DASHBOARD_OPTIONS, dashboard_at
 from ._output import console
 from ._run import run_topology
 
@@ -140,6 +141,7 @@ def node_options(f: F) -> F:
                 is_flag=True,
                 help="Let an error of the topology, or of importing it, raise whole.",
             ),
+            *DASHBOARD_OPTIONS,
         ]
     ):
         f = option(f)
@@ -167,6 +169,8 @@ def node_run(
     heartbeat: float,
     failure_timeout: float,
     traceback: bool,
+    dashboard: tuple[str, int] | None = None,
+    dashboard_token: str | None = None,
 ) -> Callable[[], Awaitable[int]]:
     """What ``troupe node`` runs in trio: ``target`` as ``troupe run`` runs it, in a system that joined.
 
@@ -177,7 +181,14 @@ def node_run(
     config = _config(url, node, cluster_name, token, heartbeat=heartbeat, failure_timeout=failure_timeout)
     live = not plain and sys.stdout.isatty()
     run = functools.partial(
-        run_topology, target, live=live, every=events, jobs=jobs_db, traceback=traceback, cluster=config
+        run_topology,
+        target,
+        live=live,
+        every=events,
+        jobs=jobs_db,
+        traceback=traceback,
+        cluster=config,
+        dashboard=dashboard_at(dashboard, dashboard_token),
     )
     return functools.partial(_until_sigterm, run)
 

@@ -18,6 +18,7 @@ from ..actors import ActorFailed, ActorSystem
 from ..actors._cell import FAILURE_LOG_KEY, failure_log
 from ..cluster import Cluster, open_system
 from ..protocol import BusEvent, TroupeError
+from ._dashboard import DashboardAt, open_dashboard
 from ._exits import DONE, Ending, process_ending, topology_ending
 from ._load import load_target
 from ._output import console, one_line, summary_table, summary_text
@@ -186,11 +187,15 @@ async def run_topology(
     jobs: str | None,
     traceback: bool,
     cluster: Cluster | None = None,
+    dashboard: DashboardAt | None = None,
 ) -> int:
     """Run ``target``; return its exit status (see `troupe.cli._main`).
 
     With ``cluster``, its system joins that cluster first (``troupe node``):
-    a failure to join is raised, after the system is gone.
+    a failure to join is raised, after the system is gone. With
+    ``dashboard``, the system's dashboard is served before the topology
+    runs; if it cannot be (a port taken), that is raised the same way and
+    the topology does not run.
     """
     fn = load_target(target, traceback=traceback)
     state = RunState()
@@ -204,8 +209,15 @@ async def run_topology(
         try:
             with _failure_reasons(state):
                 async with open_system(name=target, jobs=jobs, cluster=cluster) as system:
-                    await watch.start(system, watchers, cluster=cluster is not None)
-                    ending = await _call(fn, system, target, has_store=jobs is not None, traceback=traceback)
+                    if dashboard is not None:
+                        refused = await _dashboard(system, dashboard, live=live)
+                    if refused is None:
+                        await watch.start(system, watchers, cluster=cluster is not None)
+                        ending = await _call(
+                            fn, system, target, has_store=jobs is not None, traceback=traceback
+                        )
+                    else:
+                        ending = Ending(2, None, "failed")
                     watch.stopping()
         except ActorFailed as exc:
             ending = Ending(1, one_line(str(exc)), "failed")
@@ -227,6 +239,15 @@ async def run_topology(
     else:
         print(summary_text(stats, state), flush=True)
     return ending.status
+
+
+async def _dashboard(system: ActorSystem, at: DashboardAt, *, live: bool) -> TroupeError | None:
+    """Serve ``system``'s dashboard; the error if it cannot be (raised once the system is gone)."""
+    try:
+        await open_dashboard(system, at, live=live)
+    except TroupeError as exc:
+        return exc
+    return None
 
 
 def _next(events: trio.MemoryReceiveChannel[BusEvent]) -> BusEvent | None:
