@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parent.parent / "src" / "troupe"
-ORDER = ["protocol", "actors", "tasks", "jobs", "cluster", "testing", "cli"]
+ORDER = ["protocol", "actors", "tasks", "jobs", "cluster", "testing", "web", "cli"]
 
 
 def layer_of(module: str) -> str | None:
