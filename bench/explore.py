@@ -1,6 +1,6 @@
 """Schedule exploration's speed: ``troupe.testing.explore`` on a 5-actor, 50-message body.
 
-Run with ``python bench/explore.py`` (about a minute; ``--scale 0.1`` for a
+Run with ``python bench/explore.py`` (about 10 seconds here; ``--scale 0.1`` for a
 quick look). The body (`body`) opens a system and runs a small fan-out:
 
 - the body tells a dispatcher 15 jobs, then asks it to sync;
