@@ -244,11 +244,6 @@ def _random_length_body(fail_at: int) -> Any:
     return body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PCT's calibration run is seeded with the base seed: replaying schedule i>0 from its own seed "
-    "measures another horizon, so the change points and the trace differ",
-)
 def test_pct_replays_schedule_one_from_its_seed_when_the_body_uses_randomness() -> None:
     diverged = []
     for base in range(4):
@@ -389,11 +384,6 @@ def test_a_shielded_wait_in_the_body_is_reported_not_a_real_hang() -> None:
     assert "the body" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="max_steps crossed after the watchdog was cancelled (the body had ended): the scheduler "
-    "holds every task back and nothing releases them, a real hang",
-)
 def test_a_body_that_ends_as_max_steps_runs_out_does_not_hang_for_real() -> None:
     out = _no_real_hang(
         """
@@ -421,11 +411,6 @@ def test_a_body_that_ends_as_max_steps_runs_out_does_not_hang_for_real() -> None
     assert out.count("\n") == 13
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="max_steps crossed before the watchdog first ran: the watchdog is held like any task "
-    "(Scheduler.watchdog is still None), nothing reports or releases, a real hang",
-)
 def test_max_steps_1_is_a_hang_not_a_real_hang() -> None:
     out = _no_real_hang(
         """
@@ -486,11 +471,6 @@ async def _raise_keyboard_interrupt() -> None:
     raise KeyboardInterrupt
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the body runs in a nursery: KeyboardInterrupt reaches trio.run inside an exception group, "
-    "so `except (KeyboardInterrupt, SystemExit): raise` misses it and Ctrl-C becomes a ScheduleFailure",
-)
 def test_keyboard_interrupt_from_the_body_propagates() -> None:
     with pytest.raises(KeyboardInterrupt):
         explore(_raise_keyboard_interrupt, seed=1, schedules=3)

@@ -85,6 +85,13 @@ def random() -> _random.Random:
 
 async def _watchdog(run: _Run) -> None:
     """Jump the clock when every task waits on a timer; report a deadlock or a livelock."""
+    try:
+        await _watch(run)
+    finally:
+        run.scheduler.release()  # reporting, or cancelled as the body ended: never leave tasks held
+
+
+async def _watch(run: _Run) -> None:
     scheduler = run.scheduler
     me = scheduler.watchdog = current_task()
     clock: Any = current_clock()
@@ -96,7 +103,6 @@ async def _watchdog(run: _Run) -> None:
             continue  # others waited for idleness too and woke with us: look again once they wait
         if scheduler.over:
             stuck = waiting(main, {me})
-            scheduler.release()
             msg = (
                 f"max_steps ({scheduler.max_steps:,}) scheduling steps ran and the body has not finished: "
                 "tasks keep waking each other (a livelock), or the body needs a larger max_steps"
@@ -177,9 +183,10 @@ def _run_one(
     error: BaseException | None = None
     try:
         trio.run(_main, body, run, clock=trio.testing.MockClock(autojump_threshold=0))
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # noqa: BLE001 - every failure of the body is the schedule's outcome
+    except BaseException as exc:
+        for leaf in _leaves(exc):
+            if isinstance(leaf, KeyboardInterrupt | SystemExit):
+                raise leaf from exc  # the person at the keyboard, not the schedule
         error = _the_error(exc)
     return _Outcome(tuple(run.trace), error, scheduler.steps)
 
@@ -283,7 +290,8 @@ def explore(
     with _trio_scheduling() as run_module, guard() as violations:
         horizon = 0
         if strategy == "pct":  # PCT spreads its change points over the body's length: measure it once
-            calibration = _run_one(body, run_module, FifoScheduler(base, max_steps), base)
+            # seeded with a constant, so that a failure's own seed replays with the same horizon
+            calibration = _run_one(body, run_module, FifoScheduler(0, max_steps), 0)
             _raise_if_failed(calibration, violations, base, strategy, 0)
             horizon = calibration.steps
         for index in range(schedules):
