@@ -56,6 +56,9 @@ class _Run:
         self.random = _random.Random(seed ^ 0x7E57ED)  # noqa: S311 - the body's reproducible randomness
         self.main: Task | None = None
 
+    def yields(self) -> bool:
+        return self.scheduler.rng.random() < 0.5  # noqa: PLR2004 - a fair coin per message
+
     def took(self, path: str, item: object) -> None:
         self.trace.append(f"{path} took {_show(item)}")
 
@@ -236,9 +239,9 @@ def explore(
     Each schedule runs it in a fresh ``trio.run`` with an autojump
     `trio.testing.MockClock`; the order of trio's runnable tasks comes from
     the schedule's seed, itself derived from ``seed`` and the schedule's
-    index (schedule 0 uses ``seed`` itself). Actors yield to the scheduler
-    after every message, so every order of deliveries trio could produce is
-    reachable.
+    index (schedule 0 uses ``seed`` itself). Before each message an actor
+    yields to the scheduler or not, as the seed decides, so the orders of
+    deliveries trio could produce are reachable.
 
     Args:
         body: the test, as an ``async def`` taking no arguments.
