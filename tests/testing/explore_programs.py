@@ -640,7 +640,8 @@ class Client(troupe.Actor[Visit | Bookmark]):
             return None
         token = await self.server.ask(SignIn(msg.user))
         await self.profiles.ask(Price(msg.user))
-        return await self.server.ask(Fetch(token))  # assumes the session is still there
+        page: str | None = await self.server.ask(Fetch(token))  # assumes the session is still there
+        return page
 
 
 @troupe.message

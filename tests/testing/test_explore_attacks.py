@@ -10,6 +10,7 @@ Tests marked xfail(strict=True) are findings: they fail today.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import random as stdlib_random
@@ -232,7 +233,9 @@ def _random_length_body(fail_at: int) -> Any:
         rounds = explore_random().randint(1, 40)  # how long the body runs depends on its randomness
         async with troupe.open_system() as system:
             sink = await system.spawn(Sink, name="sink")
-            forwarders = [await system.spawn(lambda i=i: Forwarder(i, sink), name=f"f{i}") for i in range(3)]
+            forwarders = [
+                await system.spawn(functools.partial(Forwarder, i, sink), name=f"f{i}") for i in range(3)
+            ]
             for k in range(rounds):
                 for forwarder in forwarders:
                     await forwarder.tell(k)
