@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-cluster test test-browser browser screenshots soak check lint typecheck docs bench bench-peers bench-report bench-cluster bench-dask bench-million clean
+.PHONY: demo demo-cluster test test-browser browser screenshots soak check lint typecheck docs bench bench-peers bench-report bench-cluster bench-dask bench-explore bench-million clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,7 +70,8 @@ bench-peers: $(STAMP)
 bench-report: $(STAMP)
 	$(BIN)/python bench/peers.py --json bench/results/peers.json
 	$(BIN)/python bench/report.py bench/results/peers.json --million bench/results/million.json \
-		--cluster bench/results/cluster.json --dask bench/results/dask.json --page docs/performance.md
+		--cluster bench/results/cluster.json --dask bench/results/dask.json \
+		--explore bench/results/explore.json --page docs/performance.md
 
 # troupe.cluster across processes against raw nats-py, the asyncio bridge and Thespian (a few
 # minutes; bench-report puts its figures on docs/performance.md)
@@ -81,6 +82,11 @@ bench-cluster: $(STAMP)
 # puts it on docs/performance.md)
 bench-dask: $(STAMP)
 	$(BIN)/python bench/dask_bench.py --json bench/results/dask.json
+
+# troupe.testing.explore's schedules/s on a 5-actor, 50-message body (about 10 s; bench-report
+# puts it on docs/performance.md)
+bench-explore: $(STAMP)
+	$(BIN)/python bench/explore.py --json bench/results/explore.json
 
 # a million idle actors in one process (about 3 GB; not run in CI)
 bench-million: $(STAMP)

@@ -1,7 +1,9 @@
 """The code in the README and the guides runs as written and prints what they say.
 
-A runnable block (one that calls ``trio.run(`` or ``codec.encode``) states its
-output in one of three ways, checked line for line against what it prints:
+A runnable block (one that calls ``trio.run(`` or ``codec.encode``, or is
+followed by a ``prints`` paragraph: ``troupe.testing.explore`` runs trio
+itself) states its output in one of three ways, checked line for line
+against what it prints:
 
 - a ``prints`` paragraph right after it, then a ```` ```text ```` block;
 - comment lines at its very end, after the last line of code;
@@ -51,7 +53,9 @@ class Block:
 
     @property
     def runnable(self) -> bool:
-        return self.language == "python" and ("trio.run(" in self.code or "codec.encode" in self.code)
+        stated = self.prints is not None  # a block followed by "prints" is meant to run
+        runs = "trio.run(" in self.code or "codec.encode" in self.code or stated
+        return self.language == "python" and runs
 
     @property
     def is_test(self) -> bool:

@@ -46,6 +46,8 @@ EXPECTED = [
     "DependencyReturned",
     "EventBus",
     "Executor",
+    "ExploreError",
+    "ExploreSummary",
     "ForceStop",
     "FromThread",
     "InlineExecutor",
@@ -81,6 +83,8 @@ EXPECTED = [
     "Restart",
     "RunOn",
     "SQLiteJobStore",
+    "ScheduleFailure",
+    "ScheduleHang",
     "ServiceTask",
     "SpawnError",
     "StuckTask",
@@ -117,7 +121,9 @@ EXPECTED = [
     "current_system",
     "current_task",
     "delay_task",
+    "explore",
     "immediate_task",
+    "inject_failure",
     "make_task_async",
     "message",
     "new_counter",
@@ -177,6 +183,8 @@ def test_every_name_of_a_subpackage_is_also_top_level() -> None:
                 continue  # troupe.open_system wraps the runtime's to add jobs= and cluster=
             if sub is troupe.cluster and name == "run_server":
                 continue  # a development tool, named for its package: troupe.cluster.run_server
+            if sub is troupe.testing and name == "random":
+                continue  # troupe.random would read as the library's own randomness: troupe.testing.random
             assert getattr(troupe, name) is obj, f"{sub.__name__}.{name}"
 
 

@@ -133,7 +133,13 @@ from .tasks import schedule_task as schedule_task
 from .tasks import use_executor as use_executor
 from .tasks import wait_all as wait_all
 from .tasks import wait_any as wait_any
+from .testing import ExploreError as ExploreError
+from .testing import ExploreSummary as ExploreSummary
+from .testing import ScheduleFailure as ScheduleFailure
+from .testing import ScheduleHang as ScheduleHang
 from .testing import TestProbe as TestProbe
+from .testing import explore as explore
+from .testing import inject_failure as inject_failure
 
 __version__ = "0.1.0"
 

@@ -35,6 +35,8 @@ def _report(tmp: Path, *extra: object) -> Path:
         BENCH / "results" / "million.json",
         "--dask",  # the committed page has the Dask section too (tests/bench/test_report_dask.py)
         BENCH / "results" / "dask.json",
+        "--explore",  # and the exploration section
+        BENCH / "results" / "explore.json",
         *extra,
         "--page",
         page,

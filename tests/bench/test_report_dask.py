@@ -33,6 +33,8 @@ def _report(tmp: Path, *extra: object) -> str:
         BENCH / "results" / "million.json",
         "--cluster",
         BENCH / "results" / "cluster.json",
+        "--explore",  # the committed page has the exploration section too
+        BENCH / "results" / "explore.json",
         *extra,
         "--page",
         page,

@@ -4,11 +4,13 @@ Outside exploration the receive loop hands control back to trio once every
 ``FAIRNESS`` messages, the ask-timeout heap expires every due ask in one
 step, and troupe's own blocking calls (SQLite, parsing a task list, sync
 task bodies) go to worker threads. Under exploration (a run whose
-``EXPLORING`` run variable holds an `Explorer`) the loop yields after every
-message and tells the explorer which message it takes, the heap yields after every
-expiry, and those blocking calls run inline on the trio thread: every order
-of message deliveries trio could produce is reachable, and nothing leaves
-the one thread whose schedule is being explored.
+``EXPLORING`` run variable holds an `Explorer`) the loop may yield before
+every message (the schedule's seed decides: a plain run drains several in
+one turn, so both must be reachable) and tells the explorer which message
+it takes, the heap yields after every expiry, and those blocking calls run
+inline on the trio thread: the orders of message deliveries trio could
+produce are reachable, and nothing leaves the one thread whose schedule is
+being explored.
 
 Nothing here is on a hot path: the loop reaches `pause` once per
 ``cell.fair`` messages, the same comparison it always made against its
@@ -33,6 +35,9 @@ FAIRNESS: Final = 1024
 
 class Explorer(Protocol):
     """What the runtime reports to an exploration (implemented by ``troupe.testing``)."""
+
+    def yields(self) -> bool:
+        """Whether an actor about to take its next message yields first (drawn from the seed)."""
 
     def took(self, path: str, item: object) -> None:
         """The actor at ``path`` takes ``item`` (a message, or an ask's reply slot) to handle it next."""
@@ -64,10 +69,12 @@ def pause_for(explorer: Explorer | None) -> Callable[[_Cell, object], Awaitable[
     if explorer is None:
         return _pause
     took = explorer.took
+    yields = explorer.yields
 
     async def explored(cell: _Cell, item: object) -> None:
         cell.fair = 1
-        await checkpoint()  # the schedule point: another task may go first
+        if yields():  # a schedule point, or not: a plain run drains several messages in one turn
+            await checkpoint()
         took(cell.path, item)
 
     return explored

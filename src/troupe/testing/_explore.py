@@ -56,6 +56,9 @@ class _Run:
         self.random = _random.Random(seed ^ 0x7E57ED)  # noqa: S311 - the body's reproducible randomness
         self.main: Task | None = None
 
+    def yields(self) -> bool:
+        return self.scheduler.rng.random() < 0.5  # noqa: PLR2004 - a fair coin per message
+
     def took(self, path: str, item: object) -> None:
         self.trace.append(f"{path} took {_show(item)}")
 
@@ -85,6 +88,13 @@ def random() -> _random.Random:
 
 async def _watchdog(run: _Run) -> None:
     """Jump the clock when every task waits on a timer; report a deadlock or a livelock."""
+    try:
+        await _watch(run)
+    finally:
+        run.scheduler.release()  # reporting, or cancelled as the body ended: never leave tasks held
+
+
+async def _watch(run: _Run) -> None:
     scheduler = run.scheduler
     me = scheduler.watchdog = current_task()
     clock: Any = current_clock()
@@ -96,7 +106,6 @@ async def _watchdog(run: _Run) -> None:
             continue  # others waited for idleness too and woke with us: look again once they wait
         if scheduler.over:
             stuck = waiting(main, {me})
-            scheduler.release()
             msg = (
                 f"max_steps ({scheduler.max_steps:,}) scheduling steps ran and the body has not finished: "
                 "tasks keep waking each other (a livelock), or the body needs a larger max_steps"
@@ -177,9 +186,10 @@ def _run_one(
     error: BaseException | None = None
     try:
         trio.run(_main, body, run, clock=trio.testing.MockClock(autojump_threshold=0))
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # noqa: BLE001 - every failure of the body is the schedule's outcome
+    except BaseException as exc:
+        for leaf in _leaves(exc):
+            if isinstance(leaf, KeyboardInterrupt | SystemExit):
+                raise leaf from exc  # the person at the keyboard, not the schedule
         error = _the_error(exc)
     return _Outcome(tuple(run.trace), error, scheduler.steps)
 
@@ -229,9 +239,9 @@ def explore(
     Each schedule runs it in a fresh ``trio.run`` with an autojump
     `trio.testing.MockClock`; the order of trio's runnable tasks comes from
     the schedule's seed, itself derived from ``seed`` and the schedule's
-    index (schedule 0 uses ``seed`` itself). Actors yield to the scheduler
-    after every message, so every order of deliveries trio could produce is
-    reachable.
+    index (schedule 0 uses ``seed`` itself). Before each message an actor
+    yields to the scheduler or not, as the seed decides, so the orders of
+    deliveries trio could produce are reachable.
 
     Args:
         body: the test, as an ``async def`` taking no arguments.
@@ -283,7 +293,8 @@ def explore(
     with _trio_scheduling() as run_module, guard() as violations:
         horizon = 0
         if strategy == "pct":  # PCT spreads its change points over the body's length: measure it once
-            calibration = _run_one(body, run_module, FifoScheduler(base, max_steps), base)
+            # seeded with a constant, so that a failure's own seed replays with the same horizon
+            calibration = _run_one(body, run_module, FifoScheduler(0, max_steps), 0)
             _raise_if_failed(calibration, violations, base, strategy, 0)
             horizon = calibration.steps
         for index in range(schedules):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import final
+
 import attrs
 
 from ..protocol import TroupeError
@@ -9,6 +11,7 @@ from ..protocol import TroupeError
 _SHOWN = 30  # trace lines in a failure's message (all of them are on `.trace`)
 
 
+@final
 @attrs.frozen
 class ExploreSummary:
     """What `explore` did when every schedule passed.
@@ -53,15 +56,6 @@ class ScheduleFailure(TroupeError, AssertionError):
     ``explore(body, seed=failure.seed, schedules=1, strategy=failure.strategy)``
     runs the same schedule again: the same failure and the same trace.
     ``__cause__`` is the original exception.
-
-    Attributes:
-        seed: the failing schedule's own seed.
-        strategy: the strategy that produced it (``"random"`` or ``"pct"``).
-        schedule: its index in the exploration (0 is the first).
-        trace: the scheduling decisions that led there, one line per message an
-            actor took (``/user/counter took Add(n=1)``), in order, with
-            the failures.
-        error: the original exception (also ``__cause__``).
     """
 
     def __init__(
@@ -72,7 +66,7 @@ class ScheduleFailure(TroupeError, AssertionError):
         schedule: int,
         trace: tuple[str, ...],
         error: BaseException,
-        what: str | None = None,
+        _detail: str | None = None,
     ) -> None:
         self.seed = seed
         """The failing schedule's own seed."""
@@ -84,7 +78,7 @@ class ScheduleFailure(TroupeError, AssertionError):
         """One line per message an actor took, in order, with the failures."""
         self.error = error
         """The original exception."""
-        what = what or f"{type(error).__name__}: {error}"
+        what = _detail or f"{type(error).__name__}: {error}"
         super().__init__(
             f"schedule {schedule} failed ({strategy} strategy, seed {seed}): {what}\n"
             f"replay it with explore(body, seed={seed}, schedules=1, strategy={strategy!r}) "
@@ -96,9 +90,7 @@ class ScheduleFailure(TroupeError, AssertionError):
 class ScheduleHang(ScheduleFailure):
     """An explored schedule hung: every task blocked with nothing left to wake it, or ``max_steps`` taken.
 
-    Attributes:
-        waiting: one line per task still waiting, and on what
-            (``/user/a: waiting at tests/x.py:12 in receive: await self.b.ask(Ping())``).
+    Its ``waiting`` lists the tasks still waiting, and on what.
     """
 
     def __init__(
@@ -120,7 +112,7 @@ class ScheduleHang(ScheduleFailure):
             schedule=schedule,
             trace=trace,
             error=error,
-            what=f"{error}\n  still waiting:\n{shown}",
+            _detail=f"{error}\n  still waiting:\n{shown}",
         )
 
 

@@ -70,8 +70,8 @@ class Scheduler(abc.ABC):
         self.batch = len(batch)
         self.order(batch)
         self.steps += len(batch)
-        if self.steps > self.max_steps and not self._releasing:
-            self.over = True
+        if self.steps > self.max_steps and not self._releasing and self.watchdog is not None:
+            self.over = True  # (only once the watchdog runs: it is the one that reports it)
 
     def release(self) -> None:
         """Run the held tasks again (the schedule is being torn down)."""
