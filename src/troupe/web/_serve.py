@@ -1,6 +1,6 @@
 """`serve` and `serve_store`: the dashboard's server on hypercorn's trio worker, and its `Dashboard`.
 
-The server runs in a task of the system's nursery, next to an event pump,
+The server runs in a task of the system's nursery, next to the flusher of the event tap,
 and a small runtime actor (``/system/web-PORT``) whose ``on_stop`` tells
 the streams the system stopped and shuts the server down within about a
 second: the system's shutdown never waits on a client.
@@ -13,7 +13,7 @@ import functools
 import logging
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, final
@@ -30,7 +30,7 @@ from ._app import LOOPBACK, build_app
 from ._errors import WebError
 from ._jobsource import StoreJobs, SystemJobs
 from ._site import Site
-from ._sse import poll_store, pump
+from ._sse import Tap, flusher, poll_store
 from ._state import SystemView
 
 if TYPE_CHECKING:
@@ -133,15 +133,16 @@ class Dashboard:
         started = False
         try:
             async with contextlib.AsyncExitStack() as stack:
-                events = None
+                tapped = False
                 if system is not None and site.view is not None:
                     site.view.failures.install()
                     stack.callback(site.view.failures.remove)
-                    events = await stack.enter_async_context(system.events.listen("troupe.**"))
+                    stack.callback(_tap(system, Tap(site.hub, site.view.see)))
+                    tapped = True
                 async with trio.open_nursery() as inner:
                     site.bindings.nursery = system._nursery if system is not None else inner
-                    if events is not None and site.view is not None:
-                        inner.start_soon(pump, events, site.hub, site.view.see)
+                    if tapped:
+                        inner.start_soon(flusher, site.hub)
                     elif isinstance(site.jobs, StoreJobs):
                         inner.start_soon(poll_store, site.jobs.list, site.hub)
                     server_done = trio.Event()
@@ -151,7 +152,7 @@ class Dashboard:
                     task_status.started()
                     await self._shutdown.wait()
                     site.stop()
-                    # The server ends once the streams have ended (GRACE bounds the rest); then the pump.
+                    # The server ends once the streams have ended (GRACE bounds the rest); then the flusher.
                     with trio.move_on_after(GRACE * 3):
                         await server_done.wait()
                     inner.cancel_scope.cancel()
@@ -186,6 +187,14 @@ class Dashboard:
             )
         finally:
             done.set()
+
+
+def _tap(system: ActorSystem, tap: Tap) -> Callable[[], None]:
+    """Hand ``tap`` the bus's ``troupe.**`` events as they are emitted; return what takes it off."""
+    bus = system.events
+    bus._subs.append((Tap.PATTERN, tap))
+    bus._cache.clear()
+    return functools.partial(bus._remove, Tap.PATTERN, tap)
 
 
 def _listen(host: str, port: int, config: Config) -> socket.socket:

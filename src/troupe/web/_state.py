@@ -1,7 +1,7 @@
 """What the API shows of a running system: actors, tasks, dead letters, counters.
 
 Read from the system's cells when asked (nothing is paid between requests),
-plus what the event pump counts (tasks that finished, the latest dead
+plus what the event tap counts (tasks that finished, the latest dead
 letters) and the ``troupe.failure`` log (why actors failed).
 """
 
@@ -47,7 +47,7 @@ class SystemView:
         self.stopped = False
 
     def see(self, event: BusEvent) -> None:
-        """Count what an event says (the pump calls it for every ``troupe.**`` event)."""
+        """Count what an event says (the tap calls it for every ``troupe.**`` event)."""
         topic = event.topic
         end = _TASK_ENDS.get(topic)
         if end is not None:
