@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-cluster test test-browser browser screenshots soak check lint typecheck docs bench bench-peers bench-report bench-cluster bench-dask bench-explore bench-million clean
+.PHONY: demo demo-cluster test test-browser browser screenshots soak check lint typecheck docs bench bench-peers bench-report bench-cluster bench-dask bench-explore bench-dashboard bench-million clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -87,6 +87,10 @@ bench-dask: $(STAMP)
 # puts it on docs/performance.md)
 bench-explore: $(STAMP)
 	$(BIN)/python bench/explore.py --json bench/results/explore.json
+
+# what a connected dashboard costs the core workloads, the page open in headless Chromium (about 2 minutes)
+bench-dashboard: $(STAMP) browser
+	$(BIN)/python bench/dashboard.py --json bench/results/dashboard.json
 
 # a million idle actors in one process (about 3 GB; not run in CI)
 bench-million: $(STAMP)
