@@ -332,6 +332,11 @@ class _Session:
             with contextlib.suppress(Exception):
                 client.unsubscribe_topic(self.topic)
         self._close(client if owned else None, cluster)
+        if owned:  # our loop has stopped: a collection it had queued but not started never will
+            for collecting in list(self.collecting):
+                if not collecting.done():
+                    with contextlib.suppress(Exception):
+                        collecting.get_coro().close()  # type: ignore[attr-defined] # a Task's coroutine
 
     @staticmethod
     def _close(client: Any, cluster: Any) -> None:
@@ -418,6 +423,8 @@ class _Session:
         loop.call_soon_threadsafe(self._ready, pending)
 
     def _ready(self, pending: _Pending) -> None:
+        if self.closed:  # shutting down: the futures end with the client, their tasks with the shutdown
+            return
         self.ready.append(pending)
         if len(self.ready) == 1:
             collecting = asyncio.ensure_future(self._collect())
