@@ -10,6 +10,12 @@ import pytest
 from dashkit import TOPOLOGY, TROUPE, WAIT, interrupt, serving, url_in
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="a known bug, open in issue 22: trio raises Ctrl-C's KeyboardInterrupt in whichever task "
+    "runs, and with the dashboard's server tasks that is often not the topology's: the run then ends "
+    "without its summary (about half the runs here), or hangs in the shutdown",
+)
 def test_run_serves_the_dashboard_while_the_system_runs(tmp_path: Path) -> None:
     topology = tmp_path / "topology.py"
     topology.write_text(TOPOLOGY)

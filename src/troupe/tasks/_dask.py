@@ -332,11 +332,6 @@ class _Session:
             with contextlib.suppress(Exception):
                 client.unsubscribe_topic(self.topic)
         self._close(client if owned else None, cluster)
-        if owned:  # our loop has stopped: a collection it had queued but not started never will
-            for collecting in list(self.collecting):
-                if not collecting.done():
-                    with contextlib.suppress(Exception):
-                        collecting.get_coro().close()  # type: ignore[attr-defined] # a Task's coroutine
 
     @staticmethod
     def _close(client: Any, cluster: Any) -> None:

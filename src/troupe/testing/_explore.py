@@ -267,10 +267,15 @@ def explore(
 
     Example:
         ```python
-        def test_no_lost_update() -> None:
+        def test_two_senders_are_both_counted() -> None:
             async def body() -> None:
                 async with troupe.open_system() as system:
-                    ...
+                    counter = await system.spawn(Counter)
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(counter.tell, Increment())
+                        nursery.start_soon(counter.tell, Increment())
+                    assert await counter.ask(GetCount()) == 2
+
             troupe.testing.explore(body, schedules=500)
         ```
     """
