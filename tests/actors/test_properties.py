@@ -6,6 +6,7 @@ import contextlib
 
 import trio
 import trio.lowlevel
+import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -95,3 +96,50 @@ async def test_every_message_is_processed_or_dead_lettered_exactly_once(
         seqs = [m.seq for m in processed if m.sender == k]
         assert seqs == sorted(seqs)
     assert nursery_of_system.child_tasks == frozenset()
+
+
+@troupe.message
+class Grow:
+    """Spawn a child (its ref comes back), or fail now."""
+
+    fail: bool = False
+
+
+class Node(troupe.Actor[Grow]):
+    async def receive(self, msg: Grow) -> troupe.ActorRef[Grow]:
+        if msg.fail:
+            raise RuntimeError("a planned failure")
+        return await self.context.spawn(Node)
+
+
+TREE_OPS = st.lists(
+    st.tuples(st.sampled_from(["spawn", "child", "stop", "fail"]), st.integers(min_value=0, max_value=50)),
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=TREE_OPS, restart=st.sampled_from(list(troupe.Restart)))
+async def test_alive_counts_exactly_the_live_actors(
+    ops: list[tuple[str, int]], restart: troupe.Restart
+) -> None:
+    """``statistics().alive`` (a counter: the dashboard reads it often) equals the actors alive, always."""
+    async with troupe.open_system() as system:
+        base = system.statistics().alive  # the system's own actors
+        refs: list[troupe.ActorRef[Grow]] = []
+        for op, pick in ops:
+            live = [r for r in refs if r.alive]
+            if op == "spawn" or not live:
+                refs.append(await system.spawn(Node, restart=restart))
+            elif op == "child":
+                with contextlib.suppress(troupe.TroupeError):
+                    refs.append(await live[pick % len(live)].ask(Grow()))
+            elif op == "stop":
+                await live[pick % len(live)].stop()
+            else:
+                with contextlib.suppress(troupe.TroupeError):
+                    await live[pick % len(live)].ask(Grow(fail=True))
+            await trio.testing.wait_all_tasks_blocked()
+            stats = system.statistics()
+            assert stats.alive == base + sum(r.alive for r in refs)
+            assert stats.actors_started == base + len(refs)

@@ -31,12 +31,110 @@ async def test_events_come_in_batches() -> None:
         name, hello = await next_event(events)
         assert name == "hello"
         assert hello["interval"] == 0.1
-        await system.spawn(Idle, name="idle")
+        assert hello["lifecycle"] == "summary"
+        await system.events.publish("troupe.test.one", 1)
         name, batch = await next_event(events)
         assert name == "batch"
-        topics = [(e["topic"], e["data"]) for e in batch]
-        assert ("troupe.spawned", "/user/idle") in topics
-        assert ("troupe.started", "/user/idle") in topics
+        assert [(e["topic"], e["data"]) for e in batch if e["topic"] != "troupe.lifecycle"] == [
+            ("troupe.test.one", 1)
+        ]
+
+
+async def _batches_until(events: Any, done: Any) -> list[dict[str, Any]]:
+    """The items of the batches read until ``done(items so far)``."""
+    seen: list[dict[str, Any]] = []
+    while not done(seen):
+        name, batch = await next_event(events)
+        assert name == "batch"
+        seen.extend(batch)
+    return seen
+
+
+async def _settle(system: troupe.ActorSystem, *streams: Any) -> None:
+    """Read until what came before now is summed up (the dashboard's own actor spawns as it starts)."""
+    await system.events.publish("troupe.test.mark", "settled")
+    for events in streams:
+        await _batches_until(events, lambda s: any(e["topic"] == "troupe.test.mark" for e in s))
+
+
+def _spawned(items: list[dict[str, Any]]) -> int:
+    return sum(e["data"]["spawned"] for e in items if e["topic"] == "troupe.lifecycle")
+
+
+async def test_actors_lives_come_summed_up_once_per_batch() -> None:
+    async with served() as (system, _, client), streaming(client, "/api/events") as (_, events):
+        await next_event(events)
+        await _settle(system, events)
+        refs = [await system.spawn(Idle) for _ in range(300)]
+        for ref in refs[:100]:
+            await ref.stop()
+        seen = await _batches_until(events, lambda s: _spawned(s) >= 300 and _stopped(s) >= 100)
+        assert _spawned(seen) == 300
+        assert _stopped(seen) == 100
+        assert not [e for e in seen if e["topic"] in {"troupe.spawned", "troupe.started", "troupe.stopped"}]
+        summaries = [e["data"] for e in seen if e["topic"] == "troupe.lifecycle"]
+        assert summaries[-1]["alive"] == system.statistics().alive
+        # one summary per batch: far fewer items than the 700 events they stand for
+        assert len(summaries) < 50
+
+
+def _stopped(items: list[dict[str, Any]]) -> int:
+    return sum(e["data"]["stopped"] for e in items if e["topic"] == "troupe.lifecycle")
+
+
+async def test_lifecycle_each_streams_every_life_event_and_only_to_who_asked() -> None:
+    async with (
+        served() as (system, _, client),
+        streaming(client, "/api/events?lifecycle=each") as (_, each),
+        streaming(client, "/api/events") as (_, summary),
+    ):
+        name, hello = await next_event(each)
+        assert (name, hello["lifecycle"]) == ("hello", "each")
+        await next_event(summary)
+        await _settle(system, each, summary)
+        ref = await system.spawn(Idle, name="idle")
+        await ref.stop()
+        await system.events.publish("troupe.test.after", 1)
+        seen = await _batches_until(each, lambda s: any(e["topic"] == "troupe.test.after" for e in s))
+        topics = [(e["topic"], e["data"]) for e in seen if e["topic"] != "troupe.lifecycle"]
+        assert topics == [
+            ("troupe.spawned", "/user/idle"),
+            ("troupe.started", "/user/idle"),
+            ("troupe.stopped", "/user/idle"),
+            ("troupe.test.after", 1),
+        ]
+        others = await _batches_until(summary, lambda s: any(e["topic"] == "troupe.test.after" for e in s))
+        assert [e["topic"] for e in others if e["topic"] != "troupe.lifecycle"] == ["troupe.test.after"]
+        assert _spawned(others) == 1
+
+
+async def test_the_bus_hands_over_life_events_only_while_a_client_wants_each() -> None:
+    async with served() as (system, dashboard, client):
+        bus = system.events
+
+        def lifecycle_taps() -> list[object]:
+            return [t for p, t in bus._subs if p[-1] in {"spawned", "started", "stopped"}]
+
+        assert lifecycle_taps() == []
+        async with streaming(client, "/api/events?lifecycle=each") as (_, events):
+            await next_event(events)
+            assert len(lifecycle_taps()) == 3
+            async with streaming(client, "/api/events?lifecycle=each") as (_, again):
+                await next_event(again)
+                assert len(lifecycle_taps()) == 3  # one tap serves every such client
+        hub = dashboard._site.hub
+        with trio.fail_after(5):
+            while hub.clients:  # noqa: ASYNC110 - the server's side notices the closed stream
+                await trio.sleep(0.01)
+        assert lifecycle_taps() == []
+        assert hub.each == 0
+
+
+async def test_a_bad_lifecycle_choice_is_a_json_400() -> None:
+    async with served() as (_, _dashboard, client):
+        response = await client.get("/api/events", params={"lifecycle": "all"})
+        assert response.status_code == 400
+        assert "lifecycle must be 'summary'" in response.json()["error"]
 
 
 async def test_at_most_one_batch_per_interval() -> None:

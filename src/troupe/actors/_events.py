@@ -172,7 +172,9 @@ class EventBus(metaclass=NoPublicConstructor):
         found = cache.get(topic)
         if found is None:
             parts = tuple(topic.split("."))
-            found = [t for p, t in self._subs if _matches(p, parts)]
+            # A target may name topics it never wants (``_skips``): the dashboard's tap
+            # skips the lifecycle storm, and the bus then builds no event for it.
+            found = [t for p, t in self._subs if _matches(p, parts) and topic not in getattr(t, "_skips", ())]
             if len(cache) >= _CACHE_SIZE:  # bounded: forget the oldest topic
                 del cache[next(iter(cache))]
             cache[topic] = found

@@ -38,6 +38,8 @@ def finalize(cell: _Cell, reason: BaseException | None, *, announce: bool = True
     cell.state = DEAD
     cell.final_reason = reason
     system = cell.system
+    if cell.parent is not None and cell.guardian_strategy is None:  # spawned: not the root, not a guardian
+        system._stats_ended += 1
     # What only this instance used goes now, so the actor's task, its
     # context (which holds the cell) and the factory's closure are freed by
     # reference counting rather than by the cyclic GC.

@@ -78,6 +78,7 @@ class ActorSystem(metaclass=NoPublicConstructor):
         self._body_scope: trio.CancelScope | None = None
         self._failure: tuple[str, BaseException] | None = None
         self._stats_started = 0
+        self._stats_ended = 0  # spawned actors that have terminated: alive = started - ended
         self._stats_restarts = 0
         self._stats_failures = 0
         self._stuck: tuple[str, ...] = ()
@@ -240,7 +241,7 @@ class ActorSystem(metaclass=NoPublicConstructor):
         """A snapshot of the system's counters."""
         return SystemStatistics(
             actors_started=self._stats_started,
-            alive=sum(1 for _ in self._walk()),
+            alive=self._stats_started - self._stats_ended,
             restarts=self._stats_restarts,
             failures=self._stats_failures,
             dead_letters=self._dead_letters.count,

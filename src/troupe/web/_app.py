@@ -55,14 +55,19 @@ async def events(request: Request) -> Response:
     hub = api.site_of(request).hub
     if request.method == "HEAD":
         return Response(headers=_SSE_HEADERS)
-    client = hub.open()
+    lifecycle = request.query_params.get("lifecycle", "summary")
+    if lifecycle not in {"summary", "each"}:
+        return error_response(
+            400, f"lifecycle must be 'summary' (the default) or 'each', got {lifecycle[:40]!r}"
+        )
+    client = hub.open(lifecycle=lifecycle == "each")
     if client is None:
         return error_response(503, f"{hub.max_clients} event streams are open already; close some and retry")
     return EventSourceResponse(
         hub.stream(client),
         ping=HEARTBEAT,
         send_timeout=SEND_TIMEOUT,
-        background=BackgroundTask(hub.clients.discard, client),
+        background=BackgroundTask(hub.close, client),
     )
 
 

@@ -30,7 +30,7 @@ from ._app import LOOPBACK, build_app
 from ._errors import WebError
 from ._jobsource import StoreJobs, SystemJobs
 from ._site import Site
-from ._sse import Tap, flusher, poll_store
+from ._sse import Hub, LifecycleTap, Tap, flusher, poll_store
 from ._state import SystemView
 
 if TYPE_CHECKING:
@@ -138,6 +138,7 @@ class Dashboard:
                     site.view.failures.install()
                     stack.callback(site.view.failures.remove)
                     stack.callback(_tap(system, Tap(site.hub, site.view.see)))
+                    stack.callback(_count_lives(system, site.hub))
                     tapped = True
                 async with trio.open_nursery() as inner:
                     site.bindings.nursery = system._nursery if system is not None else inner
@@ -189,12 +190,47 @@ class Dashboard:
             done.set()
 
 
-def _tap(system: ActorSystem, tap: Tap) -> Callable[[], None]:
-    """Hand ``tap`` the bus's ``troupe.**`` events as they are emitted; return what takes it off."""
+def _tap(system: ActorSystem, tap: object, *patterns: tuple[str, ...]) -> Callable[[], None]:
+    """Hand ``tap`` the bus's events on ``patterns`` (default ``troupe.**``) as they come; return the undo."""
     bus = system.events
-    bus._subs.append((Tap.PATTERN, tap))
+    patterns = patterns or (Tap.PATTERN,)
+    for pattern in patterns:
+        bus._subs.append((pattern, tap))
     bus._cache.clear()
-    return functools.partial(bus._remove, Tap.PATTERN, tap)
+
+    def untap() -> None:
+        for pattern in patterns:
+            bus._remove(pattern, tap)
+
+    return untap
+
+
+def _count_lives(system: ActorSystem, hub: Hub) -> Callable[[], None]:
+    """Let ``hub`` sum up actors' lives from the system's counters, and tap them while a client wants each."""
+
+    def counts() -> tuple[int, int, int]:
+        started, ended = system._stats_started, system._stats_ended
+        return started, ended, started - ended
+
+    untap: Callable[[], None] | None = None
+
+    def lifecycle(each: int) -> None:
+        nonlocal untap
+        if each and untap is None:
+            untap = _tap(system, LifecycleTap(hub), *LifecycleTap.PATTERNS)
+        elif not each and untap is not None:
+            off = untap
+            untap = None
+            off()
+
+    def forget() -> None:
+        hub.count_lives(None)
+        hub.lifecycle = None
+        lifecycle(0)
+
+    hub.count_lives(counts)
+    hub.lifecycle = lifecycle
+    return forget
 
 
 def _listen(host: str, port: int, config: Config) -> socket.socket:

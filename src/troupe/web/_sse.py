@@ -5,13 +5,21 @@ A tap on the bus hands the `Hub` every event as it is emitted; every
 offers it to each client. A client's queue is bounded: a client that does
 not keep up loses whole batches and is told so (``event: lagged``) before
 its next batch. Nothing here ever waits for a client.
+
+Actors' lives (``troupe.spawned``, ``troupe.started``, ``troupe.stopped``:
+three events per actor, a storm when actors are spawned by the thousand)
+are not tapped one by one: the system counts them anyway, and each batch
+ends with one ``troupe.lifecycle`` item saying how many actors were spawned
+and stopped since the last one. A client that asks for them
+(``?lifecycle=each``) gets them one by one as well; only while such a
+client is connected does the bus hand them over.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import trio
@@ -25,6 +33,9 @@ CLIENT_BATCHES = 50  # batches a client may be behind before it loses some
 BATCH_EVENTS = 5000  # events in one batch; more in one interval are dropped (and reported)
 MAX_CLIENTS = 100  # event streams at once; more are refused (503)
 STORE_POLL = 1.0  # seconds between reads of a job store served alone (troupe jobs serve)
+LIFECYCLE = frozenset({"troupe.spawned", "troupe.started", "troupe.stopped"})
+"""The topics summarised as one ``troupe.lifecycle`` item per batch (and sent one by one only on request)."""
+SUMMARY_TOPIC = "troupe.lifecycle"
 
 
 log = logging.getLogger("troupe.web")
@@ -41,7 +52,8 @@ def _safe_json(event: BusEvent) -> dict[str, Any]:
 class Client:
     """One event stream's queue of encoded batches, and what it lost."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, *, lifecycle: bool) -> None:
+        self.lifecycle = lifecycle  # also every lifecycle event, one by one (``?lifecycle=each``)
         self.queue: deque[bytes] = deque()
         self.capacity = capacity
         self.lost_batches = 0
@@ -60,7 +72,14 @@ class Client:
 
 
 class Hub:
-    """Batches the tap's events and fans them out to the clients."""
+    """Batches the tap's events and fans them out to the clients.
+
+    ``counts`` (set for a system) returns the system's actors spawned so far,
+    ended so far and alive: each batch's ``troupe.lifecycle`` item is their
+    change. ``lifecycle`` (set for a system) is called with the number of
+    ``?lifecycle=each`` clients whenever it changes: while it is not 0 the
+    bus hands the hub those events one by one.
+    """
 
     def __init__(self) -> None:
         self.clients: set[Client] = set()
@@ -72,6 +91,17 @@ class Hub:
         self.batch_events = BATCH_EVENTS
         self.max_clients = MAX_CLIENTS
         self.poll = STORE_POLL
+        self.counts: Callable[[], tuple[int, int, int]] | None = None
+        self.lifecycle: Callable[[int], None] | None = None
+        self.each = 0  # clients that asked for every lifecycle event
+        self.mixed = False  # lifecycle events are pending (some clients must not get them)
+        self._last = (0, 0)  # (spawned, ended) at the last flush
+
+    def count_lives(self, counts: Callable[[], tuple[int, int, int]] | None) -> None:
+        """Sum up actors' lives from ``counts`` (spawned, ended, alive) from now on; None: no more."""
+        self.counts = counts
+        if counts is not None:
+            self._last = counts()[:2]
 
     def add(self, event: BusEvent) -> None:
         """An event from the bus: kept for the next batch (when someone listens)."""
@@ -82,18 +112,43 @@ class Hub:
         else:
             self.dropped += 1
 
+    def _summary(self) -> dict[str, Any] | None:
+        """This batch's ``troupe.lifecycle`` item: actors spawned and stopped since the last (or None)."""
+        if self.counts is None:
+            return None
+        spawned, ended, alive = self.counts()
+        last, self._last = self._last, (spawned, ended)
+        if last == (spawned, ended):
+            return None
+        data = {"spawned": spawned - last[0], "stopped": ended - last[1], "alive": alive}
+        return {"topic": SUMMARY_TOPIC, "data": data}
+
     def flush(self) -> None:
-        """Encode what came since the last flush, once, and offer it to every client."""
-        pending, dropped = self.pending, self.dropped
-        if not pending and not dropped:
+        """Encode what came since the last flush once (twice with ``lifecycle=each`` clients); offer it."""
+        pending, dropped, mixed = self.pending, self.dropped, self.mixed
+        self.mixed = False
+        summary = self._summary()
+        if not pending and not dropped and summary is None:
             return
         self.pending, self.dropped = [], 0
         if not self.clients:
             return
-        batch = dumps([_safe_json(e) for e in pending]) if pending else b""
+        items = [_safe_json(e) for e in pending]
+        if summary is not None:
+            items.append(summary)
+        every = dumps(items) if items else b""
+        count = len(items)
+        if mixed and len(self.clients) > self.each:  # the others get the batch without them
+            kept = [item for item, e in zip(items, pending, strict=False) if e.topic not in LIFECYCLE]
+            if summary is not None:
+                kept.append(summary)
+            some, some_count = (dumps(kept) if kept else b""), len(kept)
+        else:
+            some, some_count = every, count
         for client in list(self.clients):
+            batch, events = (every, count) if client.lifecycle else (some, some_count)
             if batch:
-                client.offer(batch, len(pending), dropped)
+                client.offer(batch, events, dropped)
             else:
                 client.lost_events += dropped
                 client.wake.set()
@@ -105,18 +160,40 @@ class Hub:
         for client in list(self.clients):
             client.wake.set()
 
-    def open(self) -> Client | None:
-        """A new client, or None when ``max_clients`` streams are open already."""
+    def open(self, *, lifecycle: bool = False) -> Client | None:
+        """A new client, or None when ``max_clients`` streams are open already.
+
+        With ``lifecycle``, it also gets every ``troupe.spawned``, ``troupe.started`` and ``troupe.stopped``.
+        """
         if len(self.clients) >= self.max_clients:
             return None
-        client = Client(self.client_batches)
+        client = Client(self.client_batches, lifecycle=lifecycle)
         self.clients.add(client)
+        if lifecycle:
+            self.each += 1
+            if self.lifecycle is not None:
+                self.lifecycle(self.each)
         return client
+
+    def close(self, client: Client) -> None:
+        """The client's stream ended (it is safe to say so twice)."""
+        if client not in self.clients:
+            return
+        self.clients.discard(client)
+        if client.lifecycle:
+            self.each -= 1
+            if self.lifecycle is not None:
+                self.lifecycle(self.each)
 
     async def stream(self, client: Client) -> AsyncIterator[dict[str, Any]]:
         """The client's SSE events: ``hello``, then ``batch`` (and ``lagged``), then ``stopped``."""
         try:
-            hello = {"interval": self.interval, "queue": client.capacity, "batch_events": self.batch_events}
+            hello = {
+                "interval": self.interval,
+                "queue": client.capacity,
+                "batch_events": self.batch_events,
+                "lifecycle": "each" if client.lifecycle else "summary",
+            }
             yield {"event": "hello", "data": dumps(hello).decode()}
             while True:
                 if client.lost_events or client.lost_batches:
@@ -132,21 +209,25 @@ class Hub:
                     client.wake = trio.Event()
                     await client.wake.wait()
         finally:
-            self.clients.discard(client)
+            self.close(client)
 
 
 class Tap:
     """The bus's ``troupe.**`` events handed over as they are emitted: no stream, nothing buffered.
 
     A stream (``events.listen``) keeps every event for up to ``hub.interval``
-    in its buffer: under a storm of lifecycle events (spawn/stop churn) those
-    objects outlive many young collections and make the collector scan the
-    whole actor tree again and again (the dashboard cost spawn 45% of its
-    rate). The tap counts the event and keeps at most a batch's worth.
+    in its buffer: under a storm of events those objects outlive many young
+    collections and make the collector scan the whole actor tree again and
+    again. The tap counts the event and keeps at most a batch's worth.
     The bus calls ``tell_nowait`` (its way to deliver to a target); it never raises.
+
+    The lifecycle topics are not handed over at all (``_skips``, which the
+    bus reads once per topic): the system counts them, and the hub sums them
+    up. `lifecycle_tap` hands them over while a client asks for each one.
     """
 
     PATTERN = ("troupe", "**")
+    _skips = LIFECYCLE
 
     def __init__(self, hub: Hub, see: Any) -> None:
         self.hub = hub
@@ -159,6 +240,20 @@ class Tap:
             self.hub.add(event)
         except Exception:  # a bug here must never reach the actor that emitted the event
             log.exception("the dashboard could not take an event on %s", event.topic)
+
+
+class LifecycleTap:
+    """``troupe.spawned``, ``.started`` and ``.stopped`` one by one, for ``lifecycle=each`` clients."""
+
+    PATTERNS = tuple(tuple(topic.split(".")) for topic in sorted(LIFECYCLE))
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def tell_nowait(self, event: BusEvent) -> None:
+        """One lifecycle event from the bus, kept for the next batch."""
+        self.hub.mixed = True
+        self.hub.add(event)
 
 
 async def flusher(hub: Hub) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..actors._cell import _Cell
@@ -77,32 +78,37 @@ class SystemView:
         }
 
     def actors_json(self, *, offset: int, limit: int, under: str | None) -> dict[str, Any]:
-        """``GET /api/actors``: the live actors in tree order (parents first, in spawn order)."""
-        cells = self._subtree(under)
-        reasons = self.failures.reasons
-        items = [_actor_json(cell, reasons) for cell in cells[offset : offset + limit]]
-        return {"total": len(cells), "offset": offset, "items": items}
+        """``GET /api/actors``: the live actors in tree order (parents first, in spawn order).
 
-    def _subtree(self, under: str | None) -> list[_Cell]:
+        The whole tree is counted by the system's counters, so a page near the
+        top walks only as far as its last row (a page refreshed during a storm
+        of spawns does not walk 10,000 actors); a subtree is walked and counted.
+        """
+        system = self.system
+        roots, include_root = self._roots(under)
+        whole = under is None or under == "/"
+        reasons = self.failures.reasons
+        items: list[dict[str, Any]] = []
+        seen = 0
+        for cell in _preorder(roots, include_root):
+            if seen >= offset:
+                if len(items) < limit:
+                    items.append(_actor_json(cell, reasons))
+                elif whole:
+                    break
+            seen += 1
+        total = system._stats_started - system._stats_ended if whole else seen
+        return {"total": max(total, seen), "offset": offset, "items": items}
+
+    def _roots(self, under: str | None) -> tuple[list[_Cell], bool]:
         system = self.system
         if under is None or under == "/":
-            roots, include_root = [system._user, system._system_guardian], False
-        else:
-            found = _find(system._root, under)
-            if found is None:
-                msg = f"no live actor at {under!r}; /api/actors lists the paths (or leave out under=)"
-                raise NotFound(msg)
-            roots, include_root = [found], found.guardian_strategy is None
-        out: list[_Cell] = []
-        for root in roots:
-            stack = [root]
-            while stack:
-                cell = stack.pop()
-                if cell is not root or include_root:
-                    out.append(cell)
-                if cell.children:
-                    stack.extend(c for c in reversed(cell.children.values()) if c.state != _DEAD)
-        return out
+            return [system._user, system._system_guardian], False
+        found = _find(system._root, under)
+        if found is None:
+            msg = f"no live actor at {under!r}; /api/actors lists the paths (or leave out under=)"
+            raise NotFound(msg)
+        return [found], found.guardian_strategy is None
 
     def tasks_json(self) -> dict[str, Any]:
         """``GET /api/tasks``: counts by state, and the live tasks (the first ``TASKS_SHOWN``)."""
@@ -141,6 +147,18 @@ class SystemView:
 
 
 _DEAD = 4
+
+
+def _preorder(roots: list[_Cell], include_root: bool) -> Iterator[_Cell]:
+    """The live cells below ``roots`` (and the roots if ``include_root``), parents first, in spawn order."""
+    for root in roots:
+        stack = [root]
+        while stack:
+            cell = stack.pop()
+            if cell is not root or include_root:
+                yield cell
+            if cell.children:
+                stack.extend(c for c in reversed(cell.children.values()) if c.state != _DEAD)
 
 
 def _find(root: _Cell, path: str) -> _Cell | None:

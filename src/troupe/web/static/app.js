@@ -522,8 +522,13 @@
     if (topic.startsWith("troupe.task.") || topic.startsWith("troupe.manager.")) return ["tasks"];
     if (topic.startsWith("troupe.service.")) return ["tasks"];
     if (topic === "troupe.dead_letter") return ["deadletters", "system"];
-    if (/^troupe\.(spawned|started|failed|restarted|stopped)$/.test(topic)) return ["actors", "system"];
+    if (/^troupe\.(lifecycle|spawned|started|failed|restarted|stopped)$/.test(topic)) return ["actors", "system"];
     return [];
+  }
+
+  function lives(data) {
+    if (typeof data !== "object" || data === null) return 0;
+    return (Number(data.spawned) || 0) + (Number(data.stopped) || 0);
   }
 
   function onBatch(event) {
@@ -534,10 +539,12 @@
       return;
     }
     if (!Array.isArray(items)) return;
-    state.bucket += items.length;
     const parts = new Set();
     for (const item of items) {
-      for (const part of partsFor(String(item.topic || ""))) parts.add(part);
+      const topic = String(item.topic || "");
+      // the actors' lives come summed up: a spawn and a stop count as one event each
+      state.bucket += topic === "troupe.lifecycle" ? lives(item.data) : 1;
+      for (const part of partsFor(topic)) parts.add(part);
     }
     if (parts.size) markDirty(...parts);
   }
