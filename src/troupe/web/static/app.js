@@ -21,6 +21,7 @@
     under: "",
     collapsed: new Set(),
     lastActors: [],
+    shown: {}, // what each part last rendered (as JSON): an unchanged answer is not rendered again
     jobOffset: 0,
     jobTotal: 0,
     jobStatus: "",
@@ -37,6 +38,16 @@
   };
 
   const $ = (id) => document.getElementById(id);
+
+  // True when ``value`` differs from what ``part`` showed last (and remembers it). A storm of events
+  // re-reads a part every few hundred milliseconds; rebuilding an unchanged table would only cost
+  // the machine the system runs on.
+  function changed(part, value) {
+    const text = JSON.stringify(value);
+    if (state.shown[part] === text) return false;
+    state.shown[part] = text;
+    return true;
+  }
 
   function el(tag, props, ...children) {
     const node = document.createElement(tag);
@@ -245,7 +256,7 @@
     $("actors-whole").hidden = !state.under;
     $("actors-prev").disabled = state.actorOffset === 0;
     $("actors-next").disabled = last >= total;
-    renderActors(items);
+    if (changed("actors", items)) renderActors(items);
   }
 
   // -- jobs --------------------------------------------------------------------
@@ -424,6 +435,7 @@
     const result = await getJSON("api/tasks");
     if (!result.ok) return;
     const { counts, items } = result.body;
+    if (!changed("tasks", result.body)) return;
     $("task-counts").replaceChildren(
       ...Object.entries(counts || {}).map(([name, n]) =>
         el("div", {}, el("dt", { text: name }), el("dd", { "data-count": name, text: String(n) })),
@@ -447,6 +459,7 @@
     const result = await getJSON("api/deadletters");
     if (!result.ok) return;
     const { count, latest } = result.body;
+    if (!changed("deadletters", result.body)) return;
     const shown = (latest || []).slice().reverse();
     $("deadletters-count").textContent = count
       ? `${count} dead letter${count === 1 ? "" : "s"}; the latest ${shown.length}, newest first:`
