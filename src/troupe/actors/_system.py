@@ -261,8 +261,11 @@ class ActorSystem(metaclass=NoPublicConstructor):
         return out
 
     def _emit(self, topic: str, data: object) -> None:
-        if self._events._subs:
-            self._events._emit(topic, data)
+        events = self._events
+        if events._subs:
+            known = events._cache.get(topic)
+            if known is None or known:  # a topic known to reach no one costs a lookup (dashboards skip some)
+                events._emit(topic, data)
 
     def _fail_root(self, path: str, cause: BaseException) -> None:
         if self._failure is None and not self._closing:
