@@ -71,7 +71,8 @@ bench-report: $(STAMP)
 	$(BIN)/python bench/peers.py --json bench/results/peers.json
 	$(BIN)/python bench/report.py bench/results/peers.json --million bench/results/million.json \
 		--cluster bench/results/cluster.json --dask bench/results/dask.json \
-		--explore bench/results/explore.json --page docs/performance.md
+		--explore bench/results/explore.json --dashboard bench/results/dashboard.json \
+		--page docs/performance.md
 
 # troupe.cluster across processes against raw nats-py, the asyncio bridge and Thespian (a few
 # minutes; bench-report puts its figures on docs/performance.md)

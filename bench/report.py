@@ -3,7 +3,7 @@
 Run by ``make bench-report`` after the measurement; by hand::
 
     python bench/report.py RESULTS.json [--million MILLION.json] [--cluster CLUSTER.json] \
-        [--dask DASK.json] --page docs/performance.md
+        [--dask DASK.json] [--explore EXPLORE.json] [--dashboard DASHBOARD.json] --page docs/performance.md
 
 Every figure on the page comes from the JSON: nothing is typed in by hand,
 so the page is only ever as old as the run that made it.
@@ -15,11 +15,14 @@ import argparse
 import json
 import statistics
 import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import cluster as cluster_bench
+import dashboard as dashboard_bench
 import dask_bench
 import explore as explore_bench
 import matplotlib as mpl
@@ -81,12 +84,32 @@ def _num(x: float) -> str:
     return f"{x:,.0f}"
 
 
+def _spread(got: Sequence[float]) -> str:
+    """A cell's figures: the **median**, then the min to max."""
+    return f"**{_num(statistics.median(got))}**<br>{_num(min(got))} to {_num(max(got))}"
+
+
+def _verdict(ok: bool) -> str:
+    return "ok" if ok else "**MISSED**"
+
+
+def _measured_on(measured: Mapping[str, Any]) -> list[str]:
+    """When, on what machine and with which versions a run was made: two lines of its section."""
+    machine = measured["machine"]
+    return [
+        f"Measured {measured['when']} on {machine['cpu']} ({machine['cores']} cores, {machine['system']}).",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in measured['versions'].items())}.",
+    ]
+
+
+def _columns(names: Sequence[str]) -> list[str]:
+    """A table's header: the workload, then a right-aligned column per name."""
+    return ["| workload | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+
+
 def table(report: dict[str, Any]) -> list[str]:
     names = report["contenders"]
-    lines = [
-        "| workload | " + " | ".join(names) + " |",
-        "|---|" + "---:|" * len(names),
-    ]
+    lines = _columns(names)
     for m in metrics(report):
         cells = []
         for who in names:
@@ -95,7 +118,7 @@ def table(report: dict[str, Any]) -> list[str]:
             if cell["unsupported"] is not None or not got:
                 cells.append(f"n/a: {cell['unsupported']}" if cell["unsupported"] else "n/a")
                 continue
-            text = f"**{_num(statistics.median(got))}**<br>{_num(min(got))} to {_num(max(got))}"
+            text = _spread(got)
             ratio = lead(report, m, who)
             if who != "troupe" and ratio is not None:
                 text += f"<br>troupe x{ratio:.2f}"
@@ -249,7 +272,7 @@ def _cluster_cell(rates: cluster_results.Rates, key: str, who: str) -> str:
     got = rates[key].get(who)
     if not got:
         return "not run"
-    text = f"**{_num(statistics.median(got))}**<br>{_num(min(got))} to {_num(max(got))}"
+    text = _spread(got)
     base = cluster_bench.BASELINE
     over = cluster_results.ratio(rates, (key, who), (key, base))
     if who != base and over is not None:
@@ -260,15 +283,56 @@ def _cluster_cell(rates: cluster_results.Rates, key: str, who: str) -> str:
     return text
 
 
+def _rate_table(measured: Mapping[str, Any], cell: Callable[[str, str], str]) -> list[str]:
+    """A row per workload of a run, a column per contender: ``cell(workload key, contender)``."""
+    lines = _columns(list(measured["contenders"]))
+    for work in measured["workloads"]:
+        cells = [cell(work["key"], who) for who in measured["contenders"]]
+        lines.append(f"| {work['title']} ({work['unit']}) | " + " | ".join(cells) + " |")
+    return lines
+
+
+class _Sides(Protocol):
+    """What a target table reads of a benchmark's target (``cluster.Target``, ``dask_bench.Target``)."""
+
+    @property
+    def what(self) -> str: ...
+    @property
+    def ours(self) -> tuple[str, str]: ...
+    @property
+    def theirs(self) -> tuple[str, str]: ...
+
+
+def _target_table(
+    issue: int,
+    bound: str,
+    targets: Sequence[tuple[_Sides, str]],
+    found: Iterable[Mapping[str, Any]],
+    rates: cluster_results.Rates,
+) -> list[str]:
+    """A row per (target, its bound): the ratio measured and the verdict, or which side was not run.
+
+    ``found`` is what the benchmark's ``verdicts`` made of ``rates``: a
+    ``{"target", "value", "ok"}`` per target both sides of which ran.
+    """
+    by_what = {v["target"]: v for v in found}
+    lines = [f"| target (issue {issue}) | measured | {bound} | verdict |", "|---|---:|---:|---|"]
+    for t, limit in targets:
+        v = by_what.get(t.what)
+        if v is None:
+            missing = [
+                f"{who} on {key}" for key, who in (t.ours, t.theirs) if not rates.get(key, {}).get(who)
+            ]
+            lines.append(f"| {t.what} | n/a | {limit} | not measured: no {', no '.join(missing)} |")
+        else:
+            lines.append(f"| {t.what} | x{v['value']:.2f} | {limit} | {_verdict(v['ok'])} |")
+    return lines
+
+
 def cluster_table(measured: dict[str, Any]) -> list[str]:
     """Medians, min to max, the rate over raw nats-py's and troupe's lead: a row per workload."""
     rates = cluster_results.rates(measured["results"])
-    names = list(measured["contenders"])
-    lines = ["| workload | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for work in measured["workloads"]:
-        cells = [_cluster_cell(rates, work["key"], who) for who in names]
-        lines.append(f"| {work['title']} ({work['unit']}) | " + " | ".join(cells) + " |")
-    return lines
+    return _rate_table(measured, partial(_cluster_cell, rates))
 
 
 def cluster_scaling(measured: dict[str, Any]) -> list[str]:
@@ -301,19 +365,10 @@ def cluster_scaling(measured: dict[str, Any]) -> list[str]:
 def cluster_targets(measured: dict[str, Any]) -> list[str]:
     """Issue 19's targets (bench/cluster.py's ``TARGETS``), computed from the runs as the run printed them."""
     rates = cluster_results.rates(measured["results"])
-    found = {v["target"]: v for v in cluster_results.verdicts(rates, cluster_bench.TARGETS)}
-    lines = ["| target (issue 19) | measured | at least | verdict |", "|---|---:|---:|---|"]
-    for t in cluster_bench.TARGETS:
-        v = found.get(t.what)
-        if v is None:
-            missing = [
-                f"{who} on {key}" for key, who in (t.ours, t.theirs) if not rates.get(key, {}).get(who)
-            ]
-            lines.append(f"| {t.what} | n/a | x{t.at_least:g} | not measured: no {', no '.join(missing)} |")
-            continue
-        verdict = "ok" if v["ok"] else "**MISSED**"
-        lines.append(f"| {t.what} | x{v['value']:.2f} | x{t.at_least:g} | {verdict} |")
-    return lines
+    found = cluster_results.verdicts(rates, cluster_bench.TARGETS)
+    return _target_table(
+        19, "at least", [(t, f"x{t.at_least:g}") for t in cluster_bench.TARGETS], found, rates
+    )
 
 
 def cluster_chart(measured: dict[str, Any], path: Path) -> None:
@@ -352,6 +407,25 @@ def _cluster_load(measured: dict[str, Any]) -> list[str]:
     ]
 
 
+def _who_and_what(
+    measured: dict[str, Any], contenders: str, work_said: Callable[[dict[str, Any], dict[str, Any]], str]
+) -> list[str]:
+    """Where and when a run was made, its contenders (under the heading ``contenders``) and its workloads."""
+    return [
+        *_measured_on(measured),
+        *_cluster_load(measured),
+        "",
+        contenders,
+        "",
+        *(f"- **{who}**: {title}" for who, title in measured["contenders"].items()),
+        "",
+        "The workloads:",
+        "",
+        *(work_said(measured, w) for w in measured["workloads"]),
+        "",
+    ]
+
+
 def _cluster_reading(measured: dict[str, Any]) -> list[str]:
     base = cluster_bench.BASELINE
     said = [
@@ -380,19 +454,10 @@ def _cluster_reading(measured: dict[str, Any]) -> list[str]:
     return said
 
 
-def cluster_section(measured: dict[str, Any] | None) -> list[str]:
-    """The page's section on bench/cluster.py's run (``None``: not measured)."""
-    lines = ["## Across processes: troupe.cluster", ""]
-    if measured is None:
-        return [
-            *lines,
-            "Not measured in this report: run `python bench/cluster.py --json bench/results/cluster.json`",
-            "(a few minutes), then this report again with `--cluster bench/results/cluster.json`.",
-        ]
-    machine, versions = measured["machine"], measured["versions"]
+def _cluster_body(measured: dict[str, Any]) -> list[str]:
+    """The section on bench/cluster.py's run, below its title."""
     base = cluster_bench.BASELINE
     return [
-        *lines,
         "`bench/cluster.py` runs every workload across OS processes, through one local nats-server",
         "started for the run (Thespian, with its own transport, uses none), on troupe.cluster and the",
         "contenders below, in one run.",
@@ -403,18 +468,7 @@ def cluster_section(measured: dict[str, Any] | None) -> list[str]:
         "is faster). Every run's count was checked: a run that lost a message, or an answer,",
         "would have stopped the benchmark.",
         "",
-        f"Measured {measured['when']} on {machine['cpu']} ({machine['cores']} cores, {machine['system']}).",
-        f"Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.",
-        *_cluster_load(measured),
-        "",
-        "The contenders (`bench/clusterkit/on_<name>.py`):",
-        "",
-        *(f"- **{who}**: {title}" for who, title in measured["contenders"].items()),
-        "",
-        "The workloads:",
-        "",
-        *(_cluster_work_said(measured, w) for w in measured["workloads"]),
-        "",
+        *_who_and_what(measured, "The contenders (`bench/clusterkit/on_<name>.py`):", _cluster_work_said),
         *cluster_table(measured),
         "",
         f"![median rates across processes]({CLUSTER_CHART_NAME})",
@@ -458,10 +512,7 @@ def _dask_cell(measured: dict[str, Any], rates: dask_bench.Rates, key: str, who:
     median = statistics.median(got)
     runs = measured["results"][key][who]
     cpu = statistics.median(r["cpu_seconds"] / r["count"] for r in runs) * 1e3
-    text = (
-        f"**{_num(median)}**<br>{_num(min(got))} to {_num(max(got))}<br>{1e3 / median:.2f} ms/task"
-        f"<br>CPU here {cpu:.2f} ms/task"
-    )
+    text = f"{_spread(got)}<br>{1e3 / median:.2f} ms/task<br>CPU here {cpu:.2f} ms/task"
     for base in (dask_bench.BASELINE, "serial"):
         over = dask_bench.ratio(rates, (key, who), (key, base))
         if who != base and over is not None:
@@ -472,31 +523,14 @@ def _dask_cell(measured: dict[str, Any], rates: dask_bench.Rates, key: str, who:
 def dask_table(measured: dict[str, Any]) -> list[str]:
     """Medians, min to max, time and this process's CPU per task, ratios to raw distributed and serial."""
     rates = dask_bench.rates(measured["results"])
-    names = list(measured["contenders"])
-    lines = ["| workload | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for work in measured["workloads"]:
-        cells = [_dask_cell(measured, rates, work["key"], who) for who in names]
-        lines.append(f"| {work['title']} ({work['unit']}) | " + " | ".join(cells) + " |")
-    return lines
+    return _rate_table(measured, partial(_dask_cell, measured, rates))
 
 
 def dask_targets(measured: dict[str, Any]) -> list[str]:
     """Issue 20's targets (bench/dask_bench.py's ``TARGETS``), computed from the runs as it printed them."""
     rates = dask_bench.rates(measured["results"])
-    found = {v["target"]: v for v in dask_bench.verdicts(rates)}
-    lines = ["| target (issue 20) | measured | bound | verdict |", "|---|---:|---:|---|"]
-    for t in dask_bench.TARGETS:
-        v = found.get(t.what)
-        bound = f"{t.sign} x{t.bound:g}"
-        if v is None:
-            missing = [
-                f"{who} on {key}" for key, who in (t.ours, t.theirs) if not rates.get(key, {}).get(who)
-            ]
-            lines.append(f"| {t.what} | n/a | {bound} | not measured: no {', no '.join(missing)} |")
-            continue
-        verdict = "ok" if v["ok"] else "**MISSED**"
-        lines.append(f"| {t.what} | x{v['value']:.2f} | {bound} | {verdict} |")
-    return lines
+    bounds = [(t, f"{t.sign} x{t.bound:g}") for t in dask_bench.TARGETS]
+    return _target_table(20, "bound", bounds, dask_bench.verdicts(rates), rates)
 
 
 def _dask_reading(measured: dict[str, Any]) -> list[str]:
@@ -537,19 +571,10 @@ def _dask_reading(measured: dict[str, Any]) -> list[str]:
     return said
 
 
-def dask_section(measured: dict[str, Any] | None) -> list[str]:
-    """The page's section on bench/dask_bench.py's run (``None``: not measured)."""
-    lines = ["## Task bodies on Dask", ""]
-    if measured is None:
-        return [
-            *lines,
-            "Not measured in this report: run `python bench/dask_bench.py --json bench/results/dask.json`",
-            "(a few minutes), then this report again with `--dask bench/results/dask.json`.",
-        ]
-    machine, versions, base = measured["machine"], measured["versions"], dask_bench.BASELINE
-    cluster = measured["cluster"]
+def _dask_body(measured: dict[str, Any]) -> list[str]:
+    """The section on bench/dask_bench.py's run, below its title."""
+    base, cluster = dask_bench.BASELINE, measured["cluster"]
     return [
-        *lines,
         "`bench/dask_bench.py` runs task bodies on one `distributed.LocalCluster` for the whole run",
         f"({cluster['workers']} worker processes of {cluster['threads_per_worker']} thread, no dashboard),",
         "shared by raw `distributed` (a `Client` of its own) and troupe",
@@ -562,18 +587,7 @@ def dask_section(measured: dict[str, Any] | None) -> list[str]:
         "over the serial loop's. Every run's results were checked value by value: a lost or wrong",
         "result would have stopped the benchmark.",
         "",
-        f"Measured {measured['when']} on {machine['cpu']} ({machine['cores']} cores, {machine['system']}).",
-        f"Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.",
-        *_cluster_load(measured),
-        "",
-        "The contenders:",
-        "",
-        *(f"- **{who}**: {title}" for who, title in measured["contenders"].items()),
-        "",
-        "The workloads:",
-        "",
-        *(_dask_work_said(measured, w) for w in measured["workloads"]),
-        "",
+        *_who_and_what(measured, "The contenders:", _dask_work_said),
         *dask_table(measured),
         "",
         *dask_targets(measured),
@@ -584,16 +598,9 @@ def dask_section(measured: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def explore_section(measured: dict[str, Any] | None) -> list[str]:
-    """The page's section on bench/explore.py's run (``None``: not measured)."""
-    lines = ["## Schedule exploration", ""]
-    if measured is None:
-        return [
-            *lines,
-            "Not measured in this report: run `python bench/explore.py --json bench/results/explore.json`",
-            "(about 10 seconds), then this report again with `--explore bench/results/explore.json`.",
-        ]
-    machine, versions, body = measured["machine"], measured["versions"], measured["body"]
+def _explore_body(measured: dict[str, Any]) -> list[str]:
+    """The section on bench/explore.py's run, below its title."""
+    body = measured["body"]
     rates = explore_bench.rates(measured["results"])
     plain = rates.get("plain")
     rows = [
@@ -603,7 +610,7 @@ def explore_section(measured: dict[str, Any] | None) -> list[str]:
     for who, got in rates.items():
         rounds = measured["results"][who]
         med = statistics.median(got)
-        cells = [f"**{_num(med)}**<br>{_num(min(got))} to {_num(max(got))}"]
+        cells = [_spread(got)]
         if who == "plain":
             cells += ["", "", ""]
         else:
@@ -632,7 +639,6 @@ def explore_section(measured: dict[str, Any] | None) -> list[str]:
         for v in measured["targets"]
     ]
     return [
-        *lines,
         f"`bench/explore.py` runs `troupe.testing.explore` on a body of {body['actors']} actors and",
         f"{body['messages']} messages: the body tells a dispatcher jobs, the dispatcher fans them out",
         "to 3 workers, each worker asks a collector to add the job's square; the body syncs with",
@@ -643,8 +649,7 @@ def explore_section(measured: dict[str, Any] | None) -> list[str]:
         f"{_rounds(measured['repeat'], 'interleaved ')}; a distinct interleaving is a distinct trace of",
         "which actor took which message.",
         "",
-        f"Measured {measured['when']} on {machine['cpu']} ({machine['cores']} cores, {machine['system']}).",
-        f"Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.",
+        *_measured_on(measured),
         "",
         *rows,
         "",
@@ -658,24 +663,156 @@ def explore_section(measured: dict[str, Any] | None) -> list[str]:
     ]
 
 
+# -- with a dashboard watching: bench/dashboard.py --json ------------------------------------------
+
+_WATCHERS = {
+    "browser": (
+        "starts: here the real page in headless Chromium (selenium, from a worker thread). In the",
+        "table, `clients` is the event streams the server had open when the workload ended, and",
+        "`rate shown` 1 if the page was showing a message rate then.",
+    ),
+    "httpx": (
+        "starts: here an httpx client in the same trio run that does the page's work. In the table,",
+        "`batches` and `events` are what it took off the event stream, `lagged` the notices that it",
+        "fell behind, `reads` its requests to the API.",
+    ),
+}
+"""bench/dashboard.py's ``--client``: who watched, and what the counts it keeps of each run are."""
+
+
+def _watched(seen: Sequence[Mapping[str, int]]) -> str:
+    """What the client got in the dashboard arm's runs: each count, as min to max where they differ."""
+    said = []
+    for name in seen[0] if seen else ():
+        low, high = min(s[name] for s in seen), max(s[name] for s in seen)
+        said.append(f"{name.replace('_', ' ')} {_num(low)}" + (f" to {_num(high)}" if high != low else ""))
+    return ", ".join(said) or "n/a"
+
+
+def _dashboard_command(measured: Mapping[str, Any]) -> str:
+    """The command that measures the run again: bench/dashboard.py and the options not at their defaults."""
+    made = measured["summary"]
+    full = {w.key: w.size for w in dashboard_bench.workloads(1.0)}
+    said = ["python bench/dashboard.py"]
+    if measured["client"] != "browser":  # bench/dashboard.py's default
+        said.append(f"--client {measured['client']}")
+    if measured["repeat"] != common.bench_parser(None, []).get_default("repeat"):
+        said.append(f"--repeat {measured['repeat']}")
+    largest = max(made, key=lambda key: full.get(key, 0))  # the size least clamped to the minimum
+    if largest in full and made[largest]["size"] != full[largest]:
+        said.append(f"--scale {made[largest]['size'] / full[largest]:g}")
+    if list(made) != list(full):
+        said.append("--only " + " ".join(made))
+    return " ".join([*said, "--json bench/results/dashboard.json"])
+
+
+def dashboard_table(measured: Mapping[str, Any]) -> list[str]:
+    """A row per workload: bare and dashboard rates (median, min to max), their ratio, cost and verdict."""
+    least = f"at least {measured['target']:.2f}"
+    lines = [
+        f"| workload | bare | dashboard | dashboard/bare | cost | {least} | the client got |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    for key, row in measured["summary"].items():
+        runs = measured["runs"][key]
+        cells = [
+            _spread(runs["bare"]),
+            _spread(runs["dashboard"]),
+            f"{row['ratio']:.3f}",
+            f"{1 - row['ratio']:.1%}",
+            _verdict(row["ok"]),
+            _watched(runs.get("seen", [])),
+        ]
+        lines.append(f"| {row['title']} ({row['unit']}) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _dashboard_body(measured: dict[str, Any]) -> list[str]:
+    """The section on bench/dashboard.py's run, below its title."""
+    target, summary = measured["target"], measured["summary"]
+    missed = [f"{key} ({row['ratio']:.3f})" for key, row in summary.items() if not row["ok"]]
+    command = _dashboard_command(measured)
+    if command == "python bench/dashboard.py --json bench/results/dashboard.json":
+        command = "make bench-dashboard"
+    return [
+        "`bench/dashboard.py` runs troupe's core workloads in two arms, in one process: **bare**, the",
+        "workload as it is, and **dashboard**, where `troupe.open_system` also serves the system's",
+        "dashboard (`troupe.web.serve`) on a free port and a client is connected before the workload",
+        *_WATCHERS[measured["client"]],
+        "The client reads `/api/events` and re-reads `/api/system`, `/api/actors` and `/api/tasks`",
+        f"on events (at most every {dashboard_bench.THROTTLE:g} s) and every {dashboard_bench.POLL:g} s.",
+        f"Figures are medians of {_rounds(measured['repeat'], 'interleaved ')} after a warm-up round",
+        "(the arms' order flips every round, so a machine that slows down slows both). Each cell",
+        "shows the **median** rate, then the min to max; dashboard/bare is the ratio of the medians,",
+        "and the cost is what the dashboard takes of the bare rate.",
+        "",
+        *_measured_on(measured),
+        "",
+        *dashboard_table(measured),
+        "",
+        f"Target (issue 22): with a client connected, every workload keeps at least {target:.0%} of",
+        f"its bare throughput: {'**missed** on ' + ', '.join(missed) if missed else 'met'}.",
+        "",
+        f"Measure again with `{command}`, then `make bench-report` for this page.",
+    ]
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    """One benchmark's section of the page, from the JSON its script writes with ``--json``."""
+
+    option: str
+    """This report's option for the JSON, and the file's name in bench/results/."""
+    title: str
+    script: str
+    takes: str
+    """How long the script runs, for a page that says how to measure."""
+    body: Callable[[dict[str, Any]], list[str]]
+    """The section below its title, from the JSON."""
+
+    @property
+    def results(self) -> str:
+        """Where ``make`` keeps the JSON."""
+        return f"bench/results/{self.option}.json"
+
+    def render(self, measured: dict[str, Any] | None) -> list[str]:
+        """The section from the run ``measured``; ``None`` (not measured): how to measure it."""
+        if measured is None:
+            said = [
+                f"Not measured in this report: run `python {self.script} --json {self.results}`",
+                f"({self.takes}), then this report again with `--{self.option} {self.results}`.",
+            ]
+        else:
+            said = self.body(measured)
+        return [f"## {self.title}", "", *said]
+
+
+CLUSTER = Section(
+    "cluster", "Across processes: troupe.cluster", "bench/cluster.py", "a few minutes", _cluster_body
+)
+DASK = Section("dask", "Task bodies on Dask", "bench/dask_bench.py", "a few minutes", _dask_body)
+EXPLORE = Section("explore", "Schedule exploration", "bench/explore.py", "about 10 seconds", _explore_body)
+DASHBOARD = Section(
+    "dashboard", "With a dashboard watching", "bench/dashboard.py", "about 2 minutes", _dashboard_body
+)
+SECTIONS = (CLUSTER, DASK, EXPLORE, DASHBOARD)
+"""The optional sections, in the page's order."""
+
+
 def page(
     report: dict[str, Any],
     million: dict[str, Any] | None,
-    measured: dict[str, Any] | None = None,
-    *,
-    across: bool = False,
-    on_dask: dict[str, Any] | None = None,
-    dask: bool = False,
-    explored: dict[str, Any] | None = None,
-    exploring: bool = False,
+    measured: Mapping[str, dict[str, Any] | None] | None = None,
 ) -> str:
     """The whole page.
 
-    ``across`` adds the section on bench/cluster.py's run ``measured``;
-    ``dask`` the section on bench/dask_bench.py's run ``on_dask`` (None: not run);
-    ``exploring`` the section on bench/explore.py's run ``explored`` (None: not run).
+    ``measured`` maps a section's option to its run (None: not run, the
+    section says how to measure): the sections not in it are left out.
     """
-    machine, versions = report["machine"], report["versions"]
+    measured = measured or {}
     lines = [
         "# Performance",
         "",
@@ -689,8 +826,7 @@ def page(
         "troupe's lead over that peer (above 1: troupe is faster, or for memory lighter). Every run's",
         "count was checked: a contender that lost a message would have stopped the benchmark.",
         "",
-        f"Measured {report['when']} on {machine['cpu']} ({machine['cores']} cores, {machine['system']}).",
-        f"Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.",
+        *_measured_on(report),
         "",
         "## The workloads",
         "",
@@ -741,9 +877,7 @@ def page(
         "",
         *million_section(million),
         "",
-        *([*cluster_section(measured), ""] if across else []),
-        *([*dask_section(on_dask), ""] if dask else []),
-        *([*explore_section(explored), ""] if exploring else []),
+        *(line for s in SECTIONS if s.option in measured for line in [*s.render(measured[s.option]), ""]),
         "## Reproduce",
         "",
         "```console",
@@ -761,55 +895,37 @@ def page(
     return "\n".join(lines)
 
 
+def _load(path: Path | None) -> dict[str, Any] | None:
+    """A benchmark's JSON; ``None`` for a file not given or not yet written."""
+    return json.loads(path.read_text()) if path is not None and path.exists() else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("results", type=Path, help="the JSON written by bench/peers.py --json")
     parser.add_argument("--million", type=Path, help="the JSON written by bench/million.py --json, if any")
-    parser.add_argument(
-        "--cluster",
-        type=Path,
-        help="the JSON written by bench/cluster.py --json: adds the section across processes "
-        f"and its chart, {CLUSTER_CHART_NAME} (a file that does not exist: the section says how to measure)",
-    )
-    parser.add_argument(
-        "--dask",
-        type=Path,
-        help="the JSON written by bench/dask_bench.py --json: adds the section on task bodies on Dask "
-        "(a file that does not exist: the section says how to measure)",
-    )
-    parser.add_argument(
-        "--explore",
-        type=Path,
-        help="the JSON written by bench/explore.py --json: adds the section on schedule exploration "
-        "(a file that does not exist: the section says how to measure)",
-    )
+    for s in SECTIONS:
+        chart_too = f" and its chart, {CLUSTER_CHART_NAME}" if s is CLUSTER else ""
+        parser.add_argument(
+            f"--{s.option}",
+            type=Path,
+            help=f"the JSON written by {s.script} --json: adds the section '{s.title}'{chart_too} "
+            "(a file that does not exist: the section says how to measure)",
+        )
     parser.add_argument("--page", type=Path, default=Path("docs/performance.md"), help="the page to write")
     args = parser.parse_args()
     report = json.loads(args.results.read_text())
-    million = json.loads(args.million.read_text()) if args.million and args.million.exists() else None
-    measured = json.loads(args.cluster.read_text()) if args.cluster and args.cluster.exists() else None
-    on_dask = json.loads(args.dask.read_text()) if args.dask and args.dask.exists() else None
-    explored = json.loads(args.explore.read_text()) if args.explore and args.explore.exists() else None
+    million = _load(args.million)
+    measured = {s.option: _load(path) for s in SECTIONS if (path := getattr(args, s.option)) is not None}
     args.page.parent.mkdir(parents=True, exist_ok=True)
     chart(report, args.page.parent / CHART_NAME)
     wrote = [args.page, args.page.parent / CHART_NAME]
-    if measured is not None:
-        cluster_chart(measured, args.page.parent / CLUSTER_CHART_NAME)
+    if (across := measured.get(CLUSTER.option)) is not None:
+        cluster_chart(across, args.page.parent / CLUSTER_CHART_NAME)
         wrote.append(args.page.parent / CLUSTER_CHART_NAME)
-    args.page.write_text(
-        page(
-            report,
-            million,
-            measured,
-            across=args.cluster is not None,
-            on_dask=on_dask,
-            dask=args.dask is not None,
-            explored=explored,
-            exploring=args.explore is not None,
-        )
-    )
+    args.page.write_text(page(report, million, measured))
     print(f"wrote {', '.join(map(str, wrote[:-1]))} and {wrote[-1]}")
     return 0
 

@@ -37,6 +37,8 @@ def _report(tmp: Path, *extra: object) -> Path:
         BENCH / "results" / "dask.json",
         "--explore",  # and the exploration section
         BENCH / "results" / "explore.json",
+        "--dashboard",  # and the dashboard's (tests/bench/test_report_dashboard.py)
+        BENCH / "results" / "dashboard.json",
         *extra,
         "--page",
         page,

@@ -35,6 +35,8 @@ def _report(tmp: Path, *extra: object) -> str:
         BENCH / "results" / "cluster.json",
         "--explore",  # the committed page has the exploration section too
         BENCH / "results" / "explore.json",
+        "--dashboard",  # and the dashboard's (tests/bench/test_report_dashboard.py)
+        BENCH / "results" / "dashboard.json",
         *extra,
         "--page",
         page,
@@ -97,7 +99,7 @@ def _made_up() -> dict[str, Any]:
 def test_the_committed_section_is_what_the_committed_results_make() -> None:
     measured = json.loads((BENCH / "results" / "dask.json").read_text())
     committed = _committed()
-    assert _section(committed) == "\n".join([*report.dask_section(measured), ""]) + "\n"
+    assert _section(committed) == "\n".join([*report.DASK.render(measured), ""]) + "\n"
     rates = dask_bench.rates(measured["results"])
     assert measured["targets"] == dask_bench.verdicts(rates)  # what the run printed is what the page says
     assert [w["size"] for w in measured["workloads"]] == [2000, 10_000, 500]  # the sizes
