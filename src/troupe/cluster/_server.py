@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import final
 
 import trio
-import trio.testing
 
 from .._util import NoPublicConstructor
 from ._errors import ClusterError
@@ -116,8 +115,10 @@ def _check_options(
 
 def _check_real_time() -> None:
     """Refuse a virtual clock: a real process starts in real time, and its timeouts would pass at once."""
+    # trio.testing not imported means no MockClock runs; importing it here would load pytest into every CLI.
+    testing = sys.modules.get("trio.testing")
     clock = trio.lowlevel.current_clock()
-    if isinstance(clock, trio.testing.MockClock) and (
+    if testing is not None and isinstance(clock, testing.MockClock) and (
         clock.autojump_threshold != math.inf or clock.rate != 1
     ):
         raise ClusterError(

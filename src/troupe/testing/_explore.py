@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
-import trio.testing
 from trio.lowlevel import current_clock, current_statistics, current_task
 
 from ..actors._explore import EXPLORING, exploring
@@ -97,11 +96,13 @@ async def _watchdog(run: _Run) -> None:
 async def _watch(run: _Run) -> None:
     scheduler = run.scheduler
     me = scheduler.watchdog = current_task()
+    from trio.testing import wait_all_tasks_blocked  # noqa: PLC0415 - trio.testing loads pytest: not at import
+
     clock: Any = current_clock()
     main = run.main
     assert main is not None  # noqa: S101 - set before the watchdog starts
     while True:
-        await trio.testing.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
         if scheduler.batch > 1 and not scheduler.over:
             continue  # others waited for idleness too and woke with us: look again once they wait
         if scheduler.over:
@@ -180,12 +181,14 @@ def _trio_scheduling() -> Iterator[Any]:
 def _run_one(
     body: Callable[[], Awaitable[object]], run_module: Any, scheduler: Scheduler, seed: int
 ) -> _Outcome:
+    from trio.testing import MockClock  # noqa: PLC0415 - trio.testing loads pytest: not at import
+
     run = _Run(seed, scheduler)
     run_module._r = scheduler
     _random.seed(seed)
     error: BaseException | None = None
     try:
-        trio.run(_main, body, run, clock=trio.testing.MockClock(autojump_threshold=0))
+        trio.run(_main, body, run, clock=MockClock(autojump_threshold=0))
     except BaseException as exc:
         for leaf in _leaves(exc):
             if isinstance(leaf, KeyboardInterrupt | SystemExit):
