@@ -78,6 +78,29 @@ async def test_actors_lives_come_summed_up_once_per_batch() -> None:
         assert len(summaries) < 50
 
 
+async def test_a_storm_of_spawns_alone_is_a_summary_every_half_second() -> None:
+    async with served() as (system, dashboard, client), streaming(client, "/api/events") as (_, events):
+        hub = dashboard._site.hub
+        await next_event(events)
+        await _settle(system, events)
+        started = trio.current_time()
+        spawned = 0
+        while trio.current_time() - started < 0.8:  # most of a second of nothing but spawns
+            await system.spawn(Idle)
+            spawned += 1
+        seen: list[dict[str, Any]] = []
+        batches = 0
+        while _spawned(seen) < spawned:
+            name, batch = await next_event(events)
+            assert name == "batch"
+            assert [e["topic"] for e in batch] == ["troupe.lifecycle"]
+            seen.extend(batch)
+            batches += 1
+        elapsed = trio.current_time() - started
+        assert _spawned(seen) == spawned
+        assert batches <= elapsed / hub.summary_interval + 2
+
+
 def _stopped(items: list[dict[str, Any]]) -> int:
     return sum(e["data"]["stopped"] for e in items if e["topic"] == "troupe.lifecycle")
 

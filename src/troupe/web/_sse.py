@@ -18,6 +18,8 @@ client is connected does the bus hand them over.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -29,6 +31,7 @@ from ..protocol import BusEvent
 from ._encode import dumps, event_json
 
 INTERVAL = 0.1  # seconds: at most one batch per interval
+SUMMARY_INTERVAL = 0.5  # seconds: a batch with nothing but the lifecycle summary, at most once per this long
 CLIENT_BATCHES = 50  # batches a client may be behind before it loses some
 BATCH_EVENTS = 5000  # events in one batch; more in one interval are dropped (and reported)
 MAX_CLIENTS = 100  # event streams at once; more are refused (503)
@@ -95,7 +98,9 @@ class Hub:
         self.lifecycle: Callable[[int], None] | None = None
         self.each = 0  # clients that asked for every lifecycle event
         self.mixed = False  # lifecycle events are pending (some clients must not get them)
-        self._last = (0, 0)  # (spawned, ended) at the last flush
+        self.summary_interval = SUMMARY_INTERVAL
+        self._last = (0, 0)  # (spawned, ended) at the last summary
+        self._summary_at = -math.inf  # when it was made (time.monotonic)
 
     def count_lives(self, counts: Callable[[], tuple[int, int, int]] | None) -> None:
         """Sum up actors' lives from ``counts`` (spawned, ended, alive) from now on; None: no more."""
@@ -112,26 +117,34 @@ class Hub:
         else:
             self.dropped += 1
 
-    def _summary(self) -> dict[str, Any] | None:
-        """This batch's ``troupe.lifecycle`` item: actors spawned and stopped since the last (or None)."""
+    def _summary(self, *, due: bool) -> dict[str, Any] | None:
+        """This batch's ``troupe.lifecycle`` item: actors spawned and stopped since the last (or None).
+
+        Unless ``due`` (a batch goes anyway), at most one per ``summary_interval``:
+        a storm of spawns alone is two small batches a second, not ten.
+        """
         if self.counts is None:
             return None
+        now = time.monotonic()
+        if not due and now - self._summary_at < self.summary_interval:
+            return None
         spawned, ended, alive = self.counts()
-        last, self._last = self._last, (spawned, ended)
+        last = self._last
         if last == (spawned, ended):
             return None
+        self._last, self._summary_at = (spawned, ended), now
         data = {"spawned": spawned - last[0], "stopped": ended - last[1], "alive": alive}
         return {"topic": SUMMARY_TOPIC, "data": data}
 
-    def flush(self) -> None:
+    def flush(self, *, final: bool = False) -> None:
         """Encode what came since the last flush once (twice with ``lifecycle=each`` clients); offer it."""
         pending, dropped, mixed = self.pending, self.dropped, self.mixed
-        self.mixed = False
-        summary = self._summary()
-        if not pending and not dropped and summary is None:
-            return
-        self.pending, self.dropped = [], 0
+        self.pending, self.dropped, self.mixed = [], 0, False
         if not self.clients:
+            self._summary(due=True)  # what happened while no one watched is no news to the next client
+            return
+        summary = self._summary(due=final or bool(pending) or bool(dropped))
+        if not pending and not dropped and summary is None:
             return
         items = [_safe_json(e) for e in pending]
         if summary is not None:
@@ -156,7 +169,7 @@ class Hub:
     def stop(self) -> None:
         """The system stopped (or the dashboard): every stream says ``stopped`` and ends."""
         self.stopped = True
-        self.flush()
+        self.flush(final=True)
         for client in list(self.clients):
             client.wake.set()
 
