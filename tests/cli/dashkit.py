@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 TROUPE = [sys.executable, "-m", "troupe.cli"]
@@ -23,14 +23,15 @@ async def main(system):
 
 
 @contextmanager
-def serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def serving(*args: str, troupe: Sequence[str] = TROUPE) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Start ``troupe ARGS`` (which serves a dashboard); (the process, the first line it printed).
 
-    A process still running after the block is killed; one that hangs
-    before it prints is killed after WAIT seconds.
+    ``troupe`` is the command that stands for ``troupe``. A process still
+    running after the block is killed; one that hangs before it prints is
+    killed after WAIT seconds.
     """
     proc = subprocess.Popen(
-        [*TROUPE, *args],
+        [*troupe, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -58,8 +59,42 @@ def url_in(line: str) -> str:
     return found[0]
 
 
+def read_until(proc: subprocess.Popen[str], wanted: str) -> str:
+    """What ``proc`` prints up to the line holding ``wanted``; the process is killed after WAIT seconds."""
+    assert proc.stdout is not None
+    watchdog = threading.Timer(WAIT, proc.kill)
+    watchdog.start()
+    seen = ""
+    try:
+        while wanted not in seen:
+            line = proc.stdout.readline()
+            assert line, f"the process ended (or hung) before it printed {wanted!r}: {seen!r}"
+            seen += line
+    finally:
+        watchdog.cancel()
+    return seen
+
+
+def ended(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """(status, the rest of stdout, stderr) once ``proc`` ends; it is killed after WAIT seconds.
+
+    Read from the pipes' buffered files, not with ``communicate``, which
+    reads below them: it would lose what ``readline`` read ahead.
+    """
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    watchdog = threading.Timer(WAIT, proc.kill)
+    watchdog.start()
+    try:
+        out = proc.stdout.read()
+        err = proc.stderr.read()
+        status = proc.wait()
+    finally:
+        watchdog.cancel()
+    return status, out, err
+
+
 def interrupt(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     """Ctrl-C (SIGINT to its process group, as a terminal does); (status, the rest of stdout, stderr)."""
     os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=WAIT)
-    return proc.returncode, out, err
+    return ended(proc)

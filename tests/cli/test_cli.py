@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -334,3 +335,46 @@ def test_issue_18_run_state_puts_a_failure_before_its_dead_letter(
     assert [note.line for note in notes] == lines
     assert [note.line for note in state.last_events] == lines
     assert state.flush() == []
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_the_failure_log_goes_to_the_run_only_and_is_put_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        """
+import troupe
+
+class Sink(troupe.Actor[int]):
+    async def receive(self, msg: int) -> None:
+        raise ValueError(msg)
+
+async def main(system):
+    ref = await system.spawn(Sink, name="sink")
+    try:
+        await ref.ask(7)
+    except troupe.ActorCrashed:
+        pass
+""",
+    )
+    failure_log = logging.getLogger("troupe.failure")
+    users = _Kept()
+    logging.getLogger("troupe").addHandler(users)
+    failure_log.setLevel(logging.DEBUG)  # the user's own logging shows these records
+    try:
+        assert main(["run", str(path), "--plain"]) == 0
+        assert (failure_log.level, failure_log.propagate, failure_log.handlers) == (logging.DEBUG, True, [])
+    finally:
+        failure_log.setLevel(logging.NOTSET)
+        logging.getLogger("troupe").removeHandler(users)
+    assert "[   failed] /user/sink: ValueError: 7" in capsys.readouterr().out  # the run shows it
+    assert [r for r in users.records if r.name == "troupe.failure"] == []  # and only the run

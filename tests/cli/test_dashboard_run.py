@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from dashkit import TOPOLOGY, TROUPE, WAIT, interrupt, serving, url_in
+from dashkit import TOPOLOGY, TROUPE, WAIT, ended, interrupt, read_until, serving, url_in
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a known bug, open in issue 22: trio raises Ctrl-C's KeyboardInterrupt in whichever task "
-    "runs, and with the dashboard's server tasks that is often not the topology's: the run then ends "
-    "without its summary (about half the runs here), or hangs in the shutdown",
-)
 def test_run_serves_the_dashboard_while_the_system_runs(tmp_path: Path) -> None:
     topology = tmp_path / "topology.py"
     topology.write_text(TOPOLOGY)
@@ -95,3 +92,151 @@ def test_a_taken_port_is_one_line_and_the_topology_does_not_run(tmp_path: Path) 
     assert done.stderr.startswith(f"troupe: cannot serve the dashboard on 127.0.0.1:{port}: ")
     assert done.stderr.count("\n") == 1, done.stderr
     assert "ready" not in done.stdout
+
+
+# Issue 22: Ctrl-C ends a run the same way whatever task it comes in (the dashboard's server's
+# too): the system stops, the summary is printed, `troupe: interrupted`, exit status 130.
+
+DASHBOARD = pytest.mark.parametrize("dashboard", [["--dashboard", "0"], []], ids=["dashboard", "alone"])
+
+IN_A_NURSERY = """
+import trio
+import troupe
+
+class Idle(troupe.Actor[int]):
+    async def receive(self, msg: int) -> None:
+        pass
+
+async def main(system):
+    await system.spawn(Idle, name="idle")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.sleep_forever)
+        print("ready", flush=True)
+        await trio.sleep_forever()
+"""
+
+SYNC_SLEEP = """
+import time
+
+async def main(system):
+    print("ready", flush=True)
+    while True:
+        time.sleep(0.01)
+"""
+
+STOPS_WHEN_TOLD = """
+import pathlib
+import trio
+import troupe
+
+class Slow(troupe.Actor[int]):
+    async def receive(self, msg: int) -> None:
+        pass
+
+    async def on_stop(self) -> None:
+        print("stopping", flush=True)
+        while not pathlib.Path({go!r}).exists():
+            await trio.sleep(0.01)
+
+async def main(system):
+    await system.spawn(Slow, name="slow")
+    print("ready", flush=True)
+"""
+
+NEVER_STOPS = """
+import trio
+import troupe
+
+class Stubborn(troupe.Actor[int]):
+    async def receive(self, msg: int) -> None:
+        pass
+
+    async def on_stop(self) -> None:
+        print("stopping", flush=True)
+        await trio.sleep_forever()
+
+async def main(system):
+    await system.spawn(Stubborn, name="stubborn")
+    print("ready", flush=True)
+    await trio.sleep_forever()
+"""
+
+# `troupe` that presses Ctrl-C itself once the dashboard is served: before the topology starts.
+CTRL_C_ONCE_SERVED = """
+import os, signal, sys
+import troupe.web
+from troupe.cli import main
+
+serve = troupe.web.serve
+
+async def serve_then_ctrl_c(*args, **kwargs):
+    dashboard = await serve(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGINT)
+    return dashboard
+
+troupe.web.serve = serve_then_ctrl_c
+sys.exit(main())
+"""
+
+
+def _ready(proc: subprocess.Popen[str], line: str) -> str:
+    """What it printed up to the topology's "ready" (the first line, or the ones after the dashboard's)."""
+    return line if "ready" in line else line + read_until(proc, "ready")
+
+
+def _ctrl_c(proc: subprocess.Popen[str]) -> None:
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+
+
+@DASHBOARD
+@pytest.mark.parametrize("body", [TOPOLOGY, IN_A_NURSERY, SYNC_SLEEP], ids=["await", "nursery", "sync"])
+def test_issue_22_ctrl_c_while_the_topology_runs(tmp_path: Path, body: str, dashboard: list[str]) -> None:
+    topology = tmp_path / "topology.py"
+    topology.write_text(body)
+    with serving("run", str(topology), *dashboard) as (proc, line):
+        _ready(proc, line)
+        status, out, err = interrupt(proc)
+    assert (status, err) == (130, "troupe: interrupted\n"), out
+    assert "summary:" in out  # the system stopped cleanly, then the summary
+
+
+def test_issue_22_ctrl_c_before_the_topology_starts(tmp_path: Path) -> None:
+    topology = tmp_path / "topology.py"
+    topology.write_text(TOPOLOGY)
+    command = [sys.executable, "-c", CTRL_C_ONCE_SERVED]
+    with serving("run", str(topology), "--dashboard", "0", troupe=command) as (proc, line):
+        assert line.startswith("dashboard at "), line
+        status, out, err = ended(proc)
+    assert (status, err) == (130, "troupe: interrupted\n"), out
+    assert "ready" not in out  # not started
+    assert "summary:" in out
+
+
+@DASHBOARD
+def test_issue_22_ctrl_c_while_the_system_shuts_down(tmp_path: Path, dashboard: list[str]) -> None:
+    go = tmp_path / "go"
+    topology = tmp_path / "topology.py"
+    topology.write_text(STOPS_WHEN_TOLD.format(go=str(go)))
+    with serving("run", str(topology), *dashboard) as (proc, line):
+        seen = _ready(proc, line)
+        if "stopping" not in seen:
+            read_until(proc, "stopping")  # the topology returned: the system is shutting down
+        _ctrl_c(proc)
+        go.touch()  # the shutdown goes on and ends
+        status, out, err = ended(proc)
+    assert (status, err) == (130, "troupe: interrupted\n"), out
+    assert "summary:" in out
+
+
+@DASHBOARD
+def test_issue_22_a_second_ctrl_c_cuts_the_shutdown_short(tmp_path: Path, dashboard: list[str]) -> None:
+    topology = tmp_path / "topology.py"
+    topology.write_text(NEVER_STOPS)
+    with serving("run", str(topology), *dashboard) as (proc, line):
+        _ready(proc, line)
+        _ctrl_c(proc)
+        read_until(proc, "stopping")
+        status, out, err = interrupt(proc)
+    assert (status, err) == (130, "troupe: interrupted\n"), out
+    # Not stopped by the shutdown timeout (10 s), which ends with a summary naming the stuck actor.
+    assert "summary" not in out

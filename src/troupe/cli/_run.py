@@ -6,7 +6,6 @@ cluster: the view and the lines then also show the cluster.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -15,11 +14,12 @@ from typing import Any
 import trio
 
 from ..actors import ActorFailed, ActorSystem
-from ..actors._cell import FAILURE_LOG_KEY, failure_log
+from ..actors._failure_log import FailureListener
 from ..cluster import Cluster, open_system
 from ..protocol import BusEvent, TroupeError
 from ._dashboard import DashboardAt, open_dashboard
-from ._exits import DONE, Ending, process_ending, topology_ending
+from ._exits import DONE, INTERRUPTED, Ending, process_ending, topology_ending
+from ._interrupt import CtrlC
 from ._load import load_target
 from ._output import console, one_line, summary_table, summary_text
 from ._state import ClusterSeen, Note, RunState
@@ -28,33 +28,15 @@ from ._view import LiveView
 _FRAME = 0.125  # seconds between frames of the live view
 
 
-class _FailureReasons(logging.Handler):
-    """Keeps why each actor failed (the ``troupe.failed`` event carries only the path)."""
-
-    def __init__(self, state: RunState) -> None:
-        super().__init__(logging.DEBUG)
-        self.state = state
-
-    def emit(self, record: logging.LogRecord) -> None:
-        failure = getattr(record, FAILURE_LOG_KEY, None)
-        if failure is not None:
-            path, error = failure
-            self.state.failure_logged(path, one_line(f"{type(error).__name__}: {error}"))
-
-
 @contextmanager
 def _failure_reasons(state: RunState) -> Iterator[None]:
-    handler = _FailureReasons(state)
-    level, propagate = failure_log.level, failure_log.propagate
-    failure_log.addHandler(handler)
-    failure_log.setLevel(logging.DEBUG)
-    failure_log.propagate = False  # shown by the view, not printed again by the user's handlers
+    """Why actors fail, for the view and the lines (and not printed again by the user's handlers)."""
+    listener = FailureListener(lambda path, reason: state.failure_logged(path, one_line(reason)))
+    listener.install(only=True)
     try:
         yield
     finally:
-        failure_log.removeHandler(handler)
-        failure_log.setLevel(level)
-        failure_log.propagate = propagate
+        listener.remove()
 
 
 class _Printer:
@@ -204,21 +186,26 @@ async def run_topology(
     watch = _Watch(state, LiveView(out, state) if live else None, every=every)
     ending = DONE
     refused: TroupeError | None = None
+    ctrl_c = CtrlC()
     # The watchers outlive the system: they show it stopping, and its last events.
     async with trio.open_nursery() as watchers:
         try:
-            with _failure_reasons(state):
+            with _failure_reasons(state), ctrl_c.handled():
                 async with open_system(name=target, jobs=jobs, cluster=cluster) as system:
                     if dashboard is not None:
                         refused = await _dashboard(system, dashboard, live=live)
                     if refused is None:
                         await watch.start(system, watchers, cluster=cluster is not None)
-                        ending = await _call(
-                            fn, system, target, has_store=jobs is not None, traceback=traceback
-                        )
+                        if not ctrl_c.pressed:  # else the topology is not started at all
+                            with ctrl_c.topology_running():
+                                ending = await _call(
+                                    fn, system, target, has_store=jobs is not None, traceback=traceback
+                                )
                     else:
                         ending = Ending(2, None, "failed")
                     watch.stopping()
+            if ctrl_c.pressed and ending.status == 0:  # Ctrl-C, even once the topology had returned
+                ending = INTERRUPTED
         except ActorFailed as exc:
             ending = Ending(1, one_line(str(exc)), "failed")
         except TroupeError as exc:  # no store, or cannot join: raised below, out of the nursery's group
