@@ -202,8 +202,9 @@ async def _until_sigterm(run: Callable[[], Awaitable[int]]) -> int:
 def _sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM (from ``kill``, systemd, a container's stop) stops the node as Ctrl-C does.
 
-    Its handler raises SIGINT, which trio delivers as Ctrl-C: the topology
-    is interrupted, the node leaves the cluster, exit status 130.
+    Its handler raises SIGINT, which the run takes as Ctrl-C (see
+    `troupe.cli._interrupt`): the topology is stopped, the node leaves the
+    cluster, exit status 130.
     """
     if threading.current_thread() is not threading.main_thread():  # signals are the main thread's
         yield
