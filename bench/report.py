@@ -696,7 +696,7 @@ def _dashboard_command(measured: Mapping[str, Any]) -> str:
     said = ["python bench/dashboard.py"]
     if measured["client"] != "browser":  # bench/dashboard.py's default
         said.append(f"--client {measured['client']}")
-    if measured["repeat"] != common.bench_parser(None, []).get_default("repeat"):
+    if measured["repeat"] != dashboard_bench.REPEAT:
         said.append(f"--repeat {measured['repeat']}")
     largest = max(made, key=lambda key: full.get(key, 0))  # the size least clamped to the minimum
     if largest in full and made[largest]["size"] != full[largest]:
@@ -741,8 +741,11 @@ def _dashboard_body(measured: dict[str, Any]) -> list[str]:
         *_WATCHERS[measured["client"]],
         "The client reads `/api/events` and re-reads `/api/system`, `/api/actors` and `/api/tasks`",
         f"on events (at most every {dashboard_bench.THROTTLE:g} s) and every {dashboard_bench.POLL:g} s.",
+        "Actors' lives reach it summed up (a `troupe.lifecycle` item, on its own at most every 0.5 s).",
         f"Figures are medians of {_rounds(measured['repeat'], 'interleaved ')} after a warm-up round",
-        "(the arms' order flips every round, so a machine that slows down slows both). Each cell",
+        "(the arms' order flips every round, so a machine that slows down slows both; each arm's",
+        "workload starts just after a full garbage collection, so that where the collector's",
+        "counts stand after the dashboard's set-up does not decide the ratio). Each cell",
         "shows the **median** rate, then the min to max; dashboard/bare is the ratio of the medians,",
         "and the cost is what the dashboard takes of the bare rate.",
         "",
@@ -753,7 +756,7 @@ def _dashboard_body(measured: dict[str, Any]) -> list[str]:
         f"Target (issue 22): with a client connected, every workload keeps at least {target:.0%} of",
         f"its bare throughput: {'**missed** on ' + ', '.join(missed) if missed else 'met'}.",
         "",
-        f"Measure again with `{command}`, then `make bench-report` for this page.",
+        f"Measure again with `{command}`, then `make bench-page` for this page.",
     ]
 
 
@@ -883,8 +886,12 @@ def page(
         "```console",
         "make bench-peers     # the table, printed",
         "make bench-report    # measure again and rewrite this page and its chart",
+        "make bench-page      # rewrite this page from bench/results/*.json, measuring nothing",
         "make bench-million   # a million idle actors (not in CI)",
-        "make bench-cluster   # troupe.cluster across processes (then bench-report for this page)",
+        "make bench-cluster   # troupe.cluster across processes (then bench-page for this page)",
+        "make bench-dask      # DaskExecutor against raw distributed (then bench-page)",
+        "make bench-explore   # schedule exploration's schedules/s (then bench-page)",
+        "make bench-dashboard # what a watching dashboard costs (then bench-page)",
         "```",
         "",
         "The peers come from the `bench` extra (`pip install -e '.[bench]'`), never from the",

@@ -112,10 +112,13 @@ def bench_parser(
     kinds: list[str] | None = None,
     *,
     only: str = "contenders to run (default: all)",
+    repeat: int = 5,
 ) -> argparse.ArgumentParser:
     """A parser with the options every benchmark takes: --repeat, --scale, --only, --json (--kinds)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=5, help="runs per workload and contender (default 5)")
+    parser.add_argument(
+        "--repeat", type=int, default=repeat, help=f"runs per workload and contender (default {repeat})"
+    )
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiply every workload's size (0.1: quick)"
     )

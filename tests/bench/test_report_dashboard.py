@@ -149,7 +149,7 @@ def test_the_section_reads_a_real_dashboard_run(tmp_path: Path, real_run: Path) 
         assert (f"{key} ({row['ratio']:.3f})" in section) != row["ok"]  # named in the target line if missed
     assert (
         "Measure again with `python bench/dashboard.py --client httpx --repeat 1 --scale 0.0001 "
-        "--json bench/results/dashboard.json`, then `make bench-report` for this page."
+        "--json bench/results/dashboard.json`, then `make bench-page` for this page."
     ) in section
 
 
@@ -163,7 +163,7 @@ def test_a_made_up_run_has_every_figure_and_verdict() -> None:
         " | 0.500 | 50.0% | **MISSED** | clients 1, rate shown 1 |"
     ) in lines
     assert (
-        "| ask round trips (40,000) (trips/s) | **100**<br>90 to 110 | **96**<br>95 to 99"
+        "| ask round trips (80,000) (trips/s) | **100**<br>90 to 110 | **96**<br>95 to 99"
         " | 0.960 | 4.0% | ok | clients 1, rate shown 1 |"
     ) in lines
     assert "its bare throughput: **missed** on spawn (0.500)." in section
@@ -173,12 +173,13 @@ def test_a_made_up_run_has_every_figure_and_verdict() -> None:
 
 
 def test_a_run_within_the_target_at_the_defaults_says_met_and_make() -> None:
-    five = ([100.0, 90.0, 110.0, 100.0, 90.0], [96.0, 95.0, 99.0, 96.0, 95.0])  # 5: the default rounds
-    made = _made_up(dict.fromkeys(ALL_WITHIN, five))
+    rounds = dashboard.REPEAT  # the default
+    defaults = ([100.0, 90.0, 110.0] * rounds)[:rounds], ([96.0, 95.0, 99.0] * rounds)[:rounds]
+    made = _made_up(dict.fromkeys(ALL_WITHIN, defaults))
     assert made["ok"]
     section = "\n".join(report.DASHBOARD.render(made))
     assert "its bare throughput: met." in section
-    assert "Measure again with `make bench-dashboard`, then `make bench-report` for this page." in section
+    assert "Measure again with `make bench-dashboard`, then `make bench-page` for this page." in section
 
 
 def test_the_verdicts_are_against_the_target_the_run_had(monkeypatch: pytest.MonkeyPatch) -> None:
