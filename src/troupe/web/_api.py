@@ -11,6 +11,7 @@ import hmac
 import re
 from typing import TYPE_CHECKING
 
+import trio
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,9 +24,11 @@ if TYPE_CHECKING:
     from ._site import Site
 
 DEFAULT_LIMIT = 200
+CANCEL_WAIT = 5.0  # seconds a cancel waits for the job to end; then 202: requested, not ended yet
 MAX_LIMIT = 1000
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _STATUSES = ", ".join(s.value for s in JobStatus)
+_ENDED_ON_ITS_OWN = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})  # a cancel did not end it
 
 
 class BadRequest(ValueError):
@@ -42,7 +45,8 @@ def _count(request: Request, name: str, default: int, most: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or len(raw) > 9:  # noqa: PLR2004 - digits of the largest count taken
+    # ASCII digits only: str.isdigit() takes "²" (int() then fails) and other scripts' digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(most)):
         raise BadRequest(f"{name} is a whole number from 0 to {most}, got {shorten(raw, 40)!r}")
     value = int(raw)
     if value > most:
@@ -168,6 +172,7 @@ async def cancel_job(request: Request) -> Response:  # noqa: PLR0911 - one answe
             401, "cancelling needs the header 'Authorization: Bearer TOKEN' with the dashboard's token"
         )
     job_id = _job_id(request)
+    cancelled = False
     try:
         record = await site.jobs.get(job_id)
         if record is None:
@@ -176,9 +181,19 @@ async def cancel_job(request: Request) -> Response:  # noqa: PLR0911 - one answe
             return error_response(
                 409, f"job {job_id} already finished ({record.status.value}): nothing to cancel"
             )
-        record = await site.jobs.cancel(job_id)
+        with trio.move_on_after(CANCEL_WAIT):
+            record = await site.jobs.cancel(job_id)
+            cancelled = True
+        if not cancelled:  # its task ignores cancellation (a shield, a blocking call): answer anyway
+            record = await site.jobs.get(job_id) or record
+            return json_response({"cancelled": False, "job": record_json(record)}, 202)
     except NoJobs as exc:
         return error_response(404, str(exc))
     except JobStoreError as exc:
         return error_response(503, str(exc))
+    if record.status in _ENDED_ON_ITS_OWN:  # it ended between the look above and the cancel
+        return error_response(
+            409,
+            f"job {job_id} finished ({record.status.value}) before it could be cancelled: nothing to cancel",
+        )
     return json_response({"cancelled": True, "job": record_json(record)})

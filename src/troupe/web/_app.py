@@ -75,11 +75,12 @@ async def bound(request: Request) -> Response:
     """``GET /api/bound/{key}``: a bound task's channel (see `Dashboard.bind`)."""
     bindings = api.site_of(request).bindings
     key: str = request.path_params["key"]
-    if request.method == "HEAD":
+    if request.method == "HEAD":  # what a GET would answer, without taking the binding
+        found = bindings.items.get(key)
         return (
             Response(headers=_SSE_HEADERS)
-            if key in bindings.items
-            else error_response(404, "no such binding")
+            if found is not None and not found.taken
+            else error_response(404, "no such binding, or it was streamed already")
         )
     binding = bindings.take(key)
     if binding is None:
@@ -121,6 +122,22 @@ async def _crash(request: Request, exc: Exception) -> Response:
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+def _host_name(host: str) -> str:
+    """The name in a ``Host`` header (``name``, ``name:port``, ``[v6]``, ``[v6]:port``); "" if not one."""
+    if host.startswith("["):
+        name, bracket, rest = host[1:].partition("]")
+        if not bracket:
+            return ""
+    else:
+        name, bracket, rest = host.rpartition(":")
+        if not bracket:
+            return host
+        rest = ":" + rest
+    if rest and not (rest.startswith(":") and rest[1:].isascii() and rest[1:].isdigit()):
+        return ""  # "[::1].evil.example", "localhost:evil": not a host and port
+    return name
+
+
 class _HostCheck:
     """On a loopback address, answer only requests for a loopback host (no DNS rebinding to read the API)."""
 
@@ -130,8 +147,7 @@ class _HostCheck:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             host = Headers(scope=scope).get("host", "")
-            name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]", 1)[0]
-            if name not in LOOPBACK:
+            if _host_name(host) not in LOOPBACK:
                 text = f"this dashboard answers on 127.0.0.1 or localhost only, not {shorten(host, 60)!r}"
                 await error_response(421, text)(scope, receive, send)
                 return
