@@ -6,10 +6,15 @@ logged (``troupe.web``) and answered with a generic 500 ``{"error"}``.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
+import trio
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
@@ -19,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _api as api
 from ._encode import error_response, shorten
@@ -63,12 +68,71 @@ async def events(request: Request) -> Response:
     client = hub.open(lifecycle=lifecycle == "each")
     if client is None:
         return error_response(503, f"{hub.max_clients} event streams are open already; close some and retry")
-    return EventSourceResponse(
+    return _Stream(
         hub.stream(client),
+        stalled=functools.partial(hub.close, client),
         ping=HEARTBEAT,
         send_timeout=SEND_TIMEOUT,
         background=BackgroundTask(hub.close, client),
     )
+
+
+class _Stalled(Exception):
+    """A send to the client waited longer than ``send_timeout``: the stream ends once it returns."""
+
+
+class _Stream(EventSourceResponse):
+    """An event stream that gives up its place when a send to its client waits longer than ``send_timeout``.
+
+    hypercorn shields its socket writes, so sse-starlette's ``send_timeout``
+    cannot end a send to a client that reads nothing: such a stream stays
+    until the client goes. ``stalled`` is called then (once): the hub drops
+    the client, so its place among ``max_clients`` and its queue are free.
+    Should the client read again, the stream ends there (an EventSource
+    connects again and is told what it missed no more than a new client).
+    """
+
+    def __init__(
+        self, content: AsyncIterator[dict[str, Any]], *, stalled: Callable[[], None], **options: Any
+    ) -> None:
+        super().__init__(content, **options)
+        self._stalled = stalled
+        self._gave_up = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream, watching how long each send to the client waits."""
+        sending: list[float] = []  # when each send under way started
+        timeout = self.send_timeout or SEND_TIMEOUT
+
+        async def watched(message: Message) -> None:
+            started = trio.current_time()
+            sending.append(started)
+            try:
+                await send(message)
+            finally:
+                sending.remove(started)
+            if self._gave_up:
+                raise _Stalled
+
+        async def watchdog() -> None:
+            while True:
+                await trio.sleep(timeout / 4)
+                if sending and trio.current_time() - min(sending) > timeout:
+                    self._gave_up = True
+                    self._stalled()
+                    return
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watchdog)
+                try:
+                    await super().__call__(scope, receive, watched)
+                finally:
+                    nursery.cancel_scope.cancel()
+        except* (_Stalled, SendTimeoutError) as group:
+            if not self._gave_up:  # sse-starlette's own timeout, on a send that was not shielded
+                raise group.exceptions[0] from None
+            # the client read again after its place was given up: the response ends here, cut short
 
 
 async def bound(request: Request) -> Response:
