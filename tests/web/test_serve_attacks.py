@@ -69,11 +69,6 @@ async def test_everything_open_ends_when_the_system_stops() -> None:
     assert set(ends) <= {"stopped", "end"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hypercorn shields its socket send: a client that reads nothing while events flow holds the "
-    "server, so the system's shutdown waits until the client goes (the fix is in _serve.py, see the report)",
-)
 async def test_a_client_that_reads_nothing_does_not_hold_the_shutdown() -> None:
     stopped = trio.Event()
     shutdown_started = trio.Event()
@@ -116,12 +111,6 @@ async def test_serve_cancelled_before_it_listens_leaves_nothing() -> None:
         assert [ref.path for ref in system.actors()] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="serve() cancelled while it spawns its /system/web-PORT actor leaves the server running, with "
-    "no Dashboard for the caller to stop and no actor to stop it before the system's end "
-    "(_serve.py, see the report)",
-)
 async def test_serve_cancelled_once_it_listens_stops_its_server(monkeypatch: pytest.MonkeyPatch) -> None:
     async with troupe.open_system() as system:
         ports: list[int] = []

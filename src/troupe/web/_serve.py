@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, final
 
 import trio
-from hypercorn.config import Config, Sockets
-from hypercorn.trio.run import worker_serve
+from hypercorn.config import Config
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 from starlette.applications import Starlette
 
@@ -174,18 +176,50 @@ class Dashboard:
         sock: socket.socket,
         done: trio.Event,
         *,
-        task_status: trio.TaskStatus[list[str]],
+        task_status: trio.TaskStatus[None],
     ) -> None:
-        # hypercorn.trio.serve, on a socket bound here: hypercorn's own binding leaves
-        # the socket open when the port is taken (a ResourceWarning later).
+        """Serve ``app`` on ``sock`` as hypercorn's trio worker does; close what is left after the grace.
+
+        hypercorn's own binding leaves the socket open when the port is taken
+        (a ResourceWarning later). hypercorn shields its socket writes: a client
+        that reads nothing would hold a write, and so the server's end (and the
+        system's), until it leaves; closing its socket ends the write.
+        """
+        wrapped = wrap_app(cast("Any", app), config.wsgi_max_body_size, "asgi")
+        context = WorkerContext(None)
+        streams: set[trio.SocketStream] = set()
+
+        async def connection(stream: trio.SocketStream) -> None:
+            streams.add(stream)
+            try:
+                await TCPServer(
+                    wrapped, config, context, ConnectionState({}), cast("Any", stream)
+                )  # plain streams too
+            finally:
+                streams.discard(stream)
+
+        async def close_the_rest() -> None:
+            await trio.sleep(config.graceful_timeout)
+            for stream in list(streams):
+                stream.socket.close()
+
         try:
-            await worker_serve(
-                wrap_app(cast("Any", app), config.wsgi_max_body_size, "asgi"),
-                config,
-                sockets=Sockets([], [sock], []),
-                shutdown_trigger=self._shutdown.wait,
-                task_status=task_status,
-            )
+            async with trio.open_nursery() as closing:
+                async with trio.open_nursery() as connections:
+                    async with trio.open_nursery() as accepting:
+                        listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+                        accepting.start_soon(
+                            functools.partial(
+                                trio.serve_listeners, connection, [listener], handler_nursery=connections
+                            )
+                        )
+                        task_status.started()
+                        await self._shutdown.wait()
+                        accepting.cancel_scope.cancel()
+                    await context.terminated.set()  # keep-alive connections close after their request
+                    connections.cancel_scope.deadline = trio.current_time() + config.graceful_timeout
+                    closing.start_soon(close_the_rest)
+                closing.cancel_scope.cancel()
         finally:
             done.set()
 
@@ -331,9 +365,14 @@ async def serve(
     except BaseException:
         sock.close()
         raise
-    dashboard._lifeline = await system._spawn_system(
-        functools.partial(_Lifeline, dashboard), name=f"web-{dashboard.port}"
-    )
+    try:
+        dashboard._lifeline = await system._spawn_system(
+            functools.partial(_Lifeline, dashboard), name=f"web-{dashboard.port}"
+        )
+    except BaseException:  # cancelled (or the system closing): no server is left without its Dashboard
+        with trio.CancelScope(shield=True):
+            await dashboard._close()
+        raise
     return dashboard
 
 

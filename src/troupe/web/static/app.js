@@ -413,7 +413,10 @@
       return;
     }
     const said = result.body && result.body.error ? ` (${result.body.error})` : "";
-    if (result.ok) {
+    if (result.status === 202) {
+      message.textContent =
+        "Cancel requested, but the job has not stopped after 5 seconds: its task does not answer cancellation (a shielded scope or a blocking call). It ends when that code returns.";
+    } else if (result.ok) {
       message.textContent = "Cancelled: the job is being stopped.";
     } else if (result.status === 401) {
       message.textContent = token
