@@ -118,8 +118,10 @@ def _check_real_time() -> None:
     # trio.testing not imported means no MockClock runs; importing it here would load pytest into every CLI.
     testing = sys.modules.get("trio.testing")
     clock = trio.lowlevel.current_clock()
-    if testing is not None and isinstance(clock, testing.MockClock) and (
-        clock.autojump_threshold != math.inf or clock.rate != 1
+    if (
+        testing is not None
+        and isinstance(clock, testing.MockClock)
+        and (clock.autojump_threshold != math.inf or clock.rate != 1)
     ):
         raise ClusterError(
             "nats-server cannot run under a virtual clock (autojump_clock, mock_clock): its timeouts "
