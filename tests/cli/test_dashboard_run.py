@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from dashkit import TOPOLOGY, TROUPE, WAIT, ended, interrupt, read_until, serving, url_in
+from test_exits import IN_A_NURSERY, SYNC_SLEEP
 
 
 def test_run_serves_the_dashboard_while_the_system_runs(tmp_path: Path) -> None:
@@ -99,30 +100,6 @@ def test_a_taken_port_is_one_line_and_the_topology_does_not_run(tmp_path: Path) 
 
 DASHBOARD = pytest.mark.parametrize("dashboard", [["--dashboard", "0"], []], ids=["dashboard", "alone"])
 
-IN_A_NURSERY = """
-import trio
-import troupe
-
-class Idle(troupe.Actor[int]):
-    async def receive(self, msg: int) -> None:
-        pass
-
-async def main(system):
-    await system.spawn(Idle, name="idle")
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(trio.sleep_forever)
-        print("ready", flush=True)
-        await trio.sleep_forever()
-"""
-
-SYNC_SLEEP = """
-import time
-
-async def main(system):
-    print("ready", flush=True)
-    while True:
-        time.sleep(0.01)
-"""
 
 STOPS_WHEN_TOLD = """
 import pathlib

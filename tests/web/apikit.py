@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,6 +28,16 @@ async def served(
         dashboard = await troupe.web.serve(system, port=0, token=token)
         async with httpx.AsyncClient(base_url=dashboard.url, timeout=10) as client:
             yield system, dashboard, client
+
+
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on ``port`` of 127.0.0.1 (a stopped dashboard's port is free again)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def bearer(token: str) -> dict[str, str]:

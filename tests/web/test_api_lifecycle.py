@@ -13,16 +13,7 @@ import troupe
 import troupe.web
 from troupe.actors._cell import failure_log
 
-from apikit import served
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+from apikit import port_is_free, served
 
 
 async def test_the_server_stops_with_the_system() -> None:

@@ -14,17 +14,8 @@ import troupe
 import troupe.web
 from troupe.actors._cell import failure_log
 
-from apikit import next_event, sse
+from apikit import next_event, port_is_free, sse
 from kit import eventually
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 async def test_everything_open_ends_when_the_system_stops() -> None:
