@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, final
 
@@ -118,8 +119,7 @@ class EventBus(metaclass=NoPublicConstructor):
         await trio.lowlevel.checkpoint()
         if not ref.alive:  # a stopped actor gets nothing: subscribing it would only make dead letters
             return
-        self._subs.append((parts, ref))
-        self._cache.clear()
+        self._add(parts, ref)
         cell.subscribed = True
 
     async def unsubscribe(self, topic: str, ref: ActorRef[Any]) -> None:
@@ -127,6 +127,21 @@ class EventBus(metaclass=NoPublicConstructor):
         parts = _check_topic(topic, pattern=True)
         await trio.lowlevel.checkpoint()
         self._remove(parts, ref)
+
+    def _add(self, parts: tuple[str, ...], target: Any) -> None:
+        self._subs.append((parts, target))
+        self._cache.clear()
+
+    def _tap(self, topic: str, target: Any) -> Callable[[], None]:
+        """Hand ``target.tell_nowait`` the events matching ``topic`` as they are emitted; return the undo.
+
+        For troupe's own observers (the dashboard): nothing is buffered and
+        nothing awaited. ``target._skips``, if it has one, names topics it
+        never wants: the bus builds no event for them (`_targets`).
+        """
+        parts = _check_topic(topic, pattern=True)
+        self._add(parts, target)
+        return functools.partial(self._remove, parts, target)
 
     def _forget(self, cell: object) -> None:
         """Drop every subscription of the actor in ``cell`` (it has terminated)."""
@@ -155,8 +170,7 @@ class EventBus(metaclass=NoPublicConstructor):
         """
         parts = _check_topic(topic, pattern=True)
         send, receive = trio.open_memory_channel[BusEvent](math.inf)
-        self._subs.append((parts, send))
-        self._cache.clear()
+        self._add(parts, send)
         try:
             yield receive
         finally:
@@ -172,8 +186,8 @@ class EventBus(metaclass=NoPublicConstructor):
         found = cache.get(topic)
         if found is None:
             parts = tuple(topic.split("."))
-            # A target may name topics it never wants (``_skips``): the dashboard's tap
-            # skips the lifecycle storm, and the bus then builds no event for it.
+            # A target may name topics it never wants (``_skips``, see `_tap`): the
+            # dashboard's tap skips the lifecycle storm, and no event is built for it.
             found = [t for p, t in self._subs if _matches(p, parts) and topic not in getattr(t, "_skips", ())]
             if len(cache) >= _CACHE_SIZE:  # bounded: forget the oldest topic
                 del cache[next(iter(cache))]

@@ -172,7 +172,6 @@ async def cancel_job(request: Request) -> Response:  # noqa: PLR0911 - one answe
             401, "cancelling needs the header 'Authorization: Bearer TOKEN' with the dashboard's token"
         )
     job_id = _job_id(request)
-    cancelled = False
     try:
         record = await site.jobs.get(job_id)
         if record is None:
@@ -181,10 +180,11 @@ async def cancel_job(request: Request) -> Response:  # noqa: PLR0911 - one answe
             return error_response(
                 409, f"job {job_id} already finished ({record.status.value}): nothing to cancel"
             )
-        with trio.move_on_after(CANCEL_WAIT):
+        with trio.move_on_after(CANCEL_WAIT) as waited:
             record = await site.jobs.cancel(job_id)
-            cancelled = True
-        if not cancelled:  # its task ignores cancellation (a shield, a blocking call): answer anyway
+        if (
+            waited.cancelled_caught
+        ):  # its task ignores cancellation (a shield, a blocking call): answer anyway
             record = await site.jobs.get(job_id) or record
             return json_response({"cancelled": False, "job": record_json(record)}, 202)
     except NoJobs as exc:

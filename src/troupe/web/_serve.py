@@ -139,7 +139,7 @@ class Dashboard:
                 if system is not None and site.view is not None:
                     site.view.failures.install()
                     stack.callback(site.view.failures.remove)
-                    stack.callback(_tap(system, Tap(site.hub, site.view.see)))
+                    stack.callback(system.events._tap(Tap.PATTERN, Tap(site.hub, site.view.see)))
                     stack.callback(_count_lives(system, site.hub))
                     tapped = True
                 async with trio.open_nursery() as inner:
@@ -224,38 +224,21 @@ class Dashboard:
             done.set()
 
 
-def _tap(system: ActorSystem, tap: object, *patterns: tuple[str, ...]) -> Callable[[], None]:
-    """Hand ``tap`` the bus's events on ``patterns`` (default ``troupe.**``) as they come; return the undo."""
-    bus = system.events
-    patterns = patterns or (Tap.PATTERN,)
-    for pattern in patterns:
-        bus._subs.append((pattern, tap))
-    bus._cache.clear()
-
-    def untap() -> None:
-        for pattern in patterns:
-            bus._remove(pattern, tap)
-
-    return untap
-
-
 def _count_lives(system: ActorSystem, hub: Hub) -> Callable[[], None]:
     """Let ``hub`` sum up actors' lives from the system's counters, and tap them while a client wants each."""
 
-    def counts() -> tuple[int, int, int]:
-        started, ended = system._stats_started, system._stats_ended
-        return started, ended, started - ended
+    def counts() -> tuple[int, int]:
+        return system._stats_started, system._stats_ended
 
-    untap: Callable[[], None] | None = None
+    untaps: list[Callable[[], None]] = []
 
     def lifecycle(each: int) -> None:
-        nonlocal untap
-        if each and untap is None:
-            untap = _tap(system, LifecycleTap(hub), *LifecycleTap.PATTERNS)
-        elif not each and untap is not None:
-            off = untap
-            untap = None
-            off()
+        if each and not untaps:
+            tap = LifecycleTap(hub)
+            untaps.extend(system.events._tap(topic, tap) for topic in LifecycleTap.PATTERNS)
+        elif not each:
+            while untaps:
+                untaps.pop()()
 
     def forget() -> None:
         hub.count_lives(None)

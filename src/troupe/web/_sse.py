@@ -77,9 +77,9 @@ class Client:
 class Hub:
     """Batches the tap's events and fans them out to the clients.
 
-    ``counts`` (set for a system) returns the system's actors spawned so far,
-    ended so far and alive: each batch's ``troupe.lifecycle`` item is their
-    change. ``lifecycle`` (set for a system) is called with the number of
+    ``counts`` (set for a system) returns the system's actors spawned so far
+    and ended so far: each batch's ``troupe.lifecycle`` item is their change.
+    ``lifecycle`` (set for a system) is called with the number of
     ``?lifecycle=each`` clients whenever it changes: while it is not 0 the
     bus hands the hub those events one by one.
     """
@@ -94,7 +94,7 @@ class Hub:
         self.batch_events = BATCH_EVENTS
         self.max_clients = MAX_CLIENTS
         self.poll = STORE_POLL
-        self.counts: Callable[[], tuple[int, int, int]] | None = None
+        self.counts: Callable[[], tuple[int, int]] | None = None
         self.lifecycle: Callable[[int], None] | None = None
         self.each = 0  # clients that asked for every lifecycle event
         self.mixed = False  # lifecycle events are pending (some clients must not get them)
@@ -102,11 +102,11 @@ class Hub:
         self._last = (0, 0)  # (spawned, ended) at the last summary
         self._summary_at = -math.inf  # when it was made (time.monotonic)
 
-    def count_lives(self, counts: Callable[[], tuple[int, int, int]] | None) -> None:
-        """Sum up actors' lives from ``counts`` (spawned, ended, alive) from now on; None: no more."""
+    def count_lives(self, counts: Callable[[], tuple[int, int]] | None) -> None:
+        """Sum up actors' lives from ``counts`` (spawned, ended) from now on; None: no more."""
         self.counts = counts
         if counts is not None:
-            self._last = counts()[:2]
+            self._last = counts()
 
     def add(self, event: BusEvent) -> None:
         """An event from the bus: kept for the next batch (when someone listens)."""
@@ -128,12 +128,12 @@ class Hub:
         now = time.monotonic()
         if not due and now - self._summary_at < self.summary_interval:
             return None
-        spawned, ended, alive = self.counts()
+        spawned, ended = self.counts()
         last = self._last
         if last == (spawned, ended):
             return None
         self._last, self._summary_at = (spawned, ended), now
-        data = {"spawned": spawned - last[0], "stopped": ended - last[1], "alive": alive}
+        data = {"spawned": spawned - last[0], "stopped": ended - last[1], "alive": spawned - ended}
         return {"topic": SUMMARY_TOPIC, "data": data}
 
     def flush(self, *, final: bool = False) -> None:
@@ -236,10 +236,10 @@ class Tap:
 
     The lifecycle topics are not handed over at all (``_skips``, which the
     bus reads once per topic): the system counts them, and the hub sums them
-    up. `lifecycle_tap` hands them over while a client asks for each one.
+    up. `LifecycleTap` hands them over while a client asks for each one.
     """
 
-    PATTERN = ("troupe", "**")
+    PATTERN = "troupe.**"
     _skips = LIFECYCLE
 
     def __init__(self, hub: Hub, see: Any) -> None:
@@ -258,7 +258,7 @@ class Tap:
 class LifecycleTap:
     """``troupe.spawned``, ``.started`` and ``.stopped`` one by one, for ``lifecycle=each`` clients."""
 
-    PATTERNS = tuple(tuple(topic.split(".")) for topic in sorted(LIFECYCLE))
+    PATTERNS = tuple(sorted(LIFECYCLE))
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub

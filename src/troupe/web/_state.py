@@ -97,8 +97,8 @@ class SystemView:
                 elif whole:
                     break
             seen += 1
-        total = system._stats_started - system._stats_ended if whole else seen
-        return {"total": max(total, seen), "offset": offset, "items": items}
+        total = system.statistics().alive if whole else seen
+        return {"total": total, "offset": offset, "items": items}
 
     def _roots(self, under: str | None) -> tuple[list[_Cell], bool]:
         system = self.system
