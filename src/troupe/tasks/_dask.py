@@ -40,7 +40,7 @@ from outcome import Error, Outcome, Value
 from ..actors import Actor, ActorSystem, current_system
 from ..protocol import message
 from ._handle import CURRENT_TASK
-from ._root import runtime_actor
+from ._root import ask_runtime_actor
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -544,7 +544,7 @@ async def _session(system: ActorSystem, executor: DaskExecutor) -> _Session:
     cached: _Session | None = system._extensions.get(key)
     if cached is not None and not cached.closed:
         return cached
-    holder = await runtime_actor(system, f"dask-{executor._number}", lambda: _SessionHolder(executor))
-    session: _Session = await holder.ask(_GetSession(), timeout=None)
+    holder = functools.partial(_SessionHolder, executor)
+    session: _Session = await ask_runtime_actor(system, f"dask-{executor._number}", holder, _GetSession())
     system._extensions[key] = session
     return session

@@ -7,7 +7,7 @@ import trio_parallel
 
 from ..actors import Actor, ActorSystem, current_system
 from ..protocol import message
-from ._root import runtime_actor
+from ._root import ask_runtime_actor
 
 
 @message(name="troupe.tasks.GetWorkerContext")
@@ -68,8 +68,7 @@ async def worker_context(system: ActorSystem) -> trio_parallel.WorkerContext:
     cached: trio_parallel.WorkerContext | None = system._extensions.get(_KEY)
     if cached is not None:
         return cached
-    pool = await runtime_actor(system, "workers", WorkerPool)
-    ctx: trio_parallel.WorkerContext = await pool.ask(_GetContext(), timeout=None)
+    ctx: trio_parallel.WorkerContext = await ask_runtime_actor(system, "workers", WorkerPool, _GetContext())
     return ctx
 
 

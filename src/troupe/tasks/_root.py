@@ -127,3 +127,27 @@ async def runtime_actor(system: ActorSystem, name: str, factory: Callable[[], Ac
         found = system.lookup(f"/system/tasks/{name}")
         assert found is not None  # noqa: S101 - it was just taken
         return found
+
+
+_RUNTIME_STARTS = 3  # starts of a runtime actor one ask tries (each given up by its spawner's cancel)
+
+
+async def ask_runtime_actor(
+    system: ActorSystem, name: str, factory: Callable[[], Actor[Any]], msg: object
+) -> Any:
+    """Ask the runtime actor ``name`` (started on first use, see `runtime_actor`) ``msg``; its answer.
+
+    Its ``on_start`` runs in the task that first needed it, so a cancel of
+    that task (a forced cancel of a task waiting for a Dask connection) gives
+    the start up and the actor stops. Another task that asked it meanwhile
+    then asks a new one instead of failing for a cancel that was not its own
+    (a few times at most: an actor that keeps stopping is an error).
+    """
+    for attempt in range(1, _RUNTIME_STARTS + 1):
+        ref: ActorRef[Any] = await runtime_actor(system, name, factory)
+        try:
+            return await ref.ask(msg, timeout=None)
+        except ActorStopped:
+            if system._closing or attempt == _RUNTIME_STARTS:
+                raise
+    raise AssertionError  # not reached: the last attempt returns or raises
